@@ -1,0 +1,26 @@
+// Runs the test suite with node's test runner through tsx: every
+// test/**/*.test.ts, or the files and folders given as arguments.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+
+function collect(target, out) {
+  if (statSync(target).isDirectory()) {
+    for (const name of readdirSync(target).sort()) collect(path.join(target, name), out);
+  } else if (target.endsWith(".test.ts")) {
+    out.push(target);
+  }
+  return out;
+}
+
+const targets = process.argv.slice(2);
+const files = (targets.length ? targets : ["test"]).flatMap((t) => collect(t, []));
+if (files.length === 0) {
+  console.error("no test files found");
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+  stdio: "inherit",
+  env: { ...process.env, TFJS_BACKEND: process.env.TFJS_BACKEND ?? "wasm", NODE_ENV: "test" },
+});
+process.exit(result.status ?? 1);

@@ -1,0 +1,51 @@
+// One error handler: AppError -> its status and code; Fastify's own validation
+// and client errors -> 4xx with a code; anything else -> 500 without internals.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { AppError, type ErrorCode } from "../errors.js";
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "VALIDATION_FAILED",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_FAILED",
+  FST_ERR_CTP_INVALID_JSON_BODY: "VALIDATION_FAILED",
+  FST_ERR_INVALID_MULTIPART_CONTENT_TYPE: "NOT_MULTIPART",
+  FST_REQ_FILE_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  FST_PARTS_LIMIT: "PAYLOAD_TOO_LARGE",
+  FST_FILES_LIMIT: "PAYLOAD_TOO_LARGE",
+  FST_FIELDS_LIMIT: "PAYLOAD_TOO_LARGE",
+  FST_PROTO_VIOLATION: "VALIDATION_FAILED",
+};
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as FastifyError;
+  if (e?.validation) {
+    return new AppError("VALIDATION_FAILED", `invalid ${e.validationContext ?? "request"}: ${e.message}`, {
+      errors: e.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
+    });
+  }
+  const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped) return new AppError(mapped, e.message);
+  if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    const byStatus: Record<number, ErrorCode> = { 401: "UNAUTHORIZED", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS" };
+    return new AppError(byStatus[e.statusCode] ?? "VALIDATION_FAILED", e.message);
+  }
+  return new AppError("INTERNAL", "internal error");
+}
+
+export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
+  return reply.status(err.statusCode).type("application/json").send(JSON.stringify({ error: err.toJSON() }));
+}
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const appErr = toAppError(err);
+    if (appErr.statusCode >= 500) request.log.error({ err }, "request failed");
+    else request.log.info({ code: appErr.code }, appErr.message);
+    return sendError(reply, appErr);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new AppError("ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`)),
+  );
+}

@@ -1,0 +1,96 @@
+// The service's configuration: the environment parsed once, checked up front,
+// and described in one table that the README's configuration section follows.
+import path from "node:path";
+
+export type TfjsBackendName = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+
+export interface Config {
+  port: number;
+  /** Undefined when HOST is unset: the server then picks loopback or all interfaces by auth. */
+  host: string | undefined;
+  redisUrl: string;
+  dataDir: string;
+  /** tenant -> key; empty when auth is off. */
+  apiKeys: Map<string, string>;
+  maxUploadBytes: number;
+  maxArchiveEntries: number;
+  maxUncompressedBytes: number;
+  maxCompressionRatio: number;
+  maxImagePixels: number;
+  tfjsBackend: TfjsBackendName;
+  workerConcurrency: number;
+  imagenetWeights: string;
+  logLevel: string;
+  jobRetentionDays: number;
+  featureCache: boolean;
+  featureCacheDtype: "float32" | "float16";
+  featureCacheBytes: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!allowed.includes(raw as T)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** `tenant:key,tenant2:key2` -> Map(tenant -> key). */
+export function parseApiKeys(raw: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (!raw) return keys;
+  for (const entry of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(":");
+    const tenant = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (colon <= 0 || !key || !/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) {
+      throw new ConfigError(`API_KEYS entries must be tenant:key with tenant in [A-Za-z0-9_-], got an entry for "${tenant || "?"}"`);
+    }
+    if (keys.has(tenant)) throw new ConfigError(`API_KEYS names tenant "${tenant}" twice`);
+    keys.set(tenant, key);
+  }
+  return keys;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(env.DATA_DIR || "./data");
+  return {
+    port: int(env, "PORT", 3000, 0, 65535),
+    host: env.HOST || undefined,
+    redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
+    dataDir,
+    apiKeys: parseApiKeys(env.API_KEYS),
+    maxUploadBytes: int(env, "MAX_UPLOAD_BYTES", 2 * 1024 ** 3, 1),
+    maxArchiveEntries: int(env, "MAX_ARCHIVE_ENTRIES", 100_000, 1),
+    maxUncompressedBytes: int(env, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 ** 3, 1),
+    maxCompressionRatio: int(env, "MAX_COMPRESSION_RATIO", 100, 1),
+    maxImagePixels: int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
+    tfjsBackend: oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto"),
+    workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
+    imagenetWeights: path.resolve(
+      env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    ),
+    logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
+    jobRetentionDays: int(env, "JOB_RETENTION_DAYS", 7, 1, 3650),
+    featureCache: oneOf(env, "FEATURE_CACHE", ["on", "off"] as const, "on") === "on",
+    featureCacheDtype: oneOf(env, "FEATURE_CACHE_DTYPE", ["float32", "float16"] as const, "float32"),
+    featureCacheBytes: int(env, "FEATURE_CACHE_BYTES", 10 * 1024 ** 3, 0),
+    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
+  };
+}

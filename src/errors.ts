@@ -1,0 +1,55 @@
+// Every error the service reports on purpose: a code, an HTTP status and a
+// message. The HTTP layer maps them to responses; the worker treats 4xx codes
+// as the client's fault (no retry) and anything else as transient.
+
+/** code -> HTTP status. Add new codes here, grouped by area. */
+export const ERROR_STATUS = {
+  // generic request problems
+  VALIDATION_FAILED: 400,
+  NOT_MULTIPART: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNPROCESSABLE: 422,
+  TOO_MANY_REQUESTS: 429,
+  // engine: model and weights
+  INVALID_MODEL_OPTIONS: 400,
+  WEIGHTS_UNREADABLE: 422,
+  WEIGHTS_MISMATCH: 422,
+  IMAGENET_WEIGHTS_MISSING: 422,
+  // server side
+  INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = "AppError";
+    this.code = code;
+    this.statusCode = ERROR_STATUS[code];
+    this.details = details ?? null;
+  }
+
+  /** The client caused it: retrying the same request or job cannot help. */
+  get isClientError(): boolean {
+    return this.statusCode < 500;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: unknown } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}

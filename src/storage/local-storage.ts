@@ -1,0 +1,154 @@
+// Storage in a local directory (DATA_DIR): atomic writes by temporary file and
+// rename on the same filesystem, so a reader never sees a half-written object.
+import { createReadStream, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { PendingWrite, Storage, StoredObject } from "./storage.js";
+
+const TMP_DIR = ".tmp";
+
+export function createLocalStorage(root: string): Storage {
+  const base = path.resolve(root);
+  const tmpRoot = path.join(base, TMP_DIR);
+
+  function resolve(key: string): string {
+    if (!key || key.startsWith("/") || key.split("/").some((part) => part === ".." || part === "." || part === "")) {
+      throw new Error(`invalid storage key "${key}"`);
+    }
+    return path.join(base, ...key.split("/"));
+  }
+
+  async function tempFile(): Promise<string> {
+    await fs.mkdir(tmpRoot, { recursive: true });
+    return path.join(tmpRoot, `${randomUUID()}.part`);
+  }
+
+  async function stat(key: string): Promise<StoredObject | null> {
+    try {
+      const s = await fs.stat(resolve(key));
+      if (!s.isFile()) return null;
+      return { key, size: s.size, modifiedAt: s.mtime };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  async function moveInto(key: string, from: string): Promise<StoredObject> {
+    const target = resolve(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(from, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      // Another filesystem: copy next to the target first so the final step stays a rename.
+      const near = `${target}.${randomUUID()}.part`;
+      await fs.copyFile(from, near);
+      await fs.rename(near, target);
+      await fs.rm(from, { force: true });
+    }
+    const s = await fs.stat(target);
+    return { key, size: s.size, modifiedAt: s.mtime };
+  }
+
+  async function beginWrite(key: string): Promise<PendingWrite> {
+    resolve(key);
+    const tempPath = await tempFile();
+    let done = false;
+    return {
+      tempPath,
+      async commit() {
+        if (done) throw new Error(`write of "${key}" already finished`);
+        done = true;
+        return moveInto(key, tempPath);
+      },
+      async abort() {
+        done = true;
+        await fs.rm(tempPath, { force: true });
+      },
+    };
+  }
+
+  async function walk(dir: string, prefix: string, out: StoredObject[]): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return;
+      throw err;
+    }
+    for (const entry of entries) {
+      const key = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (!prefix && entry.name === TMP_DIR) continue;
+      if (entry.isDirectory()) await walk(path.join(dir, entry.name), key, out);
+      else if (entry.isFile() && !entry.name.endsWith(".part")) {
+        const s = await fs.stat(path.join(dir, entry.name));
+        out.push({ key, size: s.size, modifiedAt: s.mtime });
+      }
+    }
+  }
+
+  return {
+    async put(key, data) {
+      const w = await beginWrite(key);
+      try {
+        await fs.writeFile(w.tempPath, data);
+      } catch (err) {
+        await w.abort();
+        throw err;
+      }
+      return w.commit();
+    },
+    async putStream(key, source: Readable) {
+      const w = await beginWrite(key);
+      try {
+        await pipeline(source, createWriteStream(w.tempPath));
+      } catch (err) {
+        await w.abort();
+        throw err;
+      }
+      return w.commit();
+    },
+    async putFile(key, localPath) {
+      return moveInto(key, localPath);
+    },
+    beginWrite,
+    async get(key) {
+      return fs.readFile(resolve(key));
+    },
+    createReadStream(key) {
+      return createReadStream(resolve(key));
+    },
+    async localPath(key) {
+      const p = resolve(key);
+      await fs.access(p);
+      return p;
+    },
+    stat,
+    async exists(key) {
+      return (await stat(key)) !== null;
+    },
+    async list(prefix) {
+      const clean = prefix.replace(/\/+$/, "");
+      const out: StoredObject[] = [];
+      await walk(clean ? resolve(clean) : base, clean, out);
+      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+    async delete(key) {
+      await fs.rm(resolve(key), { force: true });
+    },
+    async deletePrefix(prefix) {
+      await fs.rm(resolve(prefix.replace(/\/+$/, "")), { recursive: true, force: true });
+    },
+    async scratchDir(label) {
+      await fs.mkdir(tmpRoot, { recursive: true });
+      return fs.mkdtemp(path.join(tmpRoot, `${label.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
+    },
+    async checkWritable() {
+      await this.put(`${TMP_DIR}-probe/ready`, String(Date.now()));
+    },
+  };
+}
