@@ -19,6 +19,12 @@ export interface Config {
   maxImagePixels: number;
   tfjsBackend: TfjsBackendName;
   workerConcurrency: number;
+  /** BullMQ lock of a running job, renewed by the worker process every half of it. */
+  workerLockDurationMs: number;
+  /** How often a worker looks for jobs whose lock expired (their worker died). */
+  workerStalledIntervalMs: number;
+  /** Trained models the API keeps loaded for predict (LRU). */
+  modelCacheSize: number;
   imagenetWeights: string;
   logLevel: string;
   jobRetentionDays: number;
@@ -83,6 +89,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxImagePixels: int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
     tfjsBackend: oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto"),
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
+    workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),
+    workerStalledIntervalMs: int(env, "WORKER_STALLED_INTERVAL_MS", 30_000, 500),
+    modelCacheSize: int(env, "MODEL_CACHE_SIZE", 2, 1, 100),
     imagenetWeights: path.resolve(
       env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     ),
