@@ -7,9 +7,13 @@ type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNorma
 type Kwargs = Parameters<BatchNormalization["call"]>[1];
 
 // tfjs exports layer factories, not layer classes: take the class from an (unbuilt, weightless) instance.
-const TfjsBatchNormalization = tf.layers.batchNormalization({}).constructor as new (
-  args?: BatchNormalizationArgs,
-) => BatchNormalization;
+const TfjsBatchNormalization = tf.layers.batchNormalization({}).constructor as {
+  new (args?: BatchNormalizationArgs): BatchNormalization;
+  fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T;
+};
 
 /**
  * tfjs' BatchNormalization normalises with batch statistics and updates its moving averages whenever
