@@ -1,0 +1,102 @@
+// Entry point of `npm start`: picks or starts a Redis, runs the API and one
+// worker as child processes with prefixed logs, and stops them all on Ctrl-C.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "./config.js";
+import { chooseRedis } from "./launcher/choose-redis.js";
+import { onPath, pingRedis, startRedisServer, type RedisServer } from "./launcher/redis-server.js";
+import { prettyLines, startService, type ServiceProcess } from "./launcher/child-process.js";
+
+const config = loadConfig();
+const here = fileURLToPath(import.meta.url);
+// The services sit next to this file: dist/*.js after a build, src/*.ts under tsx.
+const sibling = (name: string) => path.join(path.dirname(here), name + path.extname(here));
+const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
+/** Exits once the last line is written: stdout is asynchronous when it is a pipe. */
+const sayAndExit = (line: string, code: number, stream: NodeJS.WriteStream = process.stdout): Promise<never> =>
+  new Promise(() => stream.write(`[start] ${line}\n`, () => process.exit(code)));
+
+/** The Redis URL the services get, and the private server to stop at the end, if one was started. */
+async function resolveRedis(): Promise<{ url: string; server?: RedisServer }> {
+  const choice = await chooseRedis(process.env, config.dataDir, {
+    defaultAnswers: () => pingRedis("127.0.0.1", 6379),
+    hasRedisServer: () => onPath("redis-server"),
+  });
+  if (choice.kind === "missing") return sayAndExit(choice.message, 1, process.stderr);
+  if (choice.kind === "configured") {
+    say("Redis: using REDIS_URL");
+    return { url: choice.url };
+  }
+  if (choice.kind === "running") {
+    say(`Redis: using the one answering on ${choice.url}`);
+    return { url: choice.url };
+  }
+  try {
+    const server = await startRedisServer(choice.dir);
+    say(`Redis: started a private redis-server on ${server.url} (AOF on, data in ${choice.dir}); it stops with npm start`);
+    return { url: server.url, server };
+  } catch (err) {
+    return sayAndExit(`could not start redis-server in ${choice.dir}: ${(err as Error).message}`, 1, process.stderr);
+  }
+}
+
+const redis = await resolveRedis();
+const env = { ...process.env, REDIS_URL: redis.url };
+const format = process.stdout.isTTY ? prettyLines(true) : undefined;
+const write = (text: string) => void process.stdout.write(text);
+const services: ServiceProcess[] = [startService("api", sibling("server"), env, write, format)];
+if (existsSync(sibling("worker"))) {
+  services.push(startService("worker", sibling("worker"), env, write, format));
+} else {
+  say("no worker found next to the API: jobs will wait in the queue until a worker runs");
+}
+
+let stopping = false;
+async function stop(signal: NodeJS.Signals, exitCode: number): Promise<never> {
+  if (stopping) {
+    // A second Ctrl-C: do not wait for checkpoints.
+    for (const s of services) s.child.kill("SIGKILL");
+    process.exit(1);
+  }
+  stopping = true;
+  say(`stopping (${signal})...`);
+  for (const s of services) if (s.child.exitCode === null) s.child.kill(signal);
+  const force = setTimeout(() => {
+    say("services did not stop in time: killing them");
+    for (const s of services) s.child.kill("SIGKILL");
+  }, config.shutdownTimeoutMs + 10_000);
+  const results = await Promise.all(services.map((s) => s.exited));
+  clearTimeout(force);
+  await redis.server?.stop();
+  const clean = results.every((r) => r.code === 0);
+  return sayAndExit("stopped", clean ? exitCode : exitCode || 1);
+}
+process.on("SIGINT", () => void stop("SIGINT", 0));
+process.on("SIGTERM", () => void stop("SIGTERM", 0));
+for (const s of services) {
+  void s.exited.then(({ code, signal }) => {
+    if (stopping) return;
+    say(`${s.name} exited (${signal ?? `code ${code}`}): stopping the others`);
+    void stop("SIGTERM", 1);
+  });
+}
+
+const hostForUrl = !config.host || config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+const base = `http://${hostForUrl}:${config.port}`;
+const deadline = Date.now() + 60_000;
+while (!stopping) {
+  const up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+  if (up) {
+    say(`API:       ${base}`);
+    say(`API docs:  ${base}/docs`);
+    say(`Queues:    ${base}/admin/queues`);
+    say("Ctrl-C stops everything.");
+    break;
+  }
+  if (Date.now() > deadline) {
+    say(`the API did not answer ${base}/healthz within 60 s`);
+    await stop("SIGTERM", 1);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}
