@@ -21,6 +21,9 @@ export const ERROR_STATUS = {
   WEIGHTS_MISMATCH: 422,
   IMAGENET_WEIGHTS_MISSING: 422,
   BACKEND_UNAVAILABLE: 503,
+  // engine: training (our own inputs, not the client's: a bug or a damaged checkpoint)
+  INVALID_TRAINING_OPTIONS: 500,
+  OPTIMIZER_STATE_INVALID: 500,
   // server side
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,

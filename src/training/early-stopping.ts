@@ -1,0 +1,112 @@
+// Keras' EarlyStopping callback (tf.keras 2 semantics, the tutorial's) as an
+// onEpochEnd function for train(), with the best weights kept on the side.
+import * as tf from "@tensorflow/tfjs";
+import { AppError } from "../errors.js";
+import type { EpochMetrics } from "./train.js";
+
+/** The metric names train() reports, in Keras' spelling. */
+export type MonitoredMetric = "val_loss" | "val_accuracy" | "loss" | "accuracy";
+
+export interface EarlyStoppingOptions {
+  /** Keras' `monitor`; accuracies are maximised, losses minimised (Keras' mode "auto"). */
+  monitor: MonitoredMetric;
+  /** Epochs without improvement before stopping. */
+  patience: number;
+  /** An improvement must beat the best value by more than this. */
+  minDelta: number;
+  /** Keras' `restore_best_weights`. */
+  restoreBest: boolean;
+}
+
+export interface EarlyStopping {
+  /** Pass as (or call from) train()'s onEpochEnd: returns "stop" when patience has run out. */
+  onEpochEnd(info: EpochMetrics): "stop" | undefined;
+  /**
+   * After train(): when restoreBest is set and training stopped early, puts
+   * the best epoch's weights back into the model and returns that epoch;
+   * otherwise leaves the last weights, as tf.keras 2 does, and returns null.
+   * Frees the kept weights either way.
+   */
+  restoreBestWeights(): number | null;
+  readonly bestEpoch: number | null;
+  readonly best: number;
+  /** The epoch at whose end training was stopped, null while it runs on. */
+  readonly stoppedEpoch: number | null;
+}
+
+const FIELD: Record<MonitoredMetric, keyof EpochMetrics> = {
+  val_loss: "valLoss",
+  val_accuracy: "valAccuracy",
+  loss: "loss",
+  accuracy: "accuracy",
+};
+
+export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptions): EarlyStopping {
+  const { monitor, patience, minDelta, restoreBest } = options;
+  if (!(monitor in FIELD)) {
+    throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping monitor must be one of ${Object.keys(FIELD).join(", ")}, got "${String(monitor)}"`);
+  }
+  if (!Number.isInteger(patience) || patience < 0) {
+    throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping patience must be an integer >= 0, got ${patience}`);
+  }
+  if (!Number.isFinite(minDelta)) {
+    throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping minDelta must be a number, got ${minDelta}`);
+  }
+  const maximise = monitor.endsWith("accuracy");
+  const delta = Math.abs(minDelta);
+  const improves = (current: number, reference: number) =>
+    maximise ? current - delta > reference : current + delta < reference;
+
+  let best = maximise ? -Infinity : Infinity;
+  let bestEpoch: number | null = null;
+  let stoppedEpoch: number | null = null;
+  let wait = 0;
+  let bestWeights: tf.Tensor[] | null = null;
+
+  const keepWeights = () => {
+    tf.dispose(bestWeights ?? []);
+    bestWeights = model.getWeights().map((w) => tf.clone(w));
+  };
+
+  return {
+    onEpochEnd(info) {
+      const current = info[FIELD[monitor]];
+      // Keras warns and carries on when the metric is missing (no validation data).
+      if (typeof current !== "number") return undefined;
+      wait += 1;
+      const improved = improves(current, best);
+      // Keras keeps the first epoch's weights even when its value is no improvement (NaN).
+      if (restoreBest && (improved || bestWeights === null)) keepWeights();
+      if (improved) {
+        best = current;
+        bestEpoch = info.epoch;
+        wait = 0;
+        return undefined;
+      }
+      // Keras never stops at epoch 0.
+      if (wait >= patience && info.epoch > 0) {
+        stoppedEpoch = info.epoch;
+        return "stop";
+      }
+      return undefined;
+    },
+    restoreBestWeights() {
+      const kept = bestWeights;
+      bestWeights = null;
+      if (kept === null) return null;
+      const restored = stoppedEpoch !== null;
+      if (restored) model.setWeights(kept);
+      tf.dispose(kept);
+      return restored ? bestEpoch : null;
+    },
+    get bestEpoch() {
+      return bestEpoch;
+    },
+    get best() {
+      return best;
+    },
+    get stoppedEpoch() {
+      return stoppedEpoch;
+    },
+  };
+}

@@ -1,0 +1,191 @@
+// The training loop of the recipe: compile (Adam, categorical cross-entropy,
+// accuracy) then fit on batch sources with validation, written out by hand
+// rather than model.fit so that abort, callbacks, dropout seeds and the
+// optimizer state are ours to control.
+import * as tf from "@tensorflow/tfjs";
+import type { BatchSource } from "../datasets/batch-source.js";
+import { AppError } from "../errors.js";
+import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
+import { evaluateUntilAborted } from "./evaluate.js";
+import { correctCount, createRunningMean, exampleLosses } from "./metrics.js";
+import { importOptimizerState, type OptimizerState } from "./optimizer-state.js";
+import { yieldToEventLoop } from "./yield.js";
+
+export interface BatchEndInfo {
+  /** 0-based epoch. */
+  epoch: number;
+  /** 0-based batch within the epoch. */
+  batch: number;
+  batches: number;
+  /** Running means over the epoch so far (what Keras' progress bar shows), measured in training mode. */
+  loss: number;
+  accuracy: number;
+}
+
+export interface EpochMetrics {
+  /** 0-based epoch. */
+  epoch: number;
+  /** Means over the epoch's training batches, in training mode (dropout on), as Keras reports them. */
+  loss: number;
+  accuracy: number;
+  /** On the validation source in inference mode; absent without validation data. */
+  valLoss?: number;
+  valAccuracy?: number;
+  /** Wall time of the epoch, validation included. */
+  seconds: number;
+  /** Training images per second, validation excluded. */
+  imagesPerSecond: number;
+}
+
+export interface TrainCallbacks {
+  onBatchEnd?(info: BatchEndInfo): void | Promise<void>;
+  /** `optimizer` is there for checkpoints (exportOptimizerState). Return "stop" to end training (early stopping). */
+  onEpochEnd?(info: EpochMetrics, optimizer: tf.AdamOptimizer): void | "stop" | undefined | Promise<void | "stop" | undefined>;
+}
+
+export interface TrainOptions {
+  model: tf.LayersModel;
+  learningRate: number;
+  /** Total epochs, as Keras' `epochs`: with initialEpoch 3 and epochs 10, epochs 3..9 run. */
+  epochs: number;
+  /** 0-based epoch to start at, for a resumed job. */
+  initialEpoch?: number;
+  train: BatchSource;
+  validation?: BatchSource | null;
+  /** Seeds the per-step dropout masks; the batch order is the sources' (seed, epoch) contract. */
+  seed: number;
+  /** Checked between batches: training stops at the next batch boundary, never inside an update. */
+  signal?: AbortSignal;
+  /** Adam state from a checkpoint (exportOptimizerState), to resume with the same moments and step. */
+  optimizerState?: OptimizerState;
+  callbacks?: TrainCallbacks;
+  /** Milliseconds; replaceable in tests. */
+  clock?: () => number;
+}
+
+export interface TrainResult {
+  /** Epochs completed by this call (an epoch cut short by an abort does not count). */
+  epochsRun: number;
+  aborted: boolean;
+  stoppedEarly: boolean;
+  /** One entry per completed epoch, in order. */
+  history: EpochMetrics[];
+  /** The caller owns it: export its state if needed, then dispose it. */
+  optimizer: tf.AdamOptimizer;
+}
+
+/** Keras' Adam defaults; epsilon fixed rather than tfjs' backend-dependent default. */
+const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
+
+function checkOptions(opts: TrainOptions): void {
+  const { learningRate, epochs, initialEpoch = 0, seed } = opts;
+  const problems = [
+    !(learningRate > 0 && Number.isFinite(learningRate)) && `learningRate must be a positive number, got ${learningRate}`,
+    !(Number.isInteger(epochs) && epochs >= 0) && `epochs must be an integer >= 0, got ${epochs}`,
+    !(Number.isInteger(initialEpoch) && initialEpoch >= 0 && initialEpoch <= epochs) && `initialEpoch must be an integer in [0, epochs], got ${initialEpoch}`,
+    !Number.isInteger(seed) && `seed must be an integer, got ${seed}`,
+    opts.model.trainableWeights.length === 0 && "the model has no trainable weights",
+  ].filter((p): p is string => typeof p === "string");
+  if (problems.length > 0) throw new AppError("INVALID_TRAINING_OPTIONS", problems.join("; "), { problems });
+}
+
+interface EpochTotals {
+  loss: number;
+  accuracy: number;
+  images: number;
+}
+
+/** One epoch of optimizer steps; null when the signal fired. */
+async function trainEpoch(
+  model: tf.LayersModel,
+  optimizer: tf.AdamOptimizer,
+  source: BatchSource,
+  epoch: number,
+  seeder: DropoutSeeder,
+  opts: TrainOptions,
+): Promise<EpochTotals | null> {
+  // The same variables, in the same order, at every step: Adam pairs its moments with them by position.
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const loss = createRunningMean();
+  const accuracy = createRunningMean();
+  let batch = 0;
+  for await (const { xs, ys } of source.batches(epoch)) {
+    const n = xs.shape[0];
+    try {
+      seeder.seedStep(epoch, batch);
+      let correct: tf.Scalar | undefined;
+      const cost = optimizer.minimize(
+        () => {
+          const output = model.apply(xs, { training: true }) as tf.Tensor;
+          correct = tf.keep(correctCount(ys, output));
+          // Regularisation penalties join the loss, as in Keras (ResNet-50 itself has none).
+          return model.calculateLosses().reduce<tf.Scalar>((total, penalty) => tf.add(total, penalty), tf.mean(exampleLosses(ys, output)));
+        },
+        true,
+        variables,
+      ) as tf.Scalar;
+      loss.add((await cost.data())[0], n);
+      accuracy.add((await correct!.data())[0] / n, n);
+      tf.dispose([cost, correct!]);
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+    await opts.callbacks?.onBatchEnd?.({ epoch, batch, batches: source.batchCount, loss: loss.value, accuracy: accuracy.value });
+    batch += 1;
+    await yieldToEventLoop();
+    if (opts.signal?.aborted) return null;
+  }
+  return { loss: loss.value, accuracy: accuracy.value, images: loss.count };
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  checkOptions(opts);
+  const { model, epochs, initialEpoch = 0, signal } = opts;
+  const clock = opts.clock ?? (() => performance.now());
+  const optimizer = tf.train.adam(opts.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
+  // Compiling records the recipe on the model (and in a saved Keras file); the loop below does the fitting.
+  model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+  if (opts.optimizerState) {
+    await importOptimizerState(optimizer, model, opts.optimizerState).catch((error: unknown) => {
+      optimizer.dispose();
+      throw error;
+    });
+  }
+
+  const seeder = createDropoutSeeder(model, opts.seed);
+  const history: EpochMetrics[] = [];
+  let aborted = false;
+  let stoppedEarly = false;
+  try {
+    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+      if (signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      const start = clock();
+      const totals = await trainEpoch(model, optimizer, opts.train, epoch, seeder, opts);
+      const trainSeconds = (clock() - start) / 1000;
+      const validation = totals && opts.validation ? await evaluateUntilAborted(model, opts.validation, signal) : undefined;
+      if (totals === null || validation === null) {
+        aborted = true;
+        break;
+      }
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: totals.loss,
+        accuracy: totals.accuracy,
+        ...(validation ? { valLoss: validation.loss, valAccuracy: validation.accuracy } : {}),
+        seconds: (clock() - start) / 1000,
+        imagesPerSecond: trainSeconds > 0 ? totals.images / trainSeconds : 0,
+      };
+      history.push(metrics);
+      if ((await opts.callbacks?.onEpochEnd?.(metrics, optimizer)) === "stop") {
+        stoppedEarly = true;
+        break;
+      }
+    }
+  } finally {
+    seeder.restore();
+  }
+  return { epochsRun: history.length, aborted, stoppedEarly, history, optimizer };
+}
