@@ -1,12 +1,12 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import "@tensorflow/tfjs-backend-wasm";
+import { selectBackend } from "../../src/backend/select-backend.js";
 import { KerasBatchNormalization, createBatchNormalization } from "../../src/model/keras-batch-normalization.js";
 
 before(async () => {
-  await tf.setBackend("wasm");
-});
+  await selectBackend("wasm");
+})
 
 const INPUT = () => tf.tensor4d([1, 5, -3, 8, 2, 0, 4, -6], [2, 2, 1, 2]);
 

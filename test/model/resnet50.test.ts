@@ -1,14 +1,14 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import "@tensorflow/tfjs-backend-wasm";
+import { selectBackend } from "../../src/backend/select-backend.js";
 import { buildResNet50, RESNET50_LAYER_COUNT } from "../../src/model/resnet50.js";
 import { AppError } from "../../src/errors.js";
 import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
 before(async () => {
-  await tf.setBackend("wasm");
-});
+  await selectBackend("wasm");
+})
 
 function weightCount(weights: tf.LayerVariable[]): number {
   return weights.reduce((sum, w) => sum + w.shape.reduce<number>((n, d) => n * (d as number), 1), 0);

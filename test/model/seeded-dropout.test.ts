@@ -1,12 +1,12 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import "@tensorflow/tfjs-backend-wasm";
+import { selectBackend } from "../../src/backend/select-backend.js";
 import { SeededDropout } from "../../src/model/seeded-dropout.js";
 
 before(async () => {
-  await tf.setBackend("wasm");
-});
+  await selectBackend("wasm");
+})
 
 /** The zero pattern of `steps` training calls on a vector of ones. */
 function masks(layer: tf.layers.Layer, steps: number): string[] {

@@ -1,14 +1,14 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "../../src/backend/select-backend.js";
 import { buildTransferModel, setUnfrozenLayers, type TransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
 import { AppError } from "../../src/errors.js";
 import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
-// The backend module lands separately; until then the pure-JS cpu backend (it has every gradient kernel).
 before(async () => {
-  await tf.setBackend("cpu");
-});
+  await selectBackend("wasm");
+})
 
 const HEAD = { pooling: "flatten", denseUnits: 16, dropout: 0.5 } as const;
 const OPTIONS: TransferModelOptions = { imageSize: 32, numClasses: 3, head: HEAD, unfrozenLayers: 0, seed: 5 };
