@@ -24,6 +24,12 @@ export const ERROR_STATUS = {
   // engine: training (our own inputs, not the client's: a bug or a damaged checkpoint)
   INVALID_TRAINING_OPTIONS: 500,
   OPTIMIZER_STATE_INVALID: 500,
+  // worker: trained models and checkpoints
+  MODEL_NOT_FOUND: 404,
+  CHECKPOINT_NOT_FOUND: 404,
+  WEIGHTS_NOT_FOUND: 404,
+  PREDICT_IMAGE_INVALID: 422,
+  TRAINING_FAILED: 500,
   // server side
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
