@@ -6,6 +6,8 @@ import path from "node:path";
 import { loadConfig } from "../../src/config.js";
 
 const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
+/** The operating system's variables, read (e.g. to find redis-server) but not the service's configuration. */
+const SYSTEM_VARS = new Set(["PATH"]);
 
 /** Names loadConfig() reads. */
 export function configEnvVars(): Set<string> {
@@ -32,7 +34,8 @@ export function envVarsReadByCode(srcDir = "src"): Set<string> {
   const names = configEnvVars();
   for (const file of sourceFiles(srcDir)) {
     for (const m of readFileSync(file, "utf8").matchAll(/process\.env(?:\.([A-Z][A-Z0-9_]*)|\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\])/g)) {
-      names.add(m[1] ?? m[2]);
+      const name = m[1] ?? m[2];
+      if (!SYSTEM_VARS.has(name)) names.add(name);
     }
   }
   return names;
