@@ -9,6 +9,8 @@ export interface Config {
   /** Undefined when HOST is unset: the server then picks loopback or all interfaces by auth. */
   host: string | undefined;
   redisUrl: string;
+  /** Prefix of every Redis key (BullMQ's and the job records'), so deployments can share a Redis. */
+  redisPrefix: string;
   dataDir: string;
   /** tenant -> key; empty when auth is off. */
   apiKeys: Map<string, string>;
@@ -74,12 +76,19 @@ export function parseApiKeys(raw: string | undefined): Map<string, string> {
   return keys;
 }
 
+function redisPrefix(env: Env): string {
+  const raw = env.REDIS_PREFIX || "rf";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ConfigError(`REDIS_PREFIX must match [A-Za-z0-9_.-]{1,64}, got "${raw}"`);
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || "./data");
   return {
     port: int(env, "PORT", 3000, 0, 65535),
     host: env.HOST || undefined,
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
+    redisPrefix: redisPrefix(env),
     dataDir,
     apiKeys: parseApiKeys(env.API_KEYS),
     maxUploadBytes: int(env, "MAX_UPLOAD_BYTES", 2 * 1024 ** 3, 1),

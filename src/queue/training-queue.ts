@@ -1,0 +1,71 @@
+// The one BullMQ queue, "training": its typed payload and progress, and every
+// job option in one place. The BullMQ job id is the API's job id.
+import { Queue, type JobsOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import type { JobSpec } from "./job-spec.js";
+import type { EpochMetrics } from "./job-records.js";
+
+export const TRAINING_QUEUE = "training";
+export const TRAINING_JOB_NAME = "train";
+
+/** A failed attempt is retried twice: after BACKOFF_DELAY_MS, then twice that. */
+export const TRAINING_ATTEMPTS = 3;
+export const BACKOFF_DELAY_MS = 30_000;
+
+export interface TrainingJobPayload {
+  /** `job_<uuid>`, also the BullMQ job id. */
+  jobId: string;
+  tenant: string;
+  /** Validated against the dataset and weights, defaults applied. */
+  spec: JobSpec;
+  /** ISO 8601. */
+  createdAt: string;
+}
+
+/**
+ * What the worker passes to `job.updateProgress()`. Epochs are 1-based. A plain
+ * update is a batch-level `progress` event (send at most ~2 per second); an
+ * update carrying `metrics` (after appendEpochMetrics) is an `epoch` event; one
+ * carrying `checkpoint` (after the checkpoint is stored) is a `checkpoint` event.
+ */
+export interface JobProgress {
+  /** Current epoch, 1..epochs. */
+  epoch: number;
+  epochs: number;
+  /** Batches done in the current epoch, 0..batches. */
+  batch: number;
+  batches: number;
+  /** Share of the whole job done, 0..1. */
+  fraction: number;
+  backend?: string;
+  featureCache?: boolean;
+  metrics?: EpochMetrics;
+  checkpoint?: { epoch: number };
+}
+
+export type TrainingQueue = Queue<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>;
+
+/** Completed and failed jobs stay JOB_RETENTION_DAYS (BullMQ removes them lazily after that age). */
+export function trainingJobOptions(config: Pick<Config, "jobRetentionDays">): JobsOptions {
+  const age = config.jobRetentionDays * 24 * 3600;
+  return {
+    attempts: TRAINING_ATTEMPTS,
+    backoff: { type: "exponential", delay: BACKOFF_DELAY_MS },
+    removeOnComplete: { age },
+    removeOnFail: { age },
+  };
+}
+
+/** The queue on a producer connection; workers open their own with createRedis(url, "consumer"). */
+export function createTrainingQueue(connection: Redis, config: Pick<Config, "redisPrefix" | "jobRetentionDays">): TrainingQueue {
+  return new Queue<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>(TRAINING_QUEUE, {
+    connection,
+    prefix: config.redisPrefix,
+    defaultJobOptions: trainingJobOptions(config),
+  });
+}
+
+export async function enqueueTrainingJob(queue: TrainingQueue, payload: TrainingJobPayload): Promise<void> {
+  await queue.add(TRAINING_JOB_NAME, payload, { jobId: payload.jobId });
+}
