@@ -3,7 +3,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../errors.js";
 import { RESNET50_LAYER_COUNT, resnet50Graph, seedSequence, validateResNet50Options } from "./resnet50.js";
-import { SeededDropout } from "./seeded-dropout.js";
 
 export interface HeadSpec {
   pooling: "flatten" | "avg";
@@ -74,7 +73,9 @@ export function buildTransferModel(options: TransferModelOptions): TransferModel
       biasInitializer: "zeros",
       name: "dense",
     }),
-    new SeededDropout({ rate: head.dropout, seed: nextSeed(), name: "dropout" }),
+    // Unseeded on purpose: tfjs reuses a Dropout's seed for every mask (the same units dropped at every
+    // step); train() (src/training/dropout-seeds.ts) seeds each step's mask from the job seed instead.
+    tf.layers.dropout({ rate: head.dropout, name: "dropout" }),
     tf.layers.dense({
       units: numClasses,
       activation: "softmax",

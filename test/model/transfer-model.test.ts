@@ -4,6 +4,8 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { buildTransferModel, setUnfrozenLayers, type TransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
 import { AppError } from "../../src/errors.js";
+import { train } from "../../src/training/train.js";
+import { arrayBatchSource } from "../helpers/array-batch-source.js";
 import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
 before(async () => {
@@ -28,19 +30,14 @@ function changedKeys(before: Snapshot, after: Snapshot): string[] {
   return [...before.keys()].filter((k) => !Buffer.from(before.get(k)!.buffer).equals(Buffer.from(after.get(k)!.buffer)));
 }
 
-/** One Adam step on categorical cross-entropy, called with training = true as fit() does. */
-function trainOneStep(tm: TransferModel, numClasses: number): void {
-  const optimizer = tf.train.adam(0.01);
-  tf.tidy(() => {
-    const xs = tf.randomUniform([3, 32, 32, 3], -120, 130, "float32", 11);
-    const ys = tf.oneHot(tf.tensor1d([0, 1, 2].map((c) => c % numClasses), "int32"), numClasses);
-    optimizer.minimize(
-      () => tf.mean(tf.metrics.categoricalCrossentropy(ys, tm.model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar,
-      false,
-      tm.model.trainableWeights.map((w) => w.read() as tf.Variable),
-    );
-  });
-  optimizer.dispose();
+/** One training step through train(): one epoch of one batch of 3 images. */
+async function trainOneStep(tm: TransferModel, numClasses: number): Promise<void> {
+  const xs = tf.randomUniform([3, 32, 32, 3], -120, 130, "float32", 11) as tf.Tensor4D;
+  const ys = tf.oneHot(tf.tensor1d([0, 1, 2].map((c) => c % numClasses), "int32"), numClasses) as tf.Tensor2D;
+  const result = await train({ model: tm.model, learningRate: 0.01, epochs: 1, train: arrayBatchSource(xs, ys, 3, 1), seed: 1 });
+  assert.equal(result.epochsRun, 1);
+  result.optimizer.dispose();
+  tf.dispose([xs, ys]);
 }
 
 test("the transfer model is the 175 base layers then the tutorial's head", () => {
@@ -102,20 +99,20 @@ test("setUnfrozenLayers(n) makes exactly base.layers[-n:] and the head trainable
   tm.model.dispose();
 });
 
-test("unfrozenLayers 0: one training step changes the head and not one bit of the base, moving statistics included", () => {
+test("unfrozenLayers 0: one training step changes the head and not one bit of the base, moving statistics included", async () => {
   const tm = buildTransferModel(OPTIONS);
   const base = snapshot(tm.baseLayers);
   const head = snapshot(tm.headLayers);
-  trainOneStep(tm, 3);
+  await trainOneStep(tm, 3);
   assert.deepEqual(changedKeys(base, snapshot(tm.baseLayers)), []);
   assert.deepEqual(changedKeys(head, snapshot(tm.headLayers)).sort(), ["dense/bias", "dense/kernel", "predictions/bias", "predictions/kernel"]);
   tm.model.dispose();
 });
 
-test("unfrozenLayers 10: exactly the conv5_block3_* weights change in the base, BN moving statistics included", () => {
+test("unfrozenLayers 10: exactly the conv5_block3_* weights change in the base, BN moving statistics included", async () => {
   const tm = buildTransferModel({ ...OPTIONS, unfrozenLayers: 10 });
   const base = snapshot(tm.baseLayers);
-  trainOneStep(tm, 3);
+  await trainOneStep(tm, 3);
   const expected = ["1", "2", "3"].flatMap((i) => [
     `conv5_block3_${i}_conv/kernel`,
     `conv5_block3_${i}_conv/bias`,
