@@ -27,9 +27,11 @@ async function selectInChild(tfjsBackend: string): Promise<{ logs: Record<string
     timeout: 60_000,
   });
   const lines = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Record<string, unknown>);
-  const outcome = lines.pop();
+  // pino writes synchronously and console.log asynchronously on a pipe: the outcome need not be the last line.
+  const isOutcome = (line: Record<string, unknown>) => "result" in line || "error" in line;
+  const outcome = lines.find(isOutcome);
   assert.ok(outcome, `no output from the child: ${stdout}`);
-  return { logs: lines, outcome };
+  return { logs: lines.filter((line) => !isOutcome(line)), outcome };
 }
 
 test("selectBackend('wasm') activates wasm with the extra kernels, and a second call returns the same info", async () => {
