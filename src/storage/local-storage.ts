@@ -54,6 +54,22 @@ export function createLocalStorage(root: string): Storage {
     return { key, size: s.size, modifiedAt: s.mtime };
   }
 
+  async function moveDirectory(prefix: string, from: string): Promise<void> {
+    const target = resolve(prefix.replace(/\/+$/, ""));
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(from, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTEMPTY") throw new Error(`storage prefix "${prefix}" already exists`);
+      if (code !== "EXDEV") throw err;
+      const near = `${target}.${randomUUID()}.part`;
+      await fs.cp(from, near, { recursive: true });
+      await fs.rename(near, target);
+      await fs.rm(from, { recursive: true, force: true });
+    }
+  }
+
   async function beginWrite(key: string): Promise<PendingWrite> {
     resolve(key);
     const tempPath = await tempFile();
@@ -115,6 +131,7 @@ export function createLocalStorage(root: string): Storage {
     async putFile(key, localPath) {
       return moveInto(key, localPath);
     },
+    putDirectory: moveDirectory,
     beginWrite,
     async get(key) {
       return fs.readFile(resolve(key));
@@ -136,6 +153,16 @@ export function createLocalStorage(root: string): Storage {
       const out: StoredObject[] = [];
       await walk(clean ? resolve(clean) : base, clean, out);
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+    async listChildren(prefix) {
+      try {
+        const names = await fs.readdir(resolve(prefix.replace(/\/+$/, "")));
+        return names.filter((n) => !n.endsWith(".part")).sort();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENOTDIR") return [];
+        throw err;
+      }
     },
     async delete(key) {
       await fs.rm(resolve(key), { force: true });

@@ -24,6 +24,12 @@ export interface Storage {
   putStream(key: string, source: Readable): Promise<StoredObject>;
   /** Moves a finished local file (e.g. written by a library) into storage atomically. */
   putFile(key: string, localPath: string): Promise<StoredObject>;
+  /**
+   * Moves a finished local directory under `prefix` (which must not exist yet).
+   * Local storage renames it in one step; an object store uploads file by file,
+   * so callers write the object that marks the whole as complete afterwards.
+   */
+  putDirectory(prefix: string, localDir: string): Promise<void>;
   /** A temporary file to write to, committed under `key` later or aborted. */
   beginWrite(key: string): Promise<PendingWrite>;
   get(key: string): Promise<Buffer>;
@@ -34,6 +40,8 @@ export interface Storage {
   exists(key: string): Promise<boolean>;
   /** Objects whose key starts with `prefix` (recursive), sorted by key. */
   list(prefix: string): Promise<StoredObject[]>;
+  /** Names of the immediate children of `prefix` (objects and sub-prefixes), sorted; like S3's delimiter "/". */
+  listChildren(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   /** Deletes every object under `prefix`; a missing prefix is not an error. */
   deletePrefix(prefix: string): Promise<void>;
