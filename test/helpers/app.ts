@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/app.js";
+import { buildApp, type AppDeps } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/config.js";
 
 export async function tempDir(label = "rf-test-"): Promise<string> {
@@ -19,9 +19,10 @@ export async function testConfig(env: Record<string, string> = {}): Promise<Conf
 export async function build(
   t: Pick<TestContext, "after">,
   env: Record<string, string> = {},
+  deps: Partial<AppDeps> = {},
 ): Promise<{ app: FastifyInstance; config: Config }> {
   const config = await testConfig(env);
-  const app = await buildApp(config);
+  const app = await buildApp(config, deps);
   t.after(async () => {
     await app.close();
     await fs.rm(config.dataDir, { recursive: true, force: true });

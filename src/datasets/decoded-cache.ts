@@ -1,0 +1,72 @@
+// Decoded pixels of a dataset at one image size: every image decoded and
+// resized once (image-decode.ts), stored as fixed-size uint8 rows in index
+// order, so training reads any image with one positioned read.
+import fs from "node:fs/promises";
+import type { Storage } from "../storage/storage.js";
+import { datasetKeys, type DatasetIndex } from "./dataset-store.js";
+import { CHANNELS, decodeResizeRgb } from "./image-decode.js";
+
+export interface DecodedCache {
+  imageSize: number;
+  rowBytes: number;
+  count: number;
+  /** Opens the file for reading rows; the reader is closed by the caller. */
+  open(): Promise<CacheReader>;
+}
+
+export interface CacheReader {
+  /** Reads rows (index rows) into one buffer, in the order given. */
+  read(rows: number[]): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** Builds the cache file if it does not exist yet (written to a temporary file, then committed). */
+async function ensureCache(storage: Storage, tenant: string, datasetId: string, index: DatasetIndex, imageSize: number): Promise<string> {
+  const keys = datasetKeys(tenant, datasetId);
+  const key = keys.decoded(imageSize);
+  const rowBytes = imageSize * imageSize * CHANNELS;
+  const existing = await storage.stat(key);
+  if (existing && existing.size === rowBytes * index.images.length) return key;
+  const pending = await storage.beginWrite(key);
+  try {
+    const out = await fs.open(pending.tempPath, "w");
+    try {
+      for (const img of index.images) {
+        const source = await storage.localPath(keys.file(img.file));
+        await out.write(await decodeResizeRgb(source, imageSize));
+      }
+    } finally {
+      await out.close();
+    }
+    await pending.commit();
+  } catch (err) {
+    await pending.abort();
+    throw err;
+  }
+  return key;
+}
+
+export async function openDecodedCache(storage: Storage, tenant: string, datasetId: string, index: DatasetIndex, imageSize: number): Promise<DecodedCache> {
+  const key = await ensureCache(storage, tenant, datasetId, index, imageSize);
+  const rowBytes = imageSize * imageSize * CHANNELS;
+  const file = await storage.localPath(key);
+  return {
+    imageSize,
+    rowBytes,
+    count: index.images.length,
+    async open() {
+      const handle = await fs.open(file, "r");
+      return {
+        async read(rows) {
+          const buf = Buffer.allocUnsafe(rows.length * rowBytes);
+          for (const [i, row] of rows.entries()) {
+            const { bytesRead } = await handle.read(buf, i * rowBytes, rowBytes, row * rowBytes);
+            if (bytesRead !== rowBytes) throw new Error(`decoded cache ${key} is shorter than expected`);
+          }
+          return buf;
+        },
+        close: () => handle.close(),
+      };
+    },
+  };
+}
