@@ -1,65 +1,113 @@
-// Kernels that ResNet training needs and @tensorflow/tfjs-backend-wasm does not
-// register, composed from ops that wasm does implement (strided slice, pad, matmul).
+// Convolution gradients for the wasm backend, composed of kernels wasm runs well
+// (XNNPACK Conv2D, matmul, transpose, pad): wasm has no Conv2DBackpropFilter at all,
+// and its own Conv2DBackpropInput is a plain loop several times slower than Conv2D.
 import * as tf from "@tensorflow/tfjs";
 
-type Conv2DBackpropFilterAttrs = {
+type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+
+interface ConvGradAttrs {
   strides: [number, number] | number;
-  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  pad: Padding;
   dataFormat: "NHWC" | "NCHW";
   dimRoundingMode?: "floor" | "round" | "ceil";
-  filterShape: [number, number, number, number];
-};
+}
+
+/** The forward convolution's geometry, always channels-last. */
+function convGeometry(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvGradAttrs) {
+  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
+  return { ...info, pad: info.padInfo };
+}
+
+const toChannelsLast = (shape: number[], channelsLast: boolean) =>
+  (channelsLast ? shape : [shape[0], shape[2], shape[3], shape[1]]) as [number, number, number, number];
+
+/** Pads (positive amounts) and crops (negative amounts) the two spatial axes of an NHWC tensor. */
+function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  const [n, h, w, c] = t.shape;
+  let out = t;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [t0, l0] = [Math.max(0, -top), Math.max(0, -left)];
+    out = tf.slice(out, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
+  }
+  const [pt, pb, pl, pr] = [top, bottom, left, right].map((p) => Math.max(0, p));
+  return pt || pb || pl || pr ? tf.pad(out, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) : out;
+}
 
 /**
- * dW[i, j] = sum over batch and output positions of x(padded)[., oh*sh + i, ow*sw + j, :]^T dy[., oh, ow, :].
- * For each kernel offset (i, j) the strided slice of the padded input that
- * offset sees is exactly the patch matching dy, so one matmul per offset gives
- * that filter tap. The input is transposed to channels-major once up front:
- * every patch then comes out as [Cin, rows] and the matmul needs no transposed
- * operand, which wasm runs 10-20x slower. Memory stays at one patch at a time
- * instead of an im2col matrix kh*kw times the input.
+ * dW[i, j, ci, co] = sum over n, oh, ow of xpad[n, oh*sh + i, ow*sw + j, ci] * dy[n, oh, ow, co].
+ * Read with ci as the batch, n as the channels and dy as the filter, that sum is
+ * a valid convolution of the padded input with dy dilated by the stride: one
+ * XNNPACK Conv2D, whose first kh x kw outputs are the filter gradient. A 1x1
+ * stride-1 convolution reduces to one matmul, done directly.
  */
-export function conv2DBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Conv2DBackpropFilterAttrs): tf.Tensor4D {
+export function conv2DBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: ConvGradAttrs & { filterShape: [number, number, number, number] }): tf.Tensor4D {
   return tf.tidy(() => {
     const channelsLast = attrs.dataFormat !== "NCHW";
+    const xs = channelsLast ? x : tf.transpose(x, [0, 2, 3, 1]);
+    const dys = channelsLast ? dy : tf.transpose(dy, [0, 2, 3, 1]);
     const [kh, kw, inChannels, outChannels] = attrs.filterShape;
-    const xShape = channelsLast ? x.shape : ([x.shape[0], x.shape[2], x.shape[3], x.shape[1]] as const);
-    const info = tf.backend_util.computeConv2DInfo(
-      [...xShape],
-      attrs.filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      "channelsLast",
-    );
-    const { strideHeight: sh, strideWidth: sw, padInfo } = info;
-    const [batch, height, width] = xShape;
-    const [outHeight, outWidth] = channelsLast ? dy.shape.slice(1, 3) : dy.shape.slice(2, 4);
-    // [Cin, N, H, W]
-    const xc = tf.transpose(x, channelsLast ? [3, 0, 1, 2] : [1, 0, 2, 3]);
-    // Enough padding that every offset's slice is in range; rows past the input
-    // are zero, which is what the convolution saw.
-    const bottom = Math.max(padInfo.bottom, (outHeight - 1) * sh + kh - height - padInfo.top);
-    const right = Math.max(padInfo.right, (outWidth - 1) * sw + kw - width - padInfo.left);
-    const padded =
-      padInfo.top || padInfo.left || bottom || right
-        ? tf.pad(xc, [[0, 0], [0, 0], [padInfo.top, bottom], [padInfo.left, right]])
-        : xc;
-    const rows = batch * outHeight * outWidth;
-    const dyRows = tf.reshape(channelsLast ? dy : tf.transpose(dy, [0, 2, 3, 1]), [rows, outChannels]);
-    const taps: tf.Tensor2D[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const end = [inChannels, batch, i + (outHeight - 1) * sh + 1, j + (outWidth - 1) * sw + 1];
-        // A 1x1 stride-1 convolution sees the whole input: no copy needed.
-        const whole = i === 0 && j === 0 && sh === 1 && sw === 1 && end.every((d, k) => d === padded.shape[k]);
-        const patch = whole ? padded : tf.stridedSlice(padded, [0, 0, i, j], end, [1, 1, sh, sw]);
-        taps.push(tf.matMul(tf.reshape(patch, [inChannels, rows]), dyRows));
-      }
+    const { strideHeight: sh, strideWidth: sw, pad } = convGeometry(xs.shape, attrs.filterShape, attrs);
+    const [, height, width] = xs.shape;
+    const [, outHeight, outWidth] = dys.shape;
+    if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && outHeight === height && outWidth === width) {
+      const xRows = tf.reshape(tf.transpose(xs, [3, 0, 1, 2]), [inChannels, -1]);
+      return tf.reshape(tf.matMul(xRows, tf.reshape(dys, [-1, outChannels])), attrs.filterShape);
     }
-    return tf.reshape(tf.stack(taps), attrs.filterShape);
+    // Rows past the input are zero, which is what the convolution saw; rows the
+    // convolution never reached are cropped.
+    const bottom = (outHeight - 1) * sh + kh - height - pad.top;
+    const right = (outWidth - 1) * sw + kw - width - pad.left;
+    const xc = padOrCrop(tf.transpose(xs, [3, 1, 2, 0]), pad.top, bottom, pad.left, right); // [Cin, Hp, Wp, N]
+    const dyFilter = tf.transpose(dys, [1, 2, 0, 3]); // [Ho, Wo, N, Cout]
+    const taps = tf.conv2d(xc, dyFilter, 1, "valid", "NHWC", [sh, sw]); // [Cin, kh, kw, Cout]
+    return tf.transpose(taps, [1, 2, 0, 3]);
+  });
+}
+
+/** Inserts stride-1 zeros after every row and column of dy: the forward stride undone. */
+function dilate(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return dy;
+  const [n, h, w, c] = dy.shape;
+  const wide = tf.reshape(tf.pad(tf.reshape(dy, [n * h, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [n, h, 1, w * sw * c]);
+  return tf.reshape(tf.pad(wide, [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [n, h * sh, w * sw, c]);
+}
+
+/**
+ * The filter turned by 180 degrees with input and output channels swapped,
+ * [kh, kw, Cin, Cout] -> [kh, kw, Cout, Cin]. The turn reverses the order of
+ * the kh*kw taps; it is done as a matmul with the anti-identity matrix (exact:
+ * each output is one input times 1 plus zeros) because wasm's Reverse and
+ * Gather kernels copy element by element and were 10x slower.
+ */
+function rotateFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, inChannels, outChannels] = filter.shape;
+  const count = kh * kw;
+  const taps = tf.reshape(filter, [count, inChannels * outChannels]);
+  const turned = count === 1 ? taps : tf.matMul(tf.reverse(tf.eye(count), [0]), taps);
+  return tf.reshape(tf.transpose(tf.reshape(turned, [count, inChannels, outChannels]), [0, 2, 1]), [kh, kw, outChannels, inChannels]);
+}
+
+/**
+ * dx is the full correlation of the stride-dilated dy with the filter rotated by
+ * 180 degrees and its in/out channels swapped: one stride-1 XNNPACK Conv2D.
+ */
+export function conv2DBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, attrs: ConvGradAttrs & { inputShape: [number, number, number, number] }): tf.Tensor4D {
+  return tf.tidy(() => {
+    const channelsLast = attrs.dataFormat !== "NCHW";
+    const dys = channelsLast ? dy : tf.transpose(dy, [0, 2, 3, 1]);
+    const xShape = toChannelsLast(attrs.inputShape, channelsLast);
+    const [kh, kw] = filter.shape;
+    const { strideHeight: sh, strideWidth: sw, pad } = convGeometry(xShape, filter.shape, attrs);
+    const [, height, width] = xShape;
+    const [, outHeight, outWidth] = dys.shape;
+    // dilate() leaves stride-1 trailing zeros, already part of the bottom/right padding.
+    const dilated = dilate(dys, sh, sw);
+    const top = kh - 1 - pad.top;
+    const left = kw - 1 - pad.left;
+    const bottom = height + pad.top - 1 - (outHeight - 1) * sh - (sh - 1);
+    const right = width + pad.left - 1 - (outWidth - 1) * sw - (sw - 1);
+    const dx = tf.conv2d(padOrCrop(dilated, top, bottom, left, right), rotateFilter(filter), 1, "valid");
+    return channelsLast ? dx : tf.transpose(dx, [0, 3, 1, 2]);
   });
 }
 
@@ -69,14 +117,25 @@ const KERNELS: tf.KernelConfig[] = [
     backendName: "wasm",
     kernelFunc: ({ inputs, attrs }) => {
       const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
-      return conv2DBackpropFilter(x, dy, attrs as unknown as Conv2DBackpropFilterAttrs);
+      return conv2DBackpropFilter(x, dy, attrs as unknown as Parameters<typeof conv2DBackpropFilter>[2]);
+    },
+  },
+  {
+    kernelName: tf.Conv2DBackpropInput,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, attrs }) => {
+      const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
+      return conv2DBackpropInput(dy, filter, attrs as unknown as Parameters<typeof conv2DBackpropInput>[2]);
     },
   },
 ];
 
-/** Registers the missing wasm kernels; safe to call more than once. */
+/** Registers these kernels for wasm, replacing wasm's own where it has one; safe to call more than once. */
 export function registerWasmKernels(): void {
   for (const config of KERNELS) {
-    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+    const registered = tf.getKernel(config.kernelName, config.backendName);
+    if (registered?.kernelFunc === config.kernelFunc) continue;
+    if (registered) tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
   }
 }

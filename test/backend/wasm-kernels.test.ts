@@ -1,3 +1,4 @@
+// The convolution gradient kernels registered for wasm compute what the cpu backend's kernels compute.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -19,42 +20,56 @@ interface Case {
 const IN_CHANNELS = 3;
 const OUT_CHANNELS = 5;
 
-/** The backend's own Conv2DBackpropFilter kernel, called directly (no op-level fallbacks). */
-function backpropFilter(c: Case, x: Float32Array, dy: Float32Array, dyShape: number[]): Float32Array {
-  const channelsFirst = c.dataFormat === "NCHW";
-  const xShape = channelsFirst ? [c.batch, IN_CHANNELS, c.height, c.width] : [c.batch, c.height, c.width, IN_CHANNELS];
-  return tf.tidy(() => {
-    const out = tf.engine().runKernel(
-      tf.Conv2DBackpropFilter,
-      { x: tf.tensor(x, xShape), dy: tf.tensor(dy, dyShape) },
-      {
-        strides: [c.stride, c.stride],
-        pad: c.pad,
-        dataFormat: c.dataFormat ?? "NHWC",
-        dimRoundingMode: undefined,
-        filterShape: [c.kernel, c.kernel, IN_CHANNELS, OUT_CHANNELS],
-      } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor;
-    return out.dataSync() as Float32Array;
-  });
-}
-
 function outSize(size: number, c: Case): number {
   if (c.pad === "same") return Math.ceil(size / c.stride);
   const pad = c.pad === "valid" ? 0 : 2 * c.pad;
   return Math.floor((size + pad - c.kernel) / c.stride) + 1;
 }
 
-async function compare(c: Case): Promise<number> {
-  const outH = outSize(c.height, c);
-  const outW = outSize(c.width, c);
-  const dyShape = c.dataFormat === "NCHW" ? [c.batch, OUT_CHANNELS, outH, outW] : [c.batch, outH, outW, OUT_CHANNELS];
-  const x = seededValues(c.batch * c.height * c.width * IN_CHANNELS, 7 + c.kernel);
-  const dy = seededValues(dyShape.reduce((a, b) => a * b, 1), 11 + c.stride);
-  const expected = await onBackend("cpu", () => backpropFilter(c, x, dy, dyShape));
+function shapes(c: Case) {
+  const [outH, outW] = [outSize(c.height, c), outSize(c.width, c)];
+  const nchw = c.dataFormat === "NCHW";
+  return {
+    x: nchw ? [c.batch, IN_CHANNELS, c.height, c.width] : [c.batch, c.height, c.width, IN_CHANNELS],
+    dy: nchw ? [c.batch, OUT_CHANNELS, outH, outW] : [c.batch, outH, outW, OUT_CHANNELS],
+    filter: [c.kernel, c.kernel, IN_CHANNELS, OUT_CHANNELS],
+  };
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Runs the active backend's own kernel directly (no op-level shortcuts) and reads its result. */
+function runKernel(name: string, inputs: Record<string, tf.Tensor>, c: Case, extra: Record<string, unknown>): Float32Array {
+  return tf.tidy(() => {
+    const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: c.dataFormat ?? "NHWC", dimRoundingMode: undefined, ...extra };
+    const out = tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return out.dataSync() as Float32Array;
+  });
+}
+
+/** max|wasm - cpu| / max|cpu| for both gradient kernels on case c. */
+async function compare(c: Case): Promise<{ filter: number; input: number }> {
+  const s = shapes(c);
+  const x = seededValues(size(s.x), 7 + c.kernel);
+  const dy = seededValues(size(s.dy), 11 + c.stride);
+  const w = seededValues(size(s.filter), 13 + c.batch);
+  const both = () => ({
+    filter: runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor(x, s.x), dy: tf.tensor(dy, s.dy) }, c, { filterShape: s.filter }),
+    input: runKernel(tf.Conv2DBackpropInput, { dy: tf.tensor(dy, s.dy), filter: tf.tensor(w, s.filter) }, c, { inputShape: s.x }),
+  });
+  const expected = await onBackend("cpu", both);
   assert.equal(tf.getBackend(), "wasm");
-  const actual = backpropFilter(c, x, dy, dyShape);
-  return relativeError(actual, expected);
+  const actual = both();
+  return { filter: relativeError(actual.filter, expected.filter), input: relativeError(actual.input, expected.input) };
+}
+
+async function failures(cases: Case[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of cases) {
+    const error = await compare(c);
+    if (!(error.filter < 1e-4 && error.input < 1e-4)) out.push(`${JSON.stringify(c)}: ${JSON.stringify(error)}`);
+  }
+  return out;
 }
 
 const grid: Case[] = [];
@@ -66,35 +81,38 @@ for (const kernel of [1, 3, 7]) {
   }
 }
 
-test("wasm Conv2DBackpropFilter matches cpu on kernel 1/3/7, stride 1/2, same/valid, batch 1/3, 11x8 input (max|a-b| / max|cpu| < 1e-4)", async () => {
+test("wasm Conv2DBackpropFilter and Conv2DBackpropInput match cpu on kernel 1/3/7, stride 1/2, same/valid, batch 1/3, 11x8 input (max|a-b| / max|cpu| < 1e-4)", async () => {
   assert.ok(tf.getKernel(tf.Conv2DBackpropFilter, "wasm"), "kernel registered for wasm");
-  const failures: string[] = [];
-  for (const c of grid) {
-    const error = await compare(c);
-    if (!(error < 1e-4)) failures.push(`${JSON.stringify(c)}: ${error}`);
-  }
-  assert.deepEqual(failures, []);
+  assert.deepEqual(await failures(grid), []);
 });
 
-test("wasm Conv2DBackpropFilter matches cpu with explicit numeric padding, NCHW data and even sizes with stride 2 (asymmetric same padding)", async () => {
-  const cases: Case[] = [
-    { kernel: 3, stride: 2, pad: 1, batch: 2, height: 13, width: 7 },
-    { kernel: 3, stride: 2, pad: "same", batch: 2, height: 7, width: 12, dataFormat: "NCHW" },
-    { kernel: 7, stride: 2, pad: 3, batch: 1, height: 15, width: 15 },
-  ];
-  for (const c of cases) assert.ok((await compare(c)) < 1e-4, JSON.stringify(c));
+test("they match cpu with explicit numeric padding, NCHW data, 1x1 stride-2 on odd sizes and kernels wider than the input's tail", async () => {
+  assert.deepEqual(
+    await failures([
+      { kernel: 3, stride: 2, pad: 1, batch: 2, height: 13, width: 7 },
+      { kernel: 3, stride: 2, pad: "same", batch: 2, height: 7, width: 12, dataFormat: "NCHW" },
+      { kernel: 1, stride: 1, pad: "valid", batch: 2, height: 5, width: 6, dataFormat: "NCHW" },
+      { kernel: 7, stride: 2, pad: 3, batch: 1, height: 15, width: 15 },
+      { kernel: 1, stride: 2, pad: "valid", batch: 2, height: 9, width: 9 },
+      { kernel: 3, stride: 2, pad: "valid", batch: 1, height: 10, width: 10 },
+      { kernel: 5, stride: 1, pad: 4, batch: 1, height: 5, width: 6 },
+    ]),
+    [],
+  );
 });
 
-test("the gradient of a strided conv2d on wasm equals cpu's, through tf.grad", async () => {
+test("the gradients of a strided conv2d on wasm equal cpu's, through tf.grads", async () => {
   const x = seededValues(2 * 10 * 9 * IN_CHANNELS, 3);
   const w = seededValues(3 * 3 * IN_CHANNELS * OUT_CHANNELS, 4);
-  const gradient = () =>
+  const gradients = () =>
     tf.tidy(() => {
-      const filter = tf.tensor4d(w, [3, 3, IN_CHANNELS, OUT_CHANNELS]);
       const input = tf.tensor4d(x, [2, 10, 9, IN_CHANNELS]);
-      const g = tf.grad((f) => tf.conv2d(input, f as tf.Tensor4D, 2, "same").square().sum())(filter);
-      return g.dataSync() as Float32Array;
+      const filter = tf.tensor4d(w, [3, 3, IN_CHANNELS, OUT_CHANNELS]);
+      const [dx, dw] = tf.grads((a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum())([input, filter]);
+      return [dx.dataSync() as Float32Array, dw.dataSync() as Float32Array];
     });
-  const expected = await onBackend("cpu", gradient);
-  assert.ok(relativeError(gradient(), expected) < 1e-4);
+  const expected = await onBackend("cpu", gradients);
+  const actual = gradients();
+  assert.ok(relativeError(actual[0], expected[0]) < 1e-4, "dx");
+  assert.ok(relativeError(actual[1], expected[1]) < 1e-4, "dw");
 });
