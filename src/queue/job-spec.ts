@@ -46,6 +46,8 @@ export interface JobSpec {
   augmentation: AugmentationSpec | null;
   earlyStopping: EarlyStoppingSpec | null;
   seed: number;
+  /** Checkpoints kept: the last `keepCheckpoints` epochs, plus the best by val_loss. */
+  keepCheckpoints: number;
 }
 
 export const JOB_SPEC_DEFAULTS = {
@@ -61,6 +63,7 @@ export const JOB_SPEC_DEFAULTS = {
   augmentation: null,
   earlyStopping: null,
   seed: 42,
+  keepCheckpoints: 3,
 } as const satisfies Omit<JobSpec, "datasetId">;
 
 export const AUGMENTATION_DEFAULTS: AugmentationSpec = { flip: true, rotate: 0, zoom: 0 };

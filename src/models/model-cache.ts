@@ -1,0 +1,53 @@
+// Loaded models for predict, least recently used evicted (and disposed) past
+// `capacity`: a second predict on the same model does not load it again.
+import type * as tf from "@tensorflow/tfjs";
+
+export interface ModelCache {
+  /** The cached model for `key`, or `load()`'s, which concurrent callers share. */
+  get(key: string, load: () => Promise<tf.LayersModel>): Promise<tf.LayersModel>;
+  has(key: string): boolean;
+  /** How many times a model was loaded (for tests and metrics). */
+  readonly loads: number;
+  clear(): void;
+}
+
+export function createModelCache(capacity: number): ModelCache {
+  const entries = new Map<string, Promise<tf.LayersModel>>();
+  let loads = 0;
+
+  function evict(): void {
+    while (entries.size > capacity) {
+      const [oldest, model] = entries.entries().next().value as [string, Promise<tf.LayersModel>];
+      entries.delete(oldest);
+      void model.then((m) => m.dispose()).catch(() => undefined);
+    }
+  }
+
+  return {
+    get(key, load) {
+      let entry = entries.get(key);
+      if (entry) {
+        // Map order is insertion order: re-inserting marks it most recently used.
+        entries.delete(key);
+      } else {
+        loads += 1;
+        entry = load();
+        // A failed load is not cached: the next call tries again.
+        entry.catch(() => entries.get(key) === entry && entries.delete(key));
+      }
+      entries.set(key, entry);
+      evict();
+      return entry;
+    },
+    has(key) {
+      return entries.has(key);
+    },
+    get loads() {
+      return loads;
+    },
+    clear() {
+      for (const model of entries.values()) void model.then((m) => m.dispose()).catch(() => undefined);
+      entries.clear();
+    },
+  };
+}
