@@ -1,7 +1,7 @@
 // Inference-mode evaluation of a model on a batch source: the validation pass
 // of each epoch and the final report's predictions.
 import * as tf from "@tensorflow/tfjs";
-import type { BatchSource } from "../datasets/batch-source.js";
+import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { correctCount, exampleLosses } from "./metrics.js";
 import { yieldToEventLoop } from "./yield.js";
 
@@ -18,7 +18,7 @@ export interface Evaluation {
 /** Evaluates with training=false; returns null when `signal` fires (checked between batches). */
 export async function evaluateUntilAborted(
   model: tf.LayersModel,
-  source: BatchSource,
+  source: BatchSource<ModelInputs>,
   signal?: AbortSignal,
 ): Promise<Evaluation | null> {
   let lossSum = 0;

@@ -3,7 +3,7 @@
 // rather than model.fit so that abort, callbacks, dropout seeds and the
 // optimizer state are ours to control.
 import * as tf from "@tensorflow/tfjs";
-import type { BatchSource } from "../datasets/batch-source.js";
+import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { AppError } from "../errors.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
 import { evaluateUntilAborted } from "./evaluate.js";
@@ -50,8 +50,8 @@ export interface TrainOptions {
   epochs: number;
   /** 0-based epoch to start at, for a resumed job. */
   initialEpoch?: number;
-  train: BatchSource;
-  validation?: BatchSource | null;
+  train: BatchSource<ModelInputs>;
+  validation?: BatchSource<ModelInputs> | null;
   /** Seeds the per-step dropout masks; the batch order is the sources' (seed, epoch) contract. */
   seed: number;
   /** Checked between batches: training stops at the next batch boundary, never inside an update. */
@@ -99,7 +99,7 @@ interface EpochTotals {
 async function trainEpoch(
   model: tf.LayersModel,
   optimizer: tf.AdamOptimizer,
-  source: BatchSource,
+  source: BatchSource<ModelInputs>,
   epoch: number,
   seeder: DropoutSeeder,
   opts: TrainOptions,
@@ -110,7 +110,7 @@ async function trainEpoch(
   const accuracy = createRunningMean();
   let batch = 0;
   for await (const { xs, ys } of source.batches(epoch)) {
-    const n = xs.shape[0];
+    const n = ys.shape[0];
     try {
       seeder.seedStep(epoch, batch);
       let correct: tf.Scalar | undefined;
