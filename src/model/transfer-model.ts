@@ -39,7 +39,7 @@ function isIntegerIn(value: unknown, min: number, max: number): value is number 
   return Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
 }
 
-function validateUnfrozenLayers(unfrozenLayers: unknown): void {
+export function validateUnfrozenLayers(unfrozenLayers: unknown): void {
   if (!isIntegerIn(unfrozenLayers, 0, RESNET50_LAYER_COUNT)) {
     throw invalid("unfrozenLayers", unfrozenLayers, `an integer from 0 to ${RESNET50_LAYER_COUNT}`);
   }
