@@ -25,6 +25,8 @@ export interface Config {
   workerLockDurationMs: number;
   /** How often a worker looks for jobs whose lock expired (their worker died). */
   workerStalledIntervalMs: number;
+  /** First retry delay of a failed training attempt (exponential: doubled for the next). */
+  retryBackoffMs: number;
   /** Trained models the API keeps loaded for predict (LRU). */
   modelCacheSize: number;
   imagenetWeights: string;
@@ -100,6 +102,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),
     workerStalledIntervalMs: int(env, "WORKER_STALLED_INTERVAL_MS", 30_000, 500),
+    retryBackoffMs: int(env, "RETRY_BACKOFF_MS", 30_000, 0),
     modelCacheSize: int(env, "MODEL_CACHE_SIZE", 2, 1, 100),
     imagenetWeights: path.resolve(
       env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),

@@ -9,9 +9,8 @@ import type { EpochMetrics } from "./job-records.js";
 export const TRAINING_QUEUE = "training";
 export const TRAINING_JOB_NAME = "train";
 
-/** A failed attempt is retried twice: after BACKOFF_DELAY_MS, then twice that. */
+/** A failed attempt is retried twice: after RETRY_BACKOFF_MS (config.retryBackoffMs), then twice that. */
 export const TRAINING_ATTEMPTS = 3;
-export const BACKOFF_DELAY_MS = 30_000;
 
 export interface TrainingJobPayload {
   /** `job_<uuid>`, also the BullMQ job id. */
@@ -47,18 +46,18 @@ export interface JobProgress {
 export type TrainingQueue = Queue<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>;
 
 /** Completed and failed jobs stay JOB_RETENTION_DAYS (BullMQ removes them lazily after that age). */
-export function trainingJobOptions(config: Pick<Config, "jobRetentionDays">): JobsOptions {
+export function trainingJobOptions(config: Pick<Config, "jobRetentionDays" | "retryBackoffMs">): JobsOptions {
   const age = config.jobRetentionDays * 24 * 3600;
   return {
     attempts: TRAINING_ATTEMPTS,
-    backoff: { type: "exponential", delay: BACKOFF_DELAY_MS },
+    backoff: { type: "exponential", delay: config.retryBackoffMs },
     removeOnComplete: { age },
     removeOnFail: { age },
   };
 }
 
 /** The queue on a producer connection; workers open their own with createRedis(url, "consumer"). */
-export function createTrainingQueue(connection: Redis, config: Pick<Config, "redisPrefix" | "jobRetentionDays">): TrainingQueue {
+export function createTrainingQueue(connection: Redis, config: Pick<Config, "redisPrefix" | "jobRetentionDays" | "retryBackoffMs">): TrainingQueue {
   return new Queue<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>(TRAINING_QUEUE, {
     connection,
     prefix: config.redisPrefix,
