@@ -7,9 +7,12 @@ import * as tf from "@tensorflow/tfjs";
 
 export const CHANNELS = 3;
 
-/** Decoded pixels: imageSize * imageSize * 3 bytes, row-major RGB. */
-export async function decodeResizeRgb(input: Buffer | string, imageSize: number): Promise<Buffer> {
-  let image = sharp(input, { failOn: "none", limitInputPixels: false });
+/**
+ * Decoded pixels: imageSize * imageSize * 3 bytes, row-major RGB. Images over
+ * `maxPixels` (width * height; default sharp's own limit) are refused by sharp.
+ */
+export async function decodeResizeRgb(input: Buffer | string, imageSize: number, maxPixels?: number): Promise<Buffer> {
+  let image = sharp(input, { failOn: "none", limitInputPixels: maxPixels ?? true });
   if ((await image.metadata()).hasAlpha) {
     // sharp resizes premultiplied by alpha; Keras drops alpha untouched, so drop it before resizing.
     const { data, info } = await image.toColourspace("srgb").removeAlpha().raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });

@@ -1,0 +1,103 @@
+// What a training job reads: a dataset decoded once at the job's image size,
+// split (predefined, or stratified and seeded), served as shuffled batches of
+// caffe-preprocessed tensors with one-hot labels in the job's class order.
+// Only one batch of pixels is in memory at a time.
+import * as tf from "@tensorflow/tfjs";
+import { AppError } from "../errors.js";
+import { preprocessInput } from "../model/preprocess.js";
+import type { Storage } from "../storage/storage.js";
+import { mixSeed, shuffledIndices } from "../training/seeded-random.js";
+import type { Batch, BatchSource } from "./batch-source.js";
+import { openDecodedCache, type DecodedCache } from "./decoded-cache.js";
+import { getDataset, readDatasetIndex } from "./dataset-store.js";
+import { decodeResizeRgb, rgbToTensor } from "./image-decode.js";
+import { splitIndex } from "./split.js";
+
+export interface TrainingDataOptions {
+  storage: Storage;
+  tenant: string;
+  datasetId: string;
+  imageSize: number;
+  /** Subset and order of the dataset's classes (label i = classes[i]); default: all, sorted. */
+  classes?: string[];
+  /** Fraction per class held out for validation; ignored when the dataset has a predefined split. */
+  validationSplit: number;
+  seed: number;
+  batchSize: number;
+}
+
+export interface TrainingData {
+  classes: string[];
+  train: BatchSource;
+  validation: BatchSource | null;
+  trainCount: number;
+  validationCount: number;
+}
+
+/**
+ * Caffe-preprocessed pixels of one image, [imageSize, imageSize, 3]: what
+ * predict feeds the model. Rejects (sharp's error) an image it cannot decode
+ * or one over `maxPixels` (pass MAX_IMAGE_PIXELS).
+ */
+export async function decodeImageForModel(input: Buffer, imageSize: number, maxPixels?: number): Promise<tf.Tensor3D> {
+  const pixels = await decodeResizeRgb(input, imageSize, maxPixels);
+  return tf.tidy(() => preprocessInput(rgbToTensor(pixels, 1, imageSize)).squeeze([0]) as tf.Tensor3D);
+}
+
+/** Batches of the given cache rows; with `shuffleSeed` the order changes every epoch, else it is the row order. */
+function createBatchSource(
+  cache: DecodedCache,
+  rows: number[],
+  labels: number[],
+  numClasses: number,
+  batchSize: number,
+  shuffleSeed: number | null,
+): BatchSource {
+  const size = rows.length;
+  return {
+    size,
+    batchSize,
+    batchCount: Math.ceil(size / batchSize),
+    async *batches(epoch: number): AsyncIterable<Batch> {
+      const order = shuffleSeed === null ? rows.map((_, i) => i) : shuffledIndices(size, mixSeed(shuffleSeed, epoch));
+      const reader = await cache.open();
+      try {
+        for (let start = 0; start < size; start += batchSize) {
+          const picked = order.slice(start, start + batchSize);
+          const pixels = await reader.read(picked.map((i) => rows[i]));
+          const xs = tf.tidy(() => preprocessInput(rgbToTensor(pixels, picked.length, cache.imageSize)));
+          const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(picked.map((i) => labels[i]), "int32"), numClasses).toFloat() as tf.Tensor2D);
+          yield { xs, ys };
+        }
+      } finally {
+        await reader.close();
+      }
+    },
+  };
+}
+
+export async function prepareTrainingData(opts: TrainingDataOptions): Promise<TrainingData> {
+  const { storage, tenant, datasetId, imageSize, validationSplit, seed, batchSize } = opts;
+  const record = await getDataset(storage, tenant, datasetId);
+  const index = await readDatasetIndex(storage, tenant, datasetId);
+  if (!record || !index) throw new AppError("DATASET_NOT_FOUND", `no dataset "${datasetId}"`, { id: datasetId });
+  const classes = opts.classes ?? record.classes;
+  const unknown = classes.filter((c) => !record.classes.includes(c));
+  if (unknown.length > 0) {
+    throw new AppError("VALIDATION_FAILED", `classes not in dataset "${datasetId}": ${unknown.join(", ")}`, { unknown, classes: record.classes });
+  }
+
+  const predefined = record.split === "predefined";
+  const split = splitIndex(index, predefined, classes, validationSplit, seed);
+  const labelOf = new Map(classes.map((c, i) => [c, i]));
+  const labels = (rows: number[]) => rows.map((row) => labelOf.get(index.images[row].class)!);
+  const cache = await openDecodedCache(storage, tenant, datasetId, index, imageSize);
+  const hasValidation = predefined ? split.validation.length > 0 : validationSplit > 0;
+  return {
+    classes,
+    train: createBatchSource(cache, split.train, labels(split.train), classes.length, batchSize, seed),
+    validation: hasValidation ? createBatchSource(cache, split.validation, labels(split.validation), classes.length, batchSize, null) : null,
+    trainCount: split.train.length,
+    validationCount: split.validation.length,
+  };
+}
