@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
 
 function errorLine(err: unknown): { line: string; exitCode: number } {
   if (isAppError(err)) return { line: JSON.stringify({ error: err.toJSON() }), exitCode: err.isClientError ? 2 : 1 };
-  if (err instanceof ConfigError) return { line: JSON.stringify({ error: { code: "INVALID_CONFIG", message: err.message, details: null } }), exitCode: 2 };
+  if (err instanceof ConfigError) return errorLine(new AppError("VALIDATION_FAILED", err.message, { source: "environment" }));
   const message = err instanceof Error ? err.message : String(err);
   return { line: JSON.stringify({ error: { code: "INTERNAL", message, details: null } }), exitCode: 1 };
 }

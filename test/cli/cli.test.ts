@@ -8,11 +8,11 @@ import { KERAS_RESNET50_LAYER_NAMES } from "../model/keras-resnet50-layer-names.
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** Runs `resnet-finetune ...args` from the sources in a real child process. */
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
       cwd: ROOT,
-      env: { ...process.env, TFJS_BACKEND: "wasm" },
+      env: { ...process.env, TFJS_BACKEND: "wasm", ...env },
     });
     let stdout = "";
     let stderr = "";
@@ -36,7 +36,7 @@ function assertUsageError(run: { code: number | null; stdout: string; stderr: st
 }
 
 test("summary lists the 175 layers with shapes, parameters and the trainable flags of --unfrozen-layers", { timeout: 120_000 }, async () => {
-  const run = await cli("summary", "--image-size", "32", "--unfrozen-layers", "10");
+  const run = await cli(["summary", "--image-size", "32", "--unfrozen-layers", "10"]);
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.imageSize, 32);
@@ -62,7 +62,7 @@ test("summary lists the 175 layers with shapes, parameters and the trainable fla
 });
 
 test("summary defaults to Keras' 224 px input with the whole base frozen", { timeout: 120_000 }, async () => {
-  const run = await cli("summary");
+  const run = await cli(["summary"]);
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.imageSize, 224);
@@ -72,7 +72,7 @@ test("summary defaults to Keras' 224 px input with the whole base frozen", { tim
 });
 
 test("help lists the commands on stdout", { timeout: 120_000 }, async () => {
-  const run = await cli("--help");
+  const run = await cli(["--help"]);
   assert.equal(run.code, 0);
   const help = JSON.parse(run.stdout);
   assert.ok(help.commands.some((c: { usage: string }) => c.usage.startsWith("summary ")));
@@ -85,9 +85,10 @@ test("bad arguments exit 2 with a one-line coded JSON error quoting the value, n
     [["summary", "--colour", "red"], "VALIDATION_FAILED", /--colour/],
     [["summary", "--image-size", "16"], "INVALID_MODEL_OPTIONS", /got 16/],
     [["summary", "--unfrozen-layers", "176"], "INVALID_MODEL_OPTIONS", /got 176/],
+    [["summary", "--image-size", "32"], "VALIDATION_FAILED", /TFJS_BACKEND/, { TFJS_BACKEND: "gpu-please" }],
   ] as const;
   // Concurrently: each child spends most of its time loading modules.
-  const runs = await Promise.all(cases.map(([args]) => cli(...args)));
+  const runs = await Promise.all(cases.map(([args, , , env]) => cli(args, env)));
   runs.forEach((run, i) => {
     const [args, code, message] = cases[i];
     assert.match(assertUsageError(run, code).message, message, args.join(" "));
