@@ -70,7 +70,9 @@ export async function extractArchive(archive: string, type: ArchiveType, outDir:
 // ---- zip
 
 const S_IFMT = 0o170000;
-const FILE_TYPES: Record<number, string> = { 0o120000: "symbolic link", 0o020000: "character device", 0o060000: "block device", 0o010000: "fifo", 0o140000: "socket" };
+const SYMLINK = 0o120000;
+const DIRECTORY = 0o040000;
+const SPECIAL_TYPES: Record<number, string> = { 0o020000: "character device", 0o060000: "block device", 0o010000: "fifo", 0o140000: "socket" };
 
 function zipEntryPath(entry: yauzl.Entry): string {
   const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
@@ -114,9 +116,9 @@ async function extractZip(archive: string, outDir: string, limits: ArchiveLimits
       tracker.entry();
       const entryPath = zipEntryPath(entry);
       const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-      if (mode === 0o120000) refuseLink(entryPath, "symbolic link");
-      if (FILE_TYPES[mode]) refuseSpecial(entryPath, FILE_TYPES[mode]);
-      const isDir = (entry.fileNameRaw.at(-1) === 0x2f || entry.fileNameRaw.at(-1) === 0x5c) || mode === 0o040000;
+      if (mode === SYMLINK) refuseLink(entryPath, "symbolic link");
+      if (SPECIAL_TYPES[mode]) refuseSpecial(entryPath, SPECIAL_TYPES[mode]);
+      const isDir = entry.fileNameRaw.at(-1) === 0x2f || entry.fileNameRaw.at(-1) === 0x5c || mode === DIRECTORY;
       const i = index++;
       if (isDir || entryPath === "" || isHiddenPath(entryPath)) continue;
       checkNotNestedByName(entryPath);

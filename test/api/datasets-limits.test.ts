@@ -38,6 +38,14 @@ test("symbolic and hard links are refused", async (t) => {
   await refused(app, config.dataDir, await makeTgz([...good, { path: "a/hard.png", type: "hardlink", linkTarget: "a/0.png" }]), 400, "ARCHIVE_LINK_ENTRY");
 });
 
+test("devices and fifos are refused", async (t) => {
+  const { app, config } = await build(t);
+  const good = await classFolders(["a", "b"], 2);
+  const error = await refused(app, config.dataDir, await makeTar([...good, { path: "a/pipe", type: "fifo" }]), 400, "ARCHIVE_SPECIAL_ENTRY");
+  assert.deepEqual(error.details, { path: "a/pipe", kind: "fifo" });
+  await refused(app, config.dataDir, await makeZip([...good, { path: "a/pipe", type: "fifo" }]), 400, "ARCHIVE_SPECIAL_ENTRY");
+});
+
 test("nested archives are refused by name and by content", async (t) => {
   const { app, config } = await build(t);
   const good = await classFolders(["a", "b"], 2);
@@ -55,6 +63,12 @@ test("a zip bomb is refused from its declared sizes before anything is written",
   assert.ok(bomb.length < 64 * 1024, "the bomb is small");
   const error = await refused(app, config.dataDir, bomb, 413, "ARCHIVE_COMPRESSION_RATIO");
   assert.equal(error.details.limit, 100);
+  assert.equal(error.details.uncompressedBytes, 16 * 1024 * 1024);
+  // Diluted with incompressible bytes the whole archive stays under the ratio; the entry's own ratio does not.
+  const diluted = await makeZip([...good, { path: "b/noise.bin", data: incompressible(300_000) }, { path: "a/zeros.png", data: Buffer.alloc(16 * 1024 * 1024) }]);
+  assert.ok((16 * 1024 * 1024) / diluted.length < 100);
+  const entry = await refused(app, config.dataDir, diluted, 413, "ARCHIVE_COMPRESSION_RATIO");
+  assert.match(entry.message, /a\/zeros\.png/);
 });
 
 test("a tar.gz bomb stops at the ratio limit while decompressing", async (t) => {

@@ -18,8 +18,8 @@ export async function makeImage(seed: number, format: ImageFormat = "png", size 
 export interface ArchiveEntry {
   path: string;
   data?: Buffer;
-  /** "file" (default), "dir", "symlink" or "hardlink" (tar only). */
-  type?: "file" | "dir" | "symlink" | "hardlink";
+  /** "file" (default), "dir", "symlink", "fifo" or "hardlink" (tar only). */
+  type?: "file" | "dir" | "symlink" | "fifo" | "hardlink";
   linkTarget?: string;
 }
 
@@ -32,6 +32,7 @@ export async function makeZip(entries: ArchiveEntry[], rawNames: Record<string, 
   for (const e of entries) {
     if (e.type === "dir") zip.addEmptyDirectory(e.path);
     else if (e.type === "symlink") zip.addBuffer(Buffer.from(e.linkTarget ?? "/etc/passwd"), e.path, { mode: 0o120777, compress: false });
+    else if (e.type === "fifo") zip.addBuffer(Buffer.alloc(0), e.path, { mode: 0o010644 });
     else zip.addBuffer(e.data ?? Buffer.alloc(0), e.path);
   }
   zip.end();
@@ -55,6 +56,7 @@ export async function makeTar(entries: ArchiveEntry[]): Promise<Buffer> {
     if (e.type === "dir") pack.entry({ name: e.path, type: "directory" });
     else if (e.type === "symlink") pack.entry({ name: e.path, type: "symlink", linkname: e.linkTarget ?? "/etc/passwd" });
     else if (e.type === "hardlink") pack.entry({ name: e.path, type: "link", linkname: e.linkTarget ?? "x" });
+    else if (e.type === "fifo") pack.entry({ name: e.path, type: "fifo" });
     else pack.entry({ name: e.path, size: (e.data ?? Buffer.alloc(0)).length }, e.data ?? Buffer.alloc(0));
   }
   pack.finalize();
