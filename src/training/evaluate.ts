@@ -47,6 +47,6 @@ export async function evaluateUntilAborted(
   return { loss: lossSum / count, accuracy: correct / count, predictions, labels };
 }
 
-export async function evaluate(model: tf.LayersModel, source: BatchSource): Promise<Evaluation> {
+export async function evaluate(model: tf.LayersModel, source: BatchSource<ModelInputs>): Promise<Evaluation> {
   return (await evaluateUntilAborted(model, source)) as Evaluation;
 }

@@ -1,7 +1,8 @@
 // The training loop of the recipe: compile (Adam, categorical cross-entropy,
 // accuracy) then fit on batch sources with validation, written out by hand
 // rather than model.fit so that abort, callbacks, dropout seeds and the
-// optimizer state are ours to control.
+// optimizer state are ours to control. Same seed, data and backend give
+// bit-identical weights, resumed or not (README "Training" says what is not reproducible).
 import * as tf from "@tensorflow/tfjs";
 import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { AppError } from "../errors.js";
@@ -145,18 +146,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const optimizer = tf.train.adam(opts.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
   // Compiling records the recipe on the model (and in a saved Keras file); the loop below does the fitting.
   model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
-  if (opts.optimizerState) {
-    await importOptimizerState(optimizer, model, opts.optimizerState).catch((error: unknown) => {
-      optimizer.dispose();
-      throw error;
-    });
-  }
-
   const seeder = createDropoutSeeder(model, opts.seed);
   const history: EpochMetrics[] = [];
   let aborted = false;
   let stoppedEarly = false;
   try {
+    if (opts.optimizerState) await importOptimizerState(optimizer, model, opts.optimizerState);
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       if (signal?.aborted) {
         aborted = true;
@@ -184,6 +179,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         break;
       }
     }
+  } catch (error) {
+    // Nobody else can free it: the result that would hand it over is not coming.
+    optimizer.dispose();
+    throw error;
   } finally {
     seeder.restore();
   }

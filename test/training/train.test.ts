@@ -221,3 +221,39 @@ test("1 epoch, checkpoint, fresh model and optimizer, 1 more epoch = 2 epochs st
   resumedModel.dispose();
   trainData.dispose();
 });
+
+test("a failing callback rejects train() and frees the optimizer", async () => {
+  const trainData = smallData(1);
+  const model = smallModel(3);
+  const before = tf.memory().numTensors;
+  await assert.rejects(
+    train({ model, learningRate: 0.01, epochs: 2, train: trainData.source, seed: 1, callbacks: { onEpochEnd: () => Promise.reject(new Error("disk full")) } }),
+    /disk full/,
+  );
+  assert.equal(tf.memory().numTensors, before);
+  model.dispose();
+  trainData.dispose();
+});
+
+test("an abort fired by another event (a cancel message) gets through while an epoch runs", async () => {
+  const trainData = smallData(1);
+  const model = smallModel(3);
+  const controller = new AbortController();
+  let batches = 0;
+  setTimeout(() => controller.abort(), 0);
+  const result = await train({
+    model,
+    learningRate: 0.01,
+    epochs: 5,
+    train: trainData.source,
+    seed: 1,
+    signal: controller.signal,
+    callbacks: { onBatchEnd: () => void (batches += 1) },
+  });
+  assert.equal(result.aborted, true);
+  assert.equal(result.epochsRun, 0);
+  assert.ok(batches < 5, `${batches} batches ran`);
+  result.optimizer.dispose();
+  model.dispose();
+  trainData.dispose();
+});
