@@ -1,6 +1,7 @@
 // buildApp: the whole HTTP API as a Fastify instance that does not listen, so
 // tests inject requests or listen on a free port themselves.
-import Fastify, { type FastifyInstance } from "fastify";
+import type { EventEmitter } from "node:events";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import multipart from "@fastify/multipart";
@@ -13,33 +14,74 @@ import { registerAuth } from "./api/auth.js";
 import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH } from "./api/openapi.js";
 import { healthRoutes } from "./api/health-routes.js";
 import { datasetsRoutes } from "./api/datasets-routes.js";
+import { registerMetrics } from "./api/metrics.js";
+import { registerQueueDashboard } from "./api/queue-dashboard.js";
+import type { Redis } from "ioredis";
+import { createRedis } from "./queue/redis.js";
+import { createTrainingQueue, type TrainingQueue } from "./queue/training-queue.js";
+import { createTrainingQueueEvents } from "./queue/training-queue-events.js";
 
 export interface AppDeps {
   storage: Storage;
   /** Whether a queued or running job uses a dataset (DELETE answers 409 then). */
   isDatasetInUse: (tenant: string, datasetId: string) => Promise<boolean>;
+  /** Producer connection (createRedis(url, "producer")). */
+  redis: Redis;
+  queue: TrainingQueue;
+}
+
+/** Redis trouble is logged once per distinct message (clients retry every second or two), never thrown. */
+function logConnectionErrors(log: FastifyBaseLogger, emitters: Record<string, Pick<EventEmitter, "on">>): void {
+  for (const [name, emitter] of Object.entries(emitters)) {
+    let last = "";
+    emitter.on("error", (err: Error) => {
+      if (err.message !== last) log.warn({ connection: name, err: { message: err.message } }, "redis connection trouble");
+      last = err.message;
+    });
+    emitter.on("ready", () => (last = ""));
+  }
 }
 
 export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Promise<FastifyInstance> {
   const storage = deps.storage ?? createLocalStorage(config.dataDir);
+  const redis = deps.redis ?? createRedis(config.redisUrl, "producer");
+  const queue = deps.queue ?? createTrainingQueue(redis, config);
+  const queueEvents = createTrainingQueueEvents(config);
+  // Queues first, then connections; deps given by the caller are the caller's to close.
+  // QueueEvents' close never settles while Redis is unreachable, hence the bound.
+  const closeConnections = async () => {
+    await Promise.race([queueEvents.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (!deps.queue) await queue.close();
+    if (!deps.redis) await redis.quit().catch(() => redis.disconnect());
+  };
+
   const app = Fastify({
     logger: loggerOptions(config.logLevel, "api"),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
     bodyLimit: 1024 * 1024,
   });
+  // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
+  app.addHook("onClose", closeConnections);
+  logConnectionErrors(app.log, { redis, queue, queueEvents });
 
-  // External plugins first, then the app's own, then routes.
-  await app.register(swagger, { mode: "static", specification: { document: loadOpenApi() as never, path: OPENAPI_PATH, baseDir: "." } });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
-  // Uploads are streamed part by part (request.parts()); each route sets its own size limits.
-  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, parts: 10, fieldSize: 64 * 1024 } });
-  registerErrorHandler(app);
-  registerAuth(app, config.apiKeys);
-  addOpenApiSchemas(app);
+  try {
+    // External plugins first, then the app's own, then routes.
+    await app.register(swagger, { mode: "static", specification: { document: loadOpenApi() as never, path: OPENAPI_PATH, baseDir: "." } });
+    await app.register(swaggerUi, { routePrefix: "/docs" });
+    // Uploads are streamed part by part (request.parts()); each route sets its own size limits.
+    await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, parts: 10, fieldSize: 64 * 1024 } });
+    registerErrorHandler(app);
+    registerAuth(app, config.apiKeys);
+    addOpenApiSchemas(app);
+    registerMetrics(app, { queue, queueEvents });
 
-  app.get("/openapi.json", { schema: { hide: true } }, async () => loadOpenApi());
-  await app.register(healthRoutes, { storage });
-  await app.register(datasetsRoutes, { storage, config, isDatasetInUse: deps.isDatasetInUse });
-
+    app.get("/openapi.json", { schema: { hide: true } }, async () => loadOpenApi());
+    await app.register(healthRoutes, { storage, redis });
+    await app.register(datasetsRoutes, { storage, config, isDatasetInUse: deps.isDatasetInUse });
+    await registerQueueDashboard(app, [queue]);
+  } catch (err) {
+    await closeConnections();
+    throw err;
+  }
   return app;
 }
