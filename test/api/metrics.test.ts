@@ -6,6 +6,7 @@ import { build } from "../helpers/app.js";
 import { createRedis, redisOptions, waitForRedis } from "../../src/queue/redis.js";
 import { createTrainingQueue, TRAINING_QUEUE, type JobProgress, type TrainingJobPayload } from "../../src/queue/training-queue.js";
 import type { Config } from "../../src/config.js";
+import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
 
 async function metrics(app: FastifyInstance): Promise<string> {
   const res = await app.inject({ method: "GET", url: "/metrics" });
@@ -51,6 +52,16 @@ test("/metrics times HTTP requests by route pattern and status", async (t) => {
   assert.match(body, /^# TYPE http_request_duration_seconds histogram$/m);
   assert.match(body, /^process_cpu_seconds_total /m);
   assert.match(body, /^# TYPE upload_bytes_total counter$/m);
+});
+
+test("/metrics counts the bytes of accepted uploads by route, and not refused ones", async (t) => {
+  const { app } = await build(t);
+  const good = multipartBody(await makeZip(await classFolders(["cat", "dog"], 2)));
+  assert.equal((await app.inject({ method: "POST", url: "/v1/datasets", ...good })).statusCode, 201);
+  const bad = multipartBody(Buffer.from("not an archive"));
+  assert.equal((await app.inject({ method: "POST", url: "/v1/datasets", ...bad })).statusCode >= 400, true);
+  const body = await metrics(app);
+  assert.match(body, new RegExp(`^upload_bytes_total\\{route="/v1/datasets"\\} ${good.payload.length}$`, "m"));
 });
 
 test("/metrics reports the training queue's depth by state, read at scrape time", async (t) => {
