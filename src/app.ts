@@ -11,23 +11,44 @@ import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
 import { registerErrorHandler } from "./api/error-handler.js";
 import { registerAuth } from "./api/auth.js";
-import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH } from "./api/openapi.js";
+import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH, toOpenApiPath } from "./api/openapi.js";
 import { healthRoutes } from "./api/health-routes.js";
 import { datasetsRoutes } from "./api/datasets-routes.js";
 import { registerMetrics } from "./api/metrics.js";
 import { registerQueueDashboard } from "./api/queue-dashboard.js";
+import { jobsRoutes } from "./api/jobs-routes.js";
+import { EVENT_STREAM_DEFAULTS, type EventStreamOptions } from "./api/job-events-stream.js";
 import type { Redis } from "ioredis";
-import { createRedis } from "./queue/redis.js";
+import { createRedis, waitForRedis } from "./queue/redis.js";
 import { createTrainingQueue, type TrainingQueue } from "./queue/training-queue.js";
 import { createTrainingQueueEvents } from "./queue/training-queue-events.js";
+import { jobRedis } from "./queue/job-records.js";
+import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
+import { createJobService, type JobService } from "./queue/job-service.js";
 
 export interface AppDeps {
   storage: Storage;
-  /** Whether a queued or running job uses a dataset (DELETE answers 409 then). */
+  /** Whether a queued or running job uses a dataset (DELETE answers 409 then); by default, the job records say. */
   isDatasetInUse: (tenant: string, datasetId: string) => Promise<boolean>;
   /** Producer connection (createRedis(url, "producer")). */
   redis: Redis;
   queue: TrainingQueue;
+  /** SSE heartbeat and progress throttling (tests shorten them). */
+  events: Partial<EventStreamOptions>;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The API's producer connection (fails fast when Redis is away). */
+    redis: Redis;
+    /** The training queue this API adds jobs to. */
+    queue: TrainingQueue;
+    jobs: JobService;
+    /** The process's QueueEvents fan-out to SSE clients (tests check that clients leave no listener behind). */
+    jobEvents: JobEventsHub;
+    /** "METHOD /path" of every documented route the app serves (openapi.yaml must list the same). */
+    routeTable: string[];
+  }
 }
 
 /** Redis trouble is logged once per distinct message (clients retry every second or two), never thrown. */
@@ -47,6 +68,8 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const redis = deps.redis ?? createRedis(config.redisUrl, "producer");
   const queue = deps.queue ?? createTrainingQueue(redis, config);
   const queueEvents = createTrainingQueueEvents(config);
+  const db = jobRedis(redis, config);
+  const jobs = createJobService({ db, queue, config });
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
@@ -63,6 +86,21 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);
   logConnectionErrors(app.log, { redis, queue, queueEvents });
+  const hub = createJobEventsHub({ queueEvents, config, db, log: app.log });
+  app.decorate("redis", redis);
+  app.decorate("queue", queue);
+  app.decorate("jobs", jobs);
+  app.decorate("jobEvents", hub);
+  const routeTable: string[] = [];
+  app.decorate("routeTable", routeTable);
+  app.addHook("onRoute", (route) => {
+    if ((route.schema as { hide?: boolean } | undefined)?.hide || route.url.startsWith("/docs")) return;
+    for (const method of [route.method].flat()) if (method !== "HEAD") routeTable.push(`${method} ${toOpenApiPath(route.url)}`);
+  });
+  // Requests right after start should not fail only because the connection is still opening.
+  app.addHook("onReady", async () => {
+    if (!(await waitForRedis(redis, 5_000))) app.log.warn({ redisUrl: config.redisUrl }, "Redis is not reachable yet");
+  });
 
   try {
     // External plugins first, then the app's own, then routes.
@@ -77,7 +115,12 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
 
     app.get("/openapi.json", { schema: { hide: true } }, async () => loadOpenApi());
     await app.register(healthRoutes, { storage, redis });
-    await app.register(datasetsRoutes, { storage, config, isDatasetInUse: deps.isDatasetInUse });
+    await app.register(datasetsRoutes, {
+      storage,
+      config,
+      isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
+    });
+    await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
     await registerQueueDashboard(app, [queue]);
   } catch (err) {
     await closeConnections();

@@ -2,6 +2,7 @@
 // and client errors -> 4xx with a code; anything else -> 500 without internals.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../errors.js";
+import { isRedisUnavailable } from "../queue/redis.js";
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
@@ -25,6 +26,7 @@ export function toAppError(err: unknown): AppError {
       errors: e.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
     });
   }
+  if (isRedisUnavailable(err)) return new AppError("SERVICE_UNAVAILABLE", "the job store (Redis) is unavailable; retry shortly");
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) return new AppError(mapped, e.message);
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {

@@ -65,14 +65,16 @@ export function routeSchema(method: string, fastifyPath: string): FastifySchema 
   const params = [...(pathItem?.parameters ?? []), ...(op.parameters ?? [])].map((p: Json) =>
     p.$ref ? doc.components.parameters[p.$ref.split("/").pop()] : p,
   );
-  for (const [where, key] of [["path", "params"], ["query", "querystring"]] as const) {
+  for (const [where, key] of [["path", "params"], ["query", "querystring"], ["header", "headers"]] as const) {
     const list = params.filter((p: Json) => p.in === where);
     if (list.length === 0) continue;
+    // Fastify sees header names in lower case.
+    const name = (p: Json): string => (where === "header" ? String(p.name).toLowerCase() : p.name);
     schema[key] = {
       type: "object",
-      properties: Object.fromEntries(list.map((p: Json) => [p.name, rewriteRefs(p.schema ?? {})])),
-      required: list.filter((p: Json) => p.required).map((p: Json) => p.name),
-      additionalProperties: where === "path",
+      properties: Object.fromEntries(list.map((p: Json) => [name(p), rewriteRefs(p.schema ?? {})])),
+      required: list.filter((p: Json) => p.required).map(name),
+      additionalProperties: where !== "query",
     };
   }
   const jsonBody = op.requestBody?.content?.["application/json"]?.schema;

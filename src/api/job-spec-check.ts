@@ -1,0 +1,60 @@
+// POST /v1/jobs checks against the world what the schema cannot: the dataset
+// (the tenant's, ready), the classes, the split, the base weights.
+import fs from "node:fs/promises";
+import type { Config } from "../config.js";
+import { AppError } from "../errors.js";
+import type { Storage } from "../storage/storage.js";
+import { getDataset } from "../datasets/dataset-store.js";
+import { splitCounts } from "../datasets/split.js";
+import { getWeights } from "../weights/weights-store.js";
+import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+
+export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storage: Storage; config: Pick<Config, "imagenetWeights"> }): Promise<void> {
+  const dataset = await getDataset(deps.storage, tenant, spec.datasetId);
+  if (!dataset) throw new AppError("DATASET_NOT_FOUND", `dataset ${spec.datasetId} does not exist`, { datasetId: spec.datasetId });
+  if (dataset.status !== "ready") {
+    throw new AppError("DATASET_NOT_READY", `dataset ${spec.datasetId} is ${dataset.status}, not ready`, { status: dataset.status });
+  }
+
+  const classes = spec.classes ?? dataset.classes;
+  const unknown = classes.filter((c) => !dataset.classes.includes(c));
+  if (unknown.length > 0) {
+    throw new AppError("UNKNOWN_CLASSES", `classes not in dataset ${spec.datasetId}: ${unknown.join(", ")}`, {
+      unknown,
+      available: dataset.classes,
+    });
+  }
+  if (classes.length < 2) {
+    throw new AppError("TOO_FEW_CLASSES", `a classifier needs at least 2 classes, got ${classes.length}`, { classes });
+  }
+
+  const counts = splitCounts(dataset, classes, spec.validationSplit);
+  const hasValidation = dataset.subsetCounts ? Object.values(counts).some((c) => c.validation > 0) : spec.validationSplit > 0;
+  const empty = Object.entries(counts)
+    .filter(([, c]) => c.train < 1 || (hasValidation && c.validation < 1))
+    .map(([cls, c]) => ({ class: cls, ...c }));
+  if (empty.length > 0) {
+    throw new AppError(
+      "SPLIT_LEAVES_CLASS_EMPTY",
+      `with validationSplit ${spec.validationSplit} some classes have no image on one side of the split`,
+      { validationSplit: spec.validationSplit, classes: empty },
+    );
+  }
+  if (spec.earlyStopping?.monitor.startsWith("val_") && !hasValidation) {
+    throw new AppError("EARLY_STOPPING_NEEDS_VALIDATION", `earlyStopping.monitor ${spec.earlyStopping.monitor} needs validation data: set validationSplit > 0`);
+  }
+
+  if (spec.baseWeights === "imagenet") {
+    try {
+      await fs.access(deps.config.imagenetWeights);
+    } catch {
+      throw new AppError(
+        "IMAGENET_WEIGHTS_MISSING",
+        `baseWeights "imagenet" needs Keras' ResNet-50 no-top weights at ${deps.config.imagenetWeights} (set IMAGENET_WEIGHTS to use another path)`,
+        { path: deps.config.imagenetWeights, file: "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" },
+      );
+    }
+  } else if (!isBuiltinWeights(spec.baseWeights) && !(await getWeights(deps.storage, tenant, spec.baseWeights))) {
+    throw new AppError("WEIGHTS_NOT_FOUND", `weights ${spec.baseWeights} do not exist`, { baseWeights: spec.baseWeights });
+  }
+}

@@ -1,0 +1,88 @@
+// /v1/jobs: create (with Idempotency-Key), read, list, cancel, and the live
+// event stream of a job.
+import { randomUUID } from "node:crypto";
+import type { FastifyPluginAsync } from "fastify";
+import type { Config } from "../config.js";
+import { AppError } from "../errors.js";
+import type { Storage } from "../storage/storage.js";
+import type { JobRedis } from "../queue/job-records.js";
+import type { JobEventsHub } from "../queue/job-events.js";
+import type { JobService, JobState } from "../queue/job-service.js";
+import type { JobSpec } from "../queue/job-spec.js";
+import { routeSchema } from "./openapi.js";
+import { checkJobSpec } from "./job-spec-check.js";
+import { bodyHash, claimIdempotencyKey, releaseIdempotencyKey } from "./idempotency.js";
+import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
+
+export interface JobsRoutesOptions {
+  storage: Storage;
+  config: Config;
+  db: JobRedis;
+  jobs: JobService;
+  hub: JobEventsHub;
+  events: EventStreamOptions;
+}
+
+function notFound(id: string): AppError {
+  return new AppError("NOT_FOUND", `job ${id} does not exist`, { id });
+}
+
+export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events }) => {
+  // Open event streams end before the server waits for its connections to close.
+  const streams = new Set<() => void>();
+  app.addHook("preClose", async () => {
+    for (const end of streams) end();
+  });
+
+  app.post("/v1/jobs", { schema: routeSchema("POST", "/v1/jobs") }, async (request, reply) => {
+    // The schema applied the defaults: two bodies that mean the same spec hash the same.
+    const spec = request.body as JobSpec;
+    const tenant = request.tenant;
+    const idempotencyKey = request.headers["idempotency-key"] as string | undefined;
+    const jobId = `job_${randomUUID()}`;
+    if (idempotencyKey !== undefined) {
+      const earlier = await claimIdempotencyKey(db, tenant, idempotencyKey, bodyHash(spec), jobId);
+      if (earlier) {
+        const view = await jobs.get(tenant, earlier);
+        if (!view) throw new AppError("IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still being processed; retry shortly");
+        return reply.status(200).send(view);
+      }
+    }
+    try {
+      await checkJobSpec(spec, tenant, { storage, config });
+      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() });
+      request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
+      return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
+    } catch (err) {
+      if (idempotencyKey !== undefined) await releaseIdempotencyKey(db, tenant, idempotencyKey);
+      throw err;
+    }
+  });
+
+  app.get("/v1/jobs", { schema: routeSchema("GET", "/v1/jobs") }, async (request) => {
+    const q = request.query as { state?: JobState; limit: number; cursor?: string };
+    return jobs.list(request.tenant, q);
+  });
+
+  app.get("/v1/jobs/:id", { schema: routeSchema("GET", "/v1/jobs/:id") }, async (request) => {
+    const { id } = request.params as { id: string };
+    const view = await jobs.get(request.tenant, id);
+    if (!view) throw notFound(id);
+    return view;
+  });
+
+  app.post("/v1/jobs/:id/cancel", { schema: routeSchema("POST", "/v1/jobs/:id/cancel") }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const result = await jobs.cancel(request.tenant, id);
+    if (!result) throw notFound(id);
+    if (result.accepted) request.log.info({ jobId: id }, "cancel requested");
+    return reply.status(result.accepted ? 202 : 200).send(result.view);
+  });
+
+  app.get("/v1/jobs/:id/events", { schema: routeSchema("GET", "/v1/jobs/:id/events") }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const view = await jobs.get(request.tenant, id, { metrics: false });
+    if (!view) throw notFound(id);
+    await streamJobEvents({ request, reply, jobs, hub, db, view, tenant: request.tenant, options: events, streams });
+  });
+};

@@ -1,0 +1,243 @@
+// Jobs as the API shows them: the record (owner, spec, extras) joined with the
+// BullMQ job (queue state, attempts, progress, times). Creating, reading,
+// listing, cancelling, and whether a dataset or weights file is in use.
+import type { Job } from "bullmq";
+import { AppError } from "../errors.js";
+import type { Config } from "../config.js";
+import { requestCancel } from "./cancel.js";
+import {
+  createJobRecord,
+  expireJobRecord,
+  jobKeys,
+  jobRecordTtl,
+  markCancelled,
+  readEpochMetrics,
+  readJobRecord,
+  type EpochMetrics,
+  type JobRecord,
+  type JobRedis,
+} from "./job-records.js";
+import { enqueueTrainingJob, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
+
+export const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export function isFinalState(state: JobState): boolean {
+  return state === "completed" || state === "failed" || state === "cancelled";
+}
+
+export interface JobView {
+  id: string;
+  state: JobState;
+  spec: TrainingJobPayload["spec"];
+  datasetId: string;
+  /** 1 = the next job a worker takes; null unless waiting in the queue. */
+  queuePosition: number | null;
+  progress: Pick<JobProgress, "epoch" | "epochs" | "batch" | "batches" | "fraction"> | null;
+  /** Omitted in lists. */
+  metrics?: EpochMetrics[];
+  backend: string | null;
+  featureCache: boolean | null;
+  /** Attempts started so far (a crashed or failed attempt is retried up to 3 in all). */
+  attempts: number;
+  cancelRequested: boolean;
+  error: { code: string; message: string } | null;
+  modelId: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobPage {
+  items: JobView[];
+  nextCursor: string | null;
+}
+
+type BullState = Awaited<ReturnType<Job["getState"]>>;
+
+/**
+ * BullMQ has no `cancelled`: a job is cancelled once the worker (or the API,
+ * for a job still waiting) marked it so, or when it ended other than completed
+ * after a cancel request. A job BullMQ no longer knows and nobody cancelled was
+ * removed outside the API: it reads as failed (JOB_LOST).
+ */
+export function jobState(record: JobRecord, bull: BullState): JobState {
+  if (record.cancelledAt) return "cancelled";
+  switch (bull) {
+    case "active":
+      return "running";
+    case "completed":
+      return "completed";
+    case "failed":
+    case "unknown":
+      return record.cancelRequestedAt ? "cancelled" : "failed";
+    default:
+      return "queued";
+  }
+}
+
+/** Cursor of a page: base64url("<createdAt ms>:<job id>") of the last job of the previous page. */
+export function encodeCursor(score: number, jobId: string): string {
+  return Buffer.from(`${score}:${jobId}`).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): { score: number; jobId: string } {
+  const text = Buffer.from(cursor, "base64url").toString();
+  const match = /^(\d{1,16}):(job_[0-9a-f-]{36})$/.exec(text);
+  if (!match) throw new AppError("INVALID_CURSOR", "cursor is not one this API returned", { cursor });
+  return { score: Number(match[1]), jobId: match[2] };
+}
+
+export interface JobServiceDeps {
+  db: JobRedis;
+  queue: TrainingQueue;
+  config: Pick<Config, "jobRetentionDays">;
+}
+
+export function createJobService({ db, queue, config }: JobServiceDeps) {
+  const retentionSeconds = config.jobRetentionDays * 24 * 3600;
+
+  async function queuePosition(jobId: string): Promise<number | null> {
+    const [index, length] = await Promise.all([
+      db.redis.lpos(queue.keys.wait, jobId) as Promise<number | null>,
+      db.redis.llen(queue.keys.wait),
+    ]);
+    // Jobs are pushed on the left and taken from the right.
+    return index === null ? null : length - index;
+  }
+
+  /** A finished job's record expires with BullMQ's copy: set on first sight, whoever sees it first. */
+  async function ensureExpiry(jobId: string, finishedAt: string | null): Promise<void> {
+    if ((await jobRecordTtl(db, jobId)) !== -1) return;
+    const age = finishedAt ? (Date.now() - Date.parse(finishedAt)) / 1000 : 0;
+    await expireJobRecord(db, jobId, Math.max(60, retentionSeconds - age));
+  }
+
+  async function viewOf(record: JobRecord, withMetrics: boolean): Promise<JobView> {
+    const bullJob = (await queue.getJob(record.jobId)) as Job<TrainingJobPayload> | undefined;
+    const bullState: BullState = bullJob ? await bullJob.getState() : "unknown";
+    const state = jobState(record, bullState);
+    const progress = bullJob && typeof bullJob.progress === "object" ? (bullJob.progress as Partial<JobProgress>) : null;
+    const finishedAt =
+      state === "cancelled"
+        ? (record.cancelledAt ?? (bullJob?.finishedOn ? new Date(bullJob.finishedOn).toISOString() : record.cancelRequestedAt ?? null))
+        : isFinalState(state) && bullJob?.finishedOn
+          ? new Date(bullJob.finishedOn).toISOString()
+          : null;
+    const error =
+      state !== "failed"
+        ? null
+        : (record.error ??
+          (bullJob
+            ? { code: "TRAINING_FAILED", message: bullJob.failedReason || "training failed" }
+            : { code: "JOB_LOST", message: "the queue no longer has this job" }));
+    const view: JobView = {
+      id: record.jobId,
+      state,
+      spec: record.spec,
+      datasetId: record.spec.datasetId,
+      queuePosition: bullState === "waiting" ? await queuePosition(record.jobId) : null,
+      progress:
+        progress && typeof progress.epoch === "number"
+          ? { epoch: progress.epoch, epochs: progress.epochs!, batch: progress.batch!, batches: progress.batches!, fraction: progress.fraction! }
+          : null,
+      backend: record.backend ?? progress?.backend ?? null,
+      featureCache: record.featureCache ?? progress?.featureCache ?? null,
+      attempts: bullJob?.attemptsStarted ?? 0,
+      cancelRequested: Boolean(record.cancelRequestedAt),
+      error,
+      modelId: state === "completed" ? (record.modelId ?? null) : null,
+      createdAt: record.createdAt,
+      startedAt: bullJob?.processedOn ? new Date(bullJob.processedOn).toISOString() : null,
+      finishedAt,
+    };
+    if (withMetrics) view.metrics = await readEpochMetrics(db, record.jobId);
+    if (isFinalState(state)) await ensureExpiry(record.jobId, finishedAt);
+    return view;
+  }
+
+  /** The tenant's job, or null: another tenant's job does not exist for this one. */
+  async function get(tenant: string, jobId: string, opts: { metrics?: boolean } = {}): Promise<JobView | null> {
+    const record = await readJobRecord(db, jobId);
+    if (!record || record.tenant !== tenant) return null;
+    return viewOf(record, opts.metrics ?? true);
+  }
+
+  async function create(payload: TrainingJobPayload): Promise<JobView> {
+    await createJobRecord(db, payload);
+    await enqueueTrainingJob(queue, payload);
+    return (await get(payload.tenant, payload.jobId))!;
+  }
+
+  /** Newest first; `state` filters, which may scan past non-matching jobs. */
+  async function list(tenant: string, opts: { state?: JobState; limit: number; cursor?: string }): Promise<JobPage> {
+    const key = jobKeys.tenantJobs(db, tenant);
+    let start = 0;
+    if (opts.cursor) {
+      const after = decodeCursor(opts.cursor);
+      const rank = await db.redis.zrevrank(key, after.jobId);
+      // The cursor's job expired meanwhile: continue with the jobs created before it.
+      start = rank !== null ? rank + 1 : await db.redis.zcount(key, `(${after.score}`, "+inf");
+    }
+    const items: JobView[] = [];
+    const expired: string[] = [];
+    const done = async (nextCursor: string | null): Promise<JobPage> => {
+      // Expired jobs leave the index; ranks shift, but the next page starts from its cursor's rank.
+      if (expired.length > 0) await db.redis.zrem(key, ...expired);
+      return { items, nextCursor };
+    };
+    const chunk = Math.max(opts.limit, 50);
+    for (;;) {
+      const raw = await db.redis.zrevrange(key, start, start + chunk - 1, "WITHSCORES");
+      for (let i = 0; i < raw.length; i += 2) {
+        const jobId = raw[i];
+        const record = await readJobRecord(db, jobId);
+        if (!record) {
+          expired.push(jobId);
+          continue;
+        }
+        const view = await viewOf(record, false);
+        if (opts.state && view.state !== opts.state) continue;
+        items.push(view);
+        if (items.length === opts.limit) return done(encodeCursor(Number(raw[i + 1]), jobId));
+      }
+      if (raw.length < chunk * 2) return done(null);
+      start += chunk;
+    }
+  }
+
+  /**
+   * A waiting job leaves the queue and is cancelled at once. A running one is
+   * told to stop (`accepted`): its worker marks it cancelled after the current
+   * batch. Already cancelled: no-op. Completed or failed: JOB_FINISHED.
+   */
+  async function cancel(tenant: string, jobId: string): Promise<{ view: JobView; accepted: boolean } | null> {
+    const before = await get(tenant, jobId);
+    if (!before) return null;
+    if (before.state === "cancelled") return { view: before, accepted: false };
+    if (before.state === "completed" || before.state === "failed") {
+      throw new AppError("JOB_FINISHED", `job ${jobId} is already ${before.state}`, { state: before.state });
+    }
+    await requestCancel(db, jobId);
+    // remove() refuses a job a worker holds (returns 0): that one stops on the request.
+    const bullState = await queue.getJobState(jobId);
+    const removed = bullState !== "active" && bullState !== "completed" && bullState !== "failed" && (await queue.remove(jobId)) === 1;
+    if (removed) await markCancelled(db, jobId);
+    return { view: (await get(tenant, jobId))!, accepted: !removed };
+  }
+
+  /** A queued or running job references it (finished ones no longer need it). */
+  async function isInUse(tenant: string, kind: "dataset" | "weights", id: string): Promise<boolean> {
+    const key = jobKeys.uses(db, tenant, kind, id);
+    for (const jobId of await db.redis.smembers(key)) {
+      const view = await get(tenant, jobId, { metrics: false });
+      if (view && !isFinalState(view.state)) return true;
+      await db.redis.srem(key, jobId);
+    }
+    return false;
+  }
+
+  return { get, create, list, cancel, isInUse };
+}
+
+export type JobService = ReturnType<typeof createJobService>;

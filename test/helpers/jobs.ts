@@ -1,0 +1,68 @@
+// Jobs in tests: a ready dataset record to train on, the ImageNet file stand-in,
+// and a BullMQ worker whose processor the test writes (no training).
+import fs from "node:fs/promises";
+import path from "node:path";
+import { Worker, type Job } from "bullmq";
+import type { Config } from "../../src/config.js";
+import { createLocalStorage } from "../../src/storage/local-storage.js";
+import { datasetKeys, newDatasetId, type DatasetRecord } from "../../src/datasets/dataset-store.js";
+import { TRAINING_QUEUE, type TrainingJobPayload } from "../../src/queue/training-queue.js";
+import { redisOptions } from "../../src/queue/redis.js";
+
+/** Stores a ready dataset record for `tenant` with `counts` images per class (no image bytes: jobs never reach training here). */
+export async function readyDataset(config: Config, tenant: string, counts: Record<string, number>): Promise<string> {
+  const id = newDatasetId();
+  const classes = Object.keys(counts).sort();
+  const record: DatasetRecord = {
+    id,
+    name: "fixture",
+    status: "ready",
+    classes,
+    counts,
+    imageCount: Object.values(counts).reduce((a, b) => a + b, 0),
+    split: "random",
+    rejected: [],
+    duplicates: { sameClass: [], conflicts: [] },
+    bytes: 0,
+    createdAt: new Date().toISOString(),
+    subsetCounts: null,
+  };
+  await createLocalStorage(config.dataDir).put(datasetKeys(tenant, id).record, JSON.stringify(record));
+  return id;
+}
+
+/** The API only checks that the ImageNet weights file exists. */
+export async function placeImagenetWeights(config: Config): Promise<void> {
+  await fs.mkdir(path.dirname(config.imagenetWeights), { recursive: true });
+  await fs.writeFile(config.imagenetWeights, "stand-in");
+}
+
+export function fakeWorker(config: Config, processor: (job: Job<TrainingJobPayload>) => Promise<unknown>): Worker<TrainingJobPayload> {
+  return new Worker<TrainingJobPayload>(TRAINING_QUEUE, processor, {
+    connection: { url: config.redisUrl, ...redisOptions("consumer") },
+    prefix: config.redisPrefix,
+    concurrency: 1,
+  });
+}
+
+/** Resolves with the first emission of `event` matching `accept`, or rejects after `ms`. */
+export function nextEvent<T extends unknown[]>(
+  emitter: { on(e: string, f: (...a: T) => void): unknown; off(e: string, f: (...a: T) => void): unknown },
+  event: string,
+  accept: (...args: T) => boolean = () => true,
+  ms = 10_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, on);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    const on = (...args: T) => {
+      if (!accept(...args)) return;
+      clearTimeout(timer);
+      emitter.off(event, on);
+      resolve(args);
+    };
+    emitter.on(event, on);
+  });
+}
