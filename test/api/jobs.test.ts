@@ -191,7 +191,7 @@ test("pagination: newest first, nextCursor until the last page, state filter", a
   const seen: string[] = [];
   let cursor: string | null = null;
   do {
-    const res = await http.get(`/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ""}`).set(acme);
+    const res: supertest.Response = await http.get(`/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ""}`).set(acme);
     assert.equal(res.status, 200);
     assert.ok(res.body.items.length <= 2);
     seen.push(...res.body.items.map((j: { id: string }) => j.id));
