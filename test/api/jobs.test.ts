@@ -21,7 +21,15 @@ async function setup(t: Parameters<typeof build>[0]) {
 
 test("openapi.yaml and the app serve the same operations", async (t) => {
   const { app } = await build(t);
-  assert.deepEqual([...new Set(app.routeTable)].sort(), documentedOperations());
+  const documented = documentedOperations();
+  // The app's own routes, each documented...
+  assert.deepEqual([...new Set(app.routeTable)].filter((op) => !documented.includes(op)), []);
+  // ...and each documented operation served (plugins such as the queue dashboard hide theirs from the route table).
+  const missing = documented.filter((op) => {
+    const [method, url] = op.split(" ");
+    return !app.hasRoute({ method: method as "GET", url: url.replace(/\{(\w+)\}/g, ":$1") });
+  });
+  assert.deepEqual(missing, []);
 });
 
 test("the spec defaults in openapi.yaml are the ones the code applies", () => {
