@@ -92,11 +92,11 @@ export async function prepareTrainingData(opts: TrainingDataOptions): Promise<Tr
   const labelOf = new Map(classes.map((c, i) => [c, i]));
   const labels = (rows: number[]) => rows.map((row) => labelOf.get(index.images[row].class)!);
   const cache = await openDecodedCache(storage, tenant, datasetId, index, imageSize);
-  const hasValidation = predefined ? split.validation.length > 0 : validationSplit > 0;
   return {
     classes,
     train: createBatchSource(cache, split.train, labels(split.train), classes.length, batchSize, seed),
-    validation: hasValidation ? createBatchSource(cache, split.validation, labels(split.validation), classes.length, batchSize, null) : null,
+    // No held-out image (validationSplit 0, or no val/ folder): no validation source at all.
+    validation: split.validation.length > 0 ? createBatchSource(cache, split.validation, labels(split.validation), classes.length, batchSize, null) : null,
     trainCount: split.train.length,
     validationCount: split.validation.length,
   };

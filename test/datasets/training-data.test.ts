@@ -106,6 +106,7 @@ test("a predefined train/val split is used as given", async (t) => {
   const data = await prepareTrainingData({ storage, tenant: TENANT, datasetId: id, imageSize: 8, validationSplit: 0.9, seed: 1, batchSize: 4 });
   assert.equal(data.trainCount, 6);
   assert.equal(data.validationCount, 2);
+  assert.equal(data.validation!.size, 2);
   await assert.rejects(
     prepareTrainingData({ storage, tenant: TENANT, datasetId: id, imageSize: 8, classes: ["x", "nope"], validationSplit: 0, seed: 1, batchSize: 4 }),
     { code: "VALIDATION_FAILED" },
