@@ -6,8 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../errors.js";
 import { preprocessInput } from "../model/preprocess.js";
 import type { Storage } from "../storage/storage.js";
-import { mixSeed, shuffledIndices } from "../training/seeded-random.js";
-import type { Batch, BatchSource } from "./batch-source.js";
+import type { BatchSource } from "./batch-source.js";
+import { rowBatchSource } from "./row-batch-source.js";
 import { openDecodedCache, type DecodedCache } from "./decoded-cache.js";
 import { getDataset, readDatasetIndex } from "./dataset-store.js";
 import { decodeResizeRgb, rgbToTensor } from "./image-decode.js";
@@ -32,6 +32,16 @@ export interface TrainingData {
   validation: BatchSource | null;
   trainCount: number;
   validationCount: number;
+  /** The decoded-image table the sources read, and which of its rows each side uses: for sources over other tables with the same rows (cached trunk features). */
+  decoded: DecodedCache;
+  trainExamples: Examples;
+  validationExamples: Examples;
+}
+
+/** Rows of the dataset index (= rows of its decoded and feature tables) and their labels in the job's class order. */
+export interface Examples {
+  rows: number[];
+  labels: number[];
 }
 
 /**
@@ -44,36 +54,24 @@ export async function decodeImageForModel(input: Buffer, imageSize: number, maxP
   return tf.tidy(() => preprocessInput(rgbToTensor(pixels, 1, imageSize)).squeeze([0]) as tf.Tensor3D);
 }
 
-/** Batches of the given cache rows; with `shuffleSeed` the order changes every epoch, else it is the row order. */
-function createBatchSource(
-  cache: DecodedCache,
-  rows: number[],
-  labels: number[],
-  numClasses: number,
-  batchSize: number,
-  shuffleSeed: number | null,
-): BatchSource {
-  const size = rows.length;
-  return {
-    size,
+/** Batches of decoded images from the cache rows, caffe-preprocessed; read ahead while the previous batch trains. */
+function imageBatchSource(cache: DecodedCache, examples: Examples, numClasses: number, batchSize: number, seed: number, shuffle: boolean): BatchSource {
+  return rowBatchSource({
+    ...examples,
+    numClasses,
     batchSize,
-    batchCount: Math.ceil(size / batchSize),
-    async *batches(epoch: number): AsyncIterable<Batch> {
-      const order = shuffleSeed === null ? rows.map((_, i) => i) : shuffledIndices(size, mixSeed(shuffleSeed, epoch));
+    seed,
+    shuffle,
+    async read(rows) {
       const reader = await cache.open();
       try {
-        for (let start = 0; start < size; start += batchSize) {
-          const picked = order.slice(start, start + batchSize);
-          const pixels = await reader.read(picked.map((i) => rows[i]));
-          const xs = tf.tidy(() => preprocessInput(rgbToTensor(pixels, picked.length, cache.imageSize)));
-          const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(picked.map((i) => labels[i]), "int32"), numClasses).toFloat() as tf.Tensor2D);
-          yield { xs, ys };
-        }
+        const pixels = await reader.read(rows);
+        return tf.tidy(() => preprocessInput(rgbToTensor(pixels, rows.length, cache.imageSize)));
       } finally {
         await reader.close();
       }
     },
-  };
+  });
 }
 
 export async function prepareTrainingData(opts: TrainingDataOptions): Promise<TrainingData> {
@@ -92,12 +90,17 @@ export async function prepareTrainingData(opts: TrainingDataOptions): Promise<Tr
   const labelOf = new Map(classes.map((c, i) => [c, i]));
   const labels = (rows: number[]) => rows.map((row) => labelOf.get(index.images[row].class)!);
   const cache = await openDecodedCache(storage, tenant, datasetId, index, imageSize);
+  const trainExamples = { rows: split.train, labels: labels(split.train) };
+  const validationExamples = { rows: split.validation, labels: labels(split.validation) };
   return {
     classes,
-    train: createBatchSource(cache, split.train, labels(split.train), classes.length, batchSize, seed),
+    train: imageBatchSource(cache, trainExamples, classes.length, batchSize, seed, true),
     // No held-out image (validationSplit 0, or no val/ folder): no validation source at all.
-    validation: split.validation.length > 0 ? createBatchSource(cache, split.validation, labels(split.validation), classes.length, batchSize, null) : null,
+    validation: split.validation.length > 0 ? imageBatchSource(cache, validationExamples, classes.length, batchSize, seed, false) : null,
     trainCount: split.train.length,
     validationCount: split.validation.length,
+    decoded: cache,
+    trainExamples,
+    validationExamples,
   };
 }
