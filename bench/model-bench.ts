@@ -1,12 +1,12 @@
 // npm run bench:model: forward and training-step throughput (images/s) of the
 // ResNet-50 base on the backend TFJS_BACKEND selects. A benchmark, not a test.
 //   npm run bench:model -- --sizes 64,224 --batch 8 --steps 3
-import os from "node:os";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../src/backend/select-backend.js";
 import { loadConfig } from "../src/config.js";
 import { buildResNet50 } from "../src/model/resnet50.js";
+import { machineInfo, medianSeconds, printReport } from "./bench-report.js";
 
 const { values } = parseArgs({
   options: {
@@ -21,18 +21,6 @@ const steps = Number(values.steps);
 const CLASSES = 10;
 
 const backend = await selectBackend(loadConfig().tfjsBackend);
-
-/** Median seconds of `steps` timed runs after one untimed warm-up (kernel set-up, heap growth). */
-async function medianSeconds(run: () => Promise<void>): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const start = performance.now();
-    await run();
-    times.push((performance.now() - start) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
-}
 
 /** The base with a small head, every layer trainable: the most a fine-tune step can cost. */
 function benchModel(imageSize: number): tf.LayersModel {
@@ -49,12 +37,12 @@ for (const imageSize of sizes) {
   const model = benchModel(imageSize);
   const x = tf.randomUniform([batchSize, imageSize, imageSize, 3], -120, 150);
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % CLASSES), "int32"), CLASSES);
-  const forward = await medianSeconds(async () => {
+  const forward = await medianSeconds(steps, async () => {
     const out = model.predict(x, { batchSize }) as tf.Tensor;
     await out.data();
     out.dispose();
   });
-  const train = await medianSeconds(async () => {
+  const train = await medianSeconds(steps, async () => {
     await model.trainOnBatch(x, y);
   });
   rows.push({
@@ -69,10 +57,4 @@ for (const imageSize of sizes) {
   model.dispose();
 }
 
-const cpus = os.cpus();
-console.log(`machine: ${cpus.length} cores, ${cpus[0]?.model ?? "unknown CPU"}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, node ${process.version}, tfjs ${tf.version.tfjs}`);
-if (backend.name === "wasm") {
-  console.log(`wasm: simd ${tf.env().getBool("WASM_HAS_SIMD_SUPPORT")}, threads ${tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT") ? "on" : "off (single-threaded under Node)"}`);
-}
-console.log(`median of ${steps} runs after one warm-up; training = Adam step of the whole base plus a ${CLASSES}-class head`);
-console.table(rows);
+printReport(machineInfo(), [`median of ${steps} runs after one warm-up; training = Adam step of the whole base plus a ${CLASSES}-class head`], rows);

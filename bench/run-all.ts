@@ -1,0 +1,74 @@
+// npm run bench: the training-speed and API benchmark suite of issue 7. Writes
+// bench/results/bench-<date>.json and prints a table; a benchmark, not a test.
+//   npm run bench                      everything (full 224 px end-to-end: tens of minutes on wasm)
+//   npm run bench -- --only e2e        one or more sections: trunk,train,e2e,api
+//   npm run bench -- --quick           64 px, 2 epochs, shorter runs: checks the harness in a few minutes
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { selectBackend } from "../src/backend/select-backend.js";
+import { loadConfig } from "../src/config.js";
+import { machineInfo, printReport } from "./bench-report.js";
+import { apiThroughput } from "./suite/api-throughput.js";
+import { endToEnd } from "./suite/end-to-end.js";
+import type { Figure, SuiteOptions } from "./suite/figure.js";
+import { trainStep } from "./suite/train-step.js";
+import { trunkForward } from "./suite/trunk-forward.js";
+
+const SECTIONS = ["trunk", "train", "e2e", "api"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: "string", default: SECTIONS.join(",") },
+    quick: { type: "boolean", default: false },
+  },
+});
+const only = values.only.split(",").map((s) => s.trim());
+const unknown = only.filter((s) => !SECTIONS.includes(s as Section));
+if (unknown.length > 0) {
+  console.error(`unknown section(s) ${unknown.join(", ")}: choose from ${SECTIONS.join(", ")}`);
+  process.exit(2);
+}
+
+const backend = await selectBackend(loadConfig().tfjsBackend);
+const opts: SuiteOptions = { quick: values.quick, backend: backend.name };
+const sizes = values.quick ? [64] : [64, 224];
+const runs: Record<Section, () => Promise<Figure[]>> = {
+  trunk: () => trunkForward(opts, sizes),
+  train: () => trainStep(opts, sizes),
+  e2e: () => endToEnd(opts),
+  api: () => apiThroughput(opts),
+};
+
+const started = new Date();
+const figures: Figure[] = [];
+for (const section of SECTIONS.filter((s) => only.includes(s))) {
+  const t0 = performance.now();
+  figures.push(...(await runs[section]()));
+  console.error(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+const machine = machineInfo();
+const report = { started: started.toISOString(), quick: opts.quick, sections: only, machine, figures };
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
+await fs.mkdir(dir, { recursive: true });
+const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+await fs.writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+
+printReport(
+  machine,
+  [`${opts.quick ? "QUICK mode (64 px, 2 epochs, short runs): not the issue's figures" : "full run"}; written to ${path.relative(process.cwd(), file)}`],
+  figures.map((f) => ({
+    section: f.section,
+    figure: f.name,
+    value: Number(f.value.toPrecision(4)),
+    unit: f.unit,
+    backend: f.backend,
+    imageSize: f.imageSize ?? "",
+    batchSize: f.batchSize ?? "",
+    threads: f.threads ?? "",
+  })),
+);
+for (const f of figures.filter((f) => f.detail)) console.log(`${f.name}: ${f.detail}`);

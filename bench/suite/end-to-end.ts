@@ -1,0 +1,112 @@
+// The tutorial's job end to end, with the frozen-trunk feature cache on and
+// off: decode the dataset's PNG files into the decoded-image table, split,
+// build the model, then every epoch with validation, i.e. everything a worker
+// does for the job except queue overhead.
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { BackendName } from "../../src/backend/select-backend.js";
+import type { DatasetIndex } from "../../src/datasets/dataset-store.js";
+import { decodeResizeRgb, rgbToTensor } from "../../src/datasets/image-decode.js";
+import { rowBatchSource } from "../../src/datasets/row-batch-source.js";
+import { splitIndex } from "../../src/datasets/split.js";
+import { preprocessInput } from "../../src/model/preprocess.js";
+import { buildTransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
+import { createLocalStorage } from "../../src/storage/local-storage.js";
+import { prepareCachedTrunk } from "../../src/training/cached-trunk.js";
+import { train } from "../../src/training/train.js";
+import { makeImage } from "../../test/helpers/dataset-archives.js";
+import { timeSeconds } from "../bench-report.js";
+import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
+
+const CLASSES = ["a", "b", "c", "d"];
+const PER_CLASS = 50;
+const JOB = { unfrozenLayers: 10, batchSize: 32, validationSplit: 0.2, learningRate: 1e-4, seed: 1 };
+
+interface Dataset {
+  files: string[];
+  index: DatasetIndex;
+}
+
+/** 200 PNG files, 4 classes, at the job's image size (not timed: they exist before the job). */
+async function writeDataset(dir: string, imageSize: number): Promise<Dataset> {
+  const files: string[] = [];
+  const images: DatasetIndex["images"] = [];
+  for (const [c, cls] of CLASSES.entries()) {
+    for (let i = 0; i < PER_CLASS; i++) {
+      const file = path.join(dir, `${cls}-${i}.png`);
+      await fs.writeFile(file, await makeImage(c * 1000 + i + 1, "png", imageSize));
+      files.push(file);
+      images.push({ file: path.basename(file), class: cls, subset: null, path: path.basename(file), sha256: "" });
+    }
+  }
+  return { files, index: { images } };
+}
+
+/** One run of the job; returns the accuracy of its last epoch as a sanity figure. */
+async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache: boolean, backend: string, workDir: string): Promise<number> {
+  const rowBytes = imageSize * imageSize * 3;
+  const table = Buffer.alloc(dataset.files.length * rowBytes);
+  for (const [row, file] of dataset.files.entries()) (await decodeResizeRgb(file, imageSize)).copy(table, row * rowBytes);
+  const readRows = (rows: number[]) => {
+    const out = new Uint8Array(rows.length * rowBytes);
+    rows.forEach((r, i) => out.set(table.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes));
+    return out;
+  };
+  const split = splitIndex(dataset.index, false, CLASSES, JOB.validationSplit, JOB.seed);
+  const labelOf = (rows: number[]) => rows.map((r) => CLASSES.indexOf(dataset.index.images[r].class));
+  const modelOptions: TransferModelOptions = { imageSize, numClasses: CLASSES.length, head: HEAD, unfrozenLayers: JOB.unfrozenLayers, seed: JOB.seed };
+  const tm = buildTransferModel(modelOptions);
+  const sources = <X extends tf.Tensor | tf.Tensor[]>(read: (rows: number[]) => Promise<X>) => ({
+    train: rowBatchSource({ rows: split.train, labels: labelOf(split.train), numClasses: CLASSES.length, batchSize: JOB.batchSize, seed: JOB.seed, shuffle: true, read }),
+    validation: rowBatchSource({ rows: split.validation, labels: labelOf(split.validation), numClasses: CLASSES.length, batchSize: JOB.batchSize, seed: JOB.seed, shuffle: false, read }),
+  });
+  try {
+    const trunk = cache
+      ? await prepareCachedTrunk({
+          tm,
+          modelOptions,
+          storage: createLocalStorage(workDir),
+          tenant: "bench",
+          datasetId: "ds_bench",
+          rows: dataset.files.length,
+          readPixels: async (first, count) => table.subarray(first * rowBytes, (first + count) * rowBytes),
+          dtype: "float32",
+          budgetBytes: 10 * 1024 ** 3,
+          backend: backend as BackendName,
+          threads: 0,
+        })
+      : null;
+    const model = trunk ? trunk.tail : tm.model;
+    const data = trunk
+      ? sources((rows) => trunk.reader.read(rows))
+      : sources(async (rows) => tf.tidy(() => preprocessInput(rgbToTensor(readRows(rows), rows.length, imageSize))));
+    const result = await train({ model, learningRate: JOB.learningRate, epochs, train: data.train, validation: data.validation, seed: JOB.seed });
+    result.optimizer.dispose();
+    await trunk?.close();
+    return result.history.at(-1)?.valAccuracy ?? Number.NaN;
+  } finally {
+    tm.model.dispose();
+  }
+}
+
+export async function endToEnd(opts: SuiteOptions): Promise<Figure[]> {
+  const imageSize = opts.quick ? 64 : 224;
+  const epochs = opts.quick ? 2 : 10;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "rf-bench-e2e-"));
+  try {
+    const dataset = await writeDataset(dir, imageSize);
+    const base = { backend: opts.backend, imageSize, batchSize: JOB.batchSize };
+    const job = `${dataset.files.length} images, ${CLASSES.length} classes, ${epochs} epochs, unfrozenLayers ${JOB.unfrozenLayers}, validationSplit ${JOB.validationSplit}`;
+    const on = await timeSeconds(() => runJob(dataset, imageSize, epochs, true, opts.backend, path.join(dir, "cache-on")));
+    const off = await timeSeconds(() => runJob(dataset, imageSize, epochs, false, opts.backend, path.join(dir, "cache-off")));
+    return [
+      { section: "e2e", name: "tutorial job, feature cache on", value: on.seconds, unit: "s", detail: `${job}; last valAccuracy ${on.value.toFixed(3)}`, ...base },
+      { section: "e2e", name: "tutorial job, feature cache off", value: off.seconds, unit: "s", detail: `${job}; last valAccuracy ${off.value.toFixed(3)}`, ...base },
+      { section: "e2e", name: "tutorial job, speed-up of the cache (off / on)", value: off.seconds / on.seconds, unit: "x", detail: job, ...base },
+    ];
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
