@@ -71,4 +71,5 @@ printReport(
     threads: f.threads ?? "",
   })),
 );
-for (const f of figures.filter((f) => f.detail)) console.log(`${f.name}: ${f.detail}`);
+const details = new Map(figures.filter((f) => f.detail).map((f) => [f.detail!, f.name.split(":")[0]]));
+for (const [detail, name] of details) console.log(`${name}: ${detail}`);
