@@ -12,7 +12,7 @@ export interface EarlyStoppingOptions {
   monitor: MonitoredMetric;
   /** Epochs without improvement before stopping. */
   patience: number;
-  /** An improvement must beat the best value by more than this. */
+  /** An improvement must beat the best value by more than |minDelta|. */
   minDelta: number;
   /** Keras' `restore_best_weights`. */
   restoreBest: boolean;
@@ -25,7 +25,9 @@ export interface EarlyStopping {
    * After train(): when restoreBest is set and training stopped early, puts
    * the best epoch's weights back into the model and returns that epoch;
    * otherwise leaves the last weights, as tf.keras 2 does, and returns null.
-   * Frees the kept weights either way.
+   * Also null when the best epoch is one replayed from before a resume: its
+   * weights are not in memory, the caller loads that epoch's checkpoint
+   * (`bestEpoch`). Frees the kept weights either way.
    */
   restoreBestWeights(): number | null;
   readonly bestEpoch: number | null;
@@ -41,7 +43,12 @@ const FIELD: Record<MonitoredMetric, keyof EpochMetrics> = {
   accuracy: "accuracy",
 };
 
-export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptions): EarlyStopping {
+/**
+ * `previous`: the metrics of the epochs a resumed job already ran, replayed
+ * (without weights) so that the best value and the patience count carry on
+ * as if the job had never been interrupted.
+ */
+export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptions, previous: readonly EpochMetrics[] = []): EarlyStopping {
   const { monitor, patience, minDelta, restoreBest } = options;
   if (!(monitor in FIELD)) {
     throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping monitor must be one of ${Object.keys(FIELD).join(", ")}, got "${String(monitor)}"`);
@@ -61,43 +68,48 @@ export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptio
   let bestEpoch: number | null = null;
   let stoppedEpoch: number | null = null;
   let wait = 0;
-  let bestWeights: tf.Tensor[] | null = null;
+  let kept: { epoch: number | null; weights: tf.Tensor[] } | null = null;
 
-  const keepWeights = () => {
-    tf.dispose(bestWeights ?? []);
-    bestWeights = model.getWeights().map((w) => tf.clone(w));
+  const keepWeights = (epoch: number | null) => {
+    tf.dispose(kept?.weights ?? []);
+    kept = { epoch, weights: model.getWeights().map((w) => tf.clone(w)) };
   };
 
+  /** Keras' on_epoch_end; `live` is false while replaying epochs from before a resume. */
+  const epochEnd = (info: EpochMetrics, live: boolean): "stop" | undefined => {
+    const current = info[FIELD[monitor]];
+    // Keras warns and carries on when the metric is missing (no validation data).
+    if (typeof current !== "number") return undefined;
+    wait += 1;
+    const improved = improves(current, best);
+    if (improved) {
+      best = current;
+      bestEpoch = info.epoch;
+      wait = 0;
+    }
+    // Keras keeps the first epoch's weights even when they are no improvement (a NaN value).
+    if (live && restoreBest && (improved || (kept === null && bestEpoch === null))) keepWeights(bestEpoch);
+    if (improved) return undefined;
+    // Keras never stops at epoch 0.
+    if (wait >= patience && info.epoch > 0) {
+      stoppedEpoch = info.epoch;
+      return "stop";
+    }
+    return undefined;
+  };
+  for (const info of previous) epochEnd(info, false);
+  stoppedEpoch = null;
+
   return {
-    onEpochEnd(info) {
-      const current = info[FIELD[monitor]];
-      // Keras warns and carries on when the metric is missing (no validation data).
-      if (typeof current !== "number") return undefined;
-      wait += 1;
-      const improved = improves(current, best);
-      // Keras keeps the first epoch's weights even when its value is no improvement (NaN).
-      if (restoreBest && (improved || bestWeights === null)) keepWeights();
-      if (improved) {
-        best = current;
-        bestEpoch = info.epoch;
-        wait = 0;
-        return undefined;
-      }
-      // Keras never stops at epoch 0.
-      if (wait >= patience && info.epoch > 0) {
-        stoppedEpoch = info.epoch;
-        return "stop";
-      }
-      return undefined;
-    },
+    onEpochEnd: (info) => epochEnd(info, true),
     restoreBestWeights() {
-      const kept = bestWeights;
-      bestWeights = null;
-      if (kept === null) return null;
-      const restored = stoppedEpoch !== null;
-      if (restored) model.setWeights(kept);
-      tf.dispose(kept);
-      return restored ? bestEpoch : null;
+      const snapshot: { epoch: number | null; weights: tf.Tensor[] } | null = kept;
+      kept = null;
+      if (snapshot === null) return null;
+      const restore = stoppedEpoch !== null && snapshot.epoch === bestEpoch;
+      if (restore) model.setWeights(snapshot.weights);
+      tf.dispose(snapshot.weights);
+      return restore ? bestEpoch : null;
     },
     get bestEpoch() {
       return bestEpoch;

@@ -81,6 +81,24 @@ test("restoreBest puts back the best epoch's weights only when training stopped 
   model.dispose();
 });
 
+test("a resumed job replays the epochs it already ran: the patience count carries on", async () => {
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] });
+  const options = { monitor: "val_loss", patience: 2, minDelta: 0, restoreBest: true } as const;
+  const before = [epoch(0, { valLoss: 1.0 }), epoch(1, { valLoss: 0.8 }), epoch(2, { valLoss: 0.9 })];
+  const resumed = earlyStopping(model, options, before);
+  assert.equal(resumed.bestEpoch, 1);
+  assert.equal(resumed.onEpochEnd(epoch(3, { valLoss: 0.85 })), "stop");
+  // The best epoch ran before the resume: its weights are in its checkpoint, not in memory.
+  assert.equal(resumed.restoreBestWeights(), null);
+
+  const improvedAfter = earlyStopping(model, options, before);
+  assert.equal(improvedAfter.onEpochEnd(epoch(3, { valLoss: 0.5 })), undefined);
+  assert.equal(improvedAfter.onEpochEnd(epoch(4, { valLoss: 0.6 })), undefined);
+  assert.equal(improvedAfter.onEpochEnd(epoch(5, { valLoss: 0.7 })), "stop");
+  assert.equal(improvedAfter.restoreBestWeights(), 3);
+  model.dispose();
+});
+
 test("bad options are a coded error", () => {
   const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] });
   const base = { monitor: "val_loss", patience: 1, minDelta: 0, restoreBest: false } as const;
