@@ -1,0 +1,148 @@
+// h5wasm access for the weights formats: opens host files in place (h5wasm's node build reads and writes
+// host paths directly, so a 100 MB file is never copied into an in-memory filesystem), turns HDF5
+// failures into coded errors, and reads and writes string-list attributes the way h5py/Keras lay them out.
+import fs from "node:fs/promises";
+import path from "node:path";
+import h5wasm from "h5wasm/node";
+import type { Attribute, Dataset, File as H5File, Group } from "h5wasm/node";
+import { AppError } from "../../errors.js";
+
+export type { Dataset, Group, H5File };
+
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+let ready: Promise<void> | undefined;
+
+/** Loads the wasm module once; HDF5 errors then throw instead of printing a diagnostic to stderr. */
+function h5Ready(): Promise<void> {
+  ready ??= h5wasm.ready.then((module) => {
+    module.activate_throwing_error_handler();
+  });
+  return ready;
+}
+
+export function unreadable(filePath: string, reason: string): AppError {
+  return new AppError("WEIGHTS_UNREADABLE", `cannot read weights file ${path.basename(filePath)}: ${reason}`, {
+    file: path.basename(filePath),
+    reason,
+  });
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // h5wasm's messages are HDF5 error stacks; their most specific line says what went wrong.
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const detail = lines.find((l) => l.startsWith("#000:")) ?? lines[0] ?? "unknown error";
+  return detail.replace(/^#000: .*? in /, "").slice(0, 300);
+}
+
+/** True when the file starts with the HDF5 signature (files with a user block are not supported). */
+export async function isHdf5(filePath: string): Promise<boolean> {
+  const handle = await fs.open(filePath, "r");
+  try {
+    const head = Buffer.alloc(HDF5_SIGNATURE.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(HDF5_SIGNATURE);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function openH5ForRead(filePath: string): Promise<H5File> {
+  await h5Ready();
+  try {
+    return new h5wasm.File(path.resolve(filePath), "r");
+  } catch (error) {
+    throw unreadable(filePath, `not a readable HDF5 file (${firstLine(error)})`);
+  }
+}
+
+/** A new HDF5 file in the oldest format (superblock 0), as h5py writes by default, for old readers. */
+export async function createH5(filePath: string): Promise<H5File> {
+  await h5Ready();
+  return new h5wasm.File(path.resolve(filePath), "w", { libver: ["earliest", "v108"] });
+}
+
+/** Runs a read, turning HDF5 failures (a truncated or corrupt file) into WEIGHTS_UNREADABLE. */
+export function guardRead<T>(filePath: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw unreadable(filePath, firstLine(error));
+  }
+}
+
+export function isGroup(entity: unknown): entity is Group {
+  return entity instanceof h5wasm.Group;
+}
+
+export function isDataset(entity: unknown): entity is Dataset {
+  return entity instanceof h5wasm.Dataset;
+}
+
+function attributeStrings(attribute: Attribute): string[] {
+  const value = attribute.value;
+  if (value === null) return [];
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.map((v) => (typeof v === "string" ? v : String(v)));
+  // numpy writes an empty list as a zero-length float64 array
+  if (ArrayBuffer.isView(value) && (value as ArrayLike<number>).length === 0) return [];
+  throw new Error(`attribute ${attribute.name} is not a list of strings`);
+}
+
+/**
+ * A string-list attribute as Keras' load_attributes_from_hdf5_group reads it: `name`, or when it was too
+ * long for one HDF5 object header, the chunks `name0`, `name1`, ... Undefined when absent.
+ */
+export function readStringList(holder: Group, name: string): string[] | undefined {
+  const attrs = holder.attrs;
+  if (name in attrs) return attributeStrings(attrs[name]);
+  if (!(`${name}0` in attrs)) return undefined;
+  const out: string[] = [];
+  for (let i = 0; `${name}${i}` in attrs; i++) out.push(...attributeStrings(attrs[`${name}${i}`]));
+  return out;
+}
+
+/** Keras' HDF5_OBJECT_HEADER_LIMIT: a fixed-length attribute larger than this is split into chunks. */
+export const HDF5_OBJECT_HEADER_LIMIT = 64512;
+
+/**
+ * Writes a string list as Keras' save_attributes_to_hdf5_group does: a fixed-length ASCII string array
+ * (numpy "S" dtype), an empty float64 array for an empty list, split into `name0`, `name1`, ... with
+ * numpy.array_split when one array would exceed `limit` bytes. h5wasm can only write null-terminated
+ * fixed strings (h5py writes null-padded ones), so each item gets one byte more; h5py reads both as bytes.
+ */
+export function writeStringList(holder: Group, name: string, items: string[], limit = HDF5_OBJECT_HEADER_LIMIT): void {
+  if (items.length === 0) {
+    holder.create_attribute(name, new Float64Array(0), [0], "<d");
+    return;
+  }
+  const itemSize = Math.max(...items.map((s) => Buffer.byteLength(s))) + 1;
+  let chunks = 1;
+  while (Math.ceil(items.length / chunks) * itemSize > limit && chunks < items.length) chunks++;
+  if (chunks === 1) {
+    holder.create_attribute(name, items, [items.length], `A${itemSize}`);
+    return;
+  }
+  // numpy.array_split: the first (n % chunks) parts get one item more.
+  const base = Math.floor(items.length / chunks);
+  const extra = items.length % chunks;
+  let start = 0;
+  for (let i = 0; i < chunks; i++) {
+    const part = items.slice(start, start + base + (i < extra ? 1 : 0));
+    start += part.length;
+    holder.create_attribute(`${name}${i}`, part, [part.length], `A${itemSize}`);
+  }
+}
+
+/** Reads a dataset as float32, converting float64; anything else is unreadable as weights. */
+export function readFloat32(filePath: string, dataset: Dataset): Float32Array {
+  return guardRead(filePath, () => {
+    const value = dataset.value;
+    if (value instanceof Float32Array) return value;
+    if (value instanceof Float64Array) return Float32Array.from(value);
+    if (typeof value === "number") return Float32Array.of(value);
+    throw unreadable(filePath, `dataset ${dataset.path} holds ${String(dataset.dtype)}, not float32 weights`);
+  });
+}
