@@ -18,6 +18,8 @@ export const MAX_LISTED = 20;
 
 export interface WeightsReport {
   format: WeightsFormat;
+  /** The file's layers that hold weights, in file order (Keras 3: by key). */
+  fileLayers: string[];
   /** The file can be loaded into the model (for inspect: as ResNet-50 base weights). */
   usable: boolean;
   /** Model layers with weights whose weights the file holds with the right shapes (ResNet-50: 106 of 106). */
@@ -68,14 +70,15 @@ export function expectedLayers(layers: readonly tf.layers.Layer[]): ExpectedLaye
   );
 }
 
-function toReport(format: WeightsFormat, match: WeightsMatch, exact: boolean): WeightsReport {
+function toReport(source: WeightsSource, match: WeightsMatch, exact: boolean): WeightsReport {
   const usable =
     match.missing.length === 0 &&
     match.unexpected.length === 0 &&
     match.shapeMismatches.length === 0 &&
     (!exact || match.ignoredLayers.length === 0);
   return {
-    format,
+    format: source.format,
+    fileLayers: source.layers.map((l) => l.name),
     usable,
     matchedLayers: match.matchedLayers,
     ignoredLayers: match.ignoredLayers.slice(0, MAX_LISTED),
@@ -124,7 +127,7 @@ async function loadInto(
   try {
     const expected = expectedLayers(layers);
     const match = matchWeights(expected, source);
-    const report = toReport(source.format, match, options.exact);
+    const report = toReport(source, match, options.exact);
     if (!report.usable) throw mismatchError(filePath, report, options.what);
     await applyWeights(layers, expected, match);
     return report;
@@ -149,7 +152,7 @@ function resnet50Layers(): ExpectedLayer[] {
 export async function inspectWeightsFile(filePath: string): Promise<WeightsReport> {
   const source = await openWeightsFile(filePath);
   try {
-    return toReport(source.format, matchWeights(resnet50Layers(), source), false);
+    return toReport(source, matchWeights(resnet50Layers(), source), false);
   } finally {
     source.close();
   }
