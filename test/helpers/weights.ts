@@ -1,6 +1,6 @@
 // Comparing model weights in tests: bit for bit, layer by layer.
 import assert from "node:assert/strict";
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 
 /** Every weight of the layers as raw bytes, keyed by layer/weight name. */
 export function weightBytes(layers: readonly tf.layers.Layer[]): Map<string, Buffer> {
@@ -27,4 +27,14 @@ export function assertDifferentWeights(actual: readonly tf.layers.Layer[], expec
   const b = weightBytes(expected);
   const kernels = [...a.keys()].filter((k) => k.endsWith("/kernel"));
   assert.ok(kernels.length > 0 && kernels.every((k) => !a.get(k)!.equals(b.get(k)!)), "models should start with different kernels");
+}
+
+/** Sets every weight to zero, so one model can be the target of several loads in a test file. */
+export function zeroWeights(layers: readonly tf.layers.Layer[]): void {
+  for (const layer of layers) {
+    if (layer.weights.length === 0) continue;
+    const zeros = layer.weights.map((w) => tf.zeros(w.read().shape));
+    layer.setWeights(zeros);
+    zeros.forEach((z) => z.dispose());
+  }
 }

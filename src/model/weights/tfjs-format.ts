@@ -5,6 +5,9 @@ import path from "node:path";
 import { buffer as readStream } from "node:stream/consumers";
 import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
+// Registers our layer classes, so models loaded from model.json keep Keras BN and seeded dropout semantics.
+import "../keras-batch-normalization.js";
+import "../seeded-dropout.js";
 import { unreadable } from "./h5-file.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
@@ -154,11 +157,27 @@ function topologyLayerNames(topology: unknown): string[] {
   return names;
 }
 
-/** The concatenated shards of each manifest group, read once, with their sizes checked. */
-function groupReader(container: TfjsContainer, group: ManifestGroup): () => Promise<Buffer> {
-  let data: Promise<Buffer> | undefined;
-  return () =>
-    (data ??= Promise.all(group.paths.map((p) => container.read(p))).then((parts) => Buffer.concat(parts)));
+/** The shards of each manifest group, read once when the first weight is read. */
+function groupReader(container: TfjsContainer, group: ManifestGroup): () => Promise<Buffer[]> {
+  let shards: Promise<Buffer[]> | undefined;
+  return () => (shards ??= Promise.all(group.paths.map((p) => container.read(p))));
+}
+
+/** Bytes [start, start + length) of the shards taken as one stream, copied once into a float32 array. */
+function copyRange(shards: Buffer[], start: number, length: number): Float32Array {
+  const out = new Uint8Array(length);
+  let shardStart = 0;
+  let written = 0;
+  for (const shard of shards) {
+    const from = Math.max(start + written - shardStart, 0);
+    if (written < length && from < shard.length) {
+      const piece = shard.subarray(from, Math.min(shard.length, from + length - written));
+      out.set(piece, written);
+      written += piece.length;
+    }
+    shardStart += shard.length;
+  }
+  return new Float32Array(out.buffer);
 }
 
 async function checkShardSizes(filePath: string, container: TfjsContainer, manifest: ManifestGroup[]): Promise<void> {
@@ -198,10 +217,7 @@ export async function readTfjs(filePath: string): Promise<WeightsSource> {
         byOwner.get(owner)!.push({
           name: spec.name,
           shape: spec.shape,
-          read: async () => {
-            const data = await readGroup();
-            return new Float32Array(data.buffer.slice(data.byteOffset + start, data.byteOffset + start + bytes));
-          },
+          read: async () => copyRange(await readGroup(), start, bytes),
         });
       }
     }
