@@ -18,8 +18,6 @@ export const MAX_LISTED = 20;
 
 export interface WeightsReport {
   format: WeightsFormat;
-  /** The file's layers that hold weights, in file order (Keras 3: by key). */
-  fileLayers: string[];
   /** The file can be loaded into the model (for inspect: as ResNet-50 base weights). */
   usable: boolean;
   /** Model layers with weights whose weights the file holds with the right shapes (ResNet-50: 106 of 106). */
@@ -31,6 +29,8 @@ export interface WeightsReport {
   shapeMismatches: ShapeMismatch[];
   /** Totals of the lists above, which hold at most MAX_LISTED entries each. */
   counts: { ignoredLayers: number; missing: number; unexpected: number; shapeMismatches: number };
+  /** The file's layers that hold weights, in file order (Keras 3: by key). */
+  fileLayers: string[];
 }
 
 /** Anything with a flat layer list; a TransferModel's base is its baseLayers. */
@@ -78,7 +78,6 @@ function toReport(source: WeightsSource, match: WeightsMatch, exact: boolean): W
     (!exact || match.ignoredLayers.length === 0);
   return {
     format: source.format,
-    fileLayers: source.layers.map((l) => l.name),
     usable,
     matchedLayers: match.matchedLayers,
     ignoredLayers: match.ignoredLayers.slice(0, MAX_LISTED),
@@ -91,6 +90,7 @@ function toReport(source: WeightsSource, match: WeightsMatch, exact: boolean): W
       unexpected: match.unexpected.length,
       shapeMismatches: match.shapeMismatches.length,
     },
+    fileLayers: source.layers.map((l) => l.name),
   };
 }
 
