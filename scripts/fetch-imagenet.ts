@@ -31,7 +31,6 @@ async function md5Of(file: string): Promise<string | undefined> {
 /** Downloads `url` to `dest` if `dest` is not already the file with that md5. */
 export async function downloadVerified({ url, dest, md5 }: DownloadOptions): Promise<"downloaded" | "present"> {
   if ((await md5Of(dest)) === md5) return "present";
-  await fs.mkdir(path.dirname(dest), { recursive: true });
   let response: Response;
   try {
     response = await fetch(url);
@@ -40,6 +39,7 @@ export async function downloadVerified({ url, dest, md5 }: DownloadOptions): Pro
     throw new Error(`cannot reach ${url} (${cause?.code ?? cause?.message ?? (error as Error).message})`);
   }
   if (!response.ok || !response.body) throw new Error(`${url} answered HTTP ${response.status}`);
+  await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.download-${process.pid}`;
   const hash = createHash("md5");
   const hashing = new Transform({
