@@ -5,9 +5,8 @@ import path from "node:path";
 import { buffer as readStream } from "node:stream/consumers";
 import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
-// Registers our layer classes, so models loaded from model.json keep Keras BN and seeded dropout semantics.
+// Registers our BatchNormalization class, so models loaded from model.json keep Keras' frozen-BN semantics.
 import "../keras-batch-normalization.js";
-import "../seeded-dropout.js";
 import { unreadable } from "./h5-file.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
