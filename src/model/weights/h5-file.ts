@@ -3,22 +3,32 @@
 // failures into coded errors, and reads and writes string-list attributes the way h5py/Keras lay them out.
 import fs from "node:fs/promises";
 import path from "node:path";
-import h5wasm from "h5wasm/node";
 import type { Attribute, Dataset, File as H5File, Group } from "h5wasm/node";
 import { AppError } from "../../errors.js";
 
 export type { Dataset, Group, H5File };
 
+type H5wasm = (typeof import("h5wasm/node"))["default"];
+
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-let ready: Promise<void> | undefined;
+let loading: Promise<H5wasm> | undefined;
+/** Set once loaded: every entity this module hands out comes from a file opened after that. */
+let h5wasm: H5wasm | undefined;
 
-/** Loads the wasm module once; HDF5 errors then throw instead of printing a diagnostic to stderr. */
-function h5Ready(): Promise<void> {
-  ready ??= h5wasm.ready.then((module) => {
+/**
+ * Loads h5wasm on first use: compiling its HDF5 library costs seconds of CPU, which processes that never
+ * open an HDF5 file (the API, most CLI commands) should not pay. HDF5 errors then throw instead of
+ * printing a diagnostic to stderr.
+ */
+function h5Ready(): Promise<H5wasm> {
+  loading ??= import("h5wasm/node").then(async ({ default: lib }) => {
+    const module = await lib.ready;
     module.activate_throwing_error_handler();
+    h5wasm = lib;
+    return lib;
   });
-  return ready;
+  return loading;
 }
 
 export function unreadable(filePath: string, reason: string): AppError {
@@ -49,9 +59,9 @@ export async function isHdf5(filePath: string): Promise<boolean> {
 }
 
 export async function openH5ForRead(filePath: string): Promise<H5File> {
-  await h5Ready();
+  const lib = await h5Ready();
   try {
-    return new h5wasm.File(path.resolve(filePath), "r");
+    return new lib.File(path.resolve(filePath), "r");
   } catch (error) {
     throw unreadable(filePath, `not a readable HDF5 file (${firstLine(error)})`);
   }
@@ -59,8 +69,8 @@ export async function openH5ForRead(filePath: string): Promise<H5File> {
 
 /** A new HDF5 file in the oldest format (superblock 0), as h5py writes by default, for old readers. */
 export async function createH5(filePath: string): Promise<H5File> {
-  await h5Ready();
-  return new h5wasm.File(path.resolve(filePath), "w", { libver: ["earliest", "v108"] });
+  const lib = await h5Ready();
+  return new lib.File(path.resolve(filePath), "w", { libver: ["earliest", "v108"] });
 }
 
 /** Runs a read, turning HDF5 failures (a truncated or corrupt file) into WEIGHTS_UNREADABLE. */
@@ -74,11 +84,11 @@ export function guardRead<T>(filePath: string, read: () => T): T {
 }
 
 export function isGroup(entity: unknown): entity is Group {
-  return entity instanceof h5wasm.Group;
+  return h5wasm !== undefined && entity instanceof h5wasm.Group;
 }
 
 export function isDataset(entity: unknown): entity is Dataset {
-  return entity instanceof h5wasm.Dataset;
+  return h5wasm !== undefined && entity instanceof h5wasm.Dataset;
 }
 
 function attributeStrings(attribute: Attribute): string[] {
