@@ -38,13 +38,16 @@ function shapes(c: Case) {
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Runs the active backend's own kernel directly (no op-level shortcuts) and reads its result. */
+/**
+ * Runs the active backend's own kernel directly (no op-level shortcuts) and reads its result.
+ * No tidy around it, so an intermediate tensor the kernel forgot to free stays counted.
+ */
 function runKernel(name: string, inputs: Record<string, tf.Tensor>, c: Case, extra: Record<string, unknown>): Float32Array {
-  return tf.tidy(() => {
-    const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: c.dataFormat ?? "NHWC", dimRoundingMode: undefined, ...extra };
-    const out = tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-    return out.dataSync() as Float32Array;
-  });
+  const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: c.dataFormat ?? "NHWC", dimRoundingMode: undefined, ...extra };
+  const out = tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const values = out.dataSync() as Float32Array;
+  tf.dispose([out, ...Object.values(inputs)]);
+  return values;
 }
 
 /** max|wasm - cpu| / max|cpu| for both gradient kernels on case c. */
@@ -81,9 +84,11 @@ for (const kernel of [1, 3, 7]) {
   }
 }
 
-test("wasm Conv2DBackpropFilter and Conv2DBackpropInput match cpu on kernel 1/3/7, stride 1/2, same/valid, batch 1/3, 11x8 input (max|a-b| / max|cpu| < 1e-4)", async () => {
+test("wasm Conv2DBackpropFilter and Conv2DBackpropInput match cpu on kernel 1/3/7, stride 1/2, same/valid, batch 1/3, 11x8 input (max|a-b| / max|cpu| < 1e-4), leaking no tensor", async () => {
   assert.ok(tf.getKernel(tf.Conv2DBackpropFilter, "wasm"), "kernel registered for wasm");
+  const before = tf.memory().numTensors;
   assert.deepEqual(await failures(grid), []);
+  assert.equal(tf.memory().numTensors, before, "the kernels leave no intermediate tensor behind");
 });
 
 test("they match cpu with explicit numeric padding, NCHW data, 1x1 stride-2 on odd sizes and kernels wider than the input's tail", async () => {
