@@ -17,6 +17,7 @@ import { datasetsRoutes } from "./api/datasets-routes.js";
 import { registerMetrics } from "./api/metrics.js";
 import { registerQueueDashboard } from "./api/queue-dashboard.js";
 import { jobsRoutes } from "./api/jobs-routes.js";
+import { weightsRoutes } from "./api/weights-routes.js";
 import { EVENT_STREAM_DEFAULTS, type EventStreamOptions } from "./api/job-events-stream.js";
 import type { Redis } from "ioredis";
 import { createRedis, waitForRedis } from "./queue/redis.js";
@@ -120,6 +121,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       config,
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
+    await app.register(weightsRoutes, { storage, config, jobs });
     await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
     await registerQueueDashboard(app, [queue]);
   } catch (err) {

@@ -1,16 +1,15 @@
 // /v1/datasets: streamed upload, listing, reading and deleting datasets,
 // always inside the caller's tenant.
-import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { ingestDataset } from "../datasets/dataset-ingest.js";
 import { deleteDataset, getDataset, listDatasets, type DatasetRecord } from "../datasets/dataset-store.js";
 import { routeSchema } from "./openapi.js";
+import { checkUploadHeaders, receiveUpload } from "./multipart-upload.js";
 
 export interface DatasetsRoutesOptions {
   storage: Storage;
@@ -19,64 +18,12 @@ export interface DatasetsRoutesOptions {
   isDatasetInUse?: (tenant: string, datasetId: string) => Promise<boolean>;
 }
 
-/** Room for the multipart framing and the `name` field on top of MAX_UPLOAD_BYTES. */
-const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const MAX_NAME_LENGTH = 200;
 
 /** The API answer: the record without what only the training side reads. */
 export function datasetResponse(record: DatasetRecord): Omit<DatasetRecord, "subsetCounts"> {
   const { subsetCounts: _internal, ...visible } = record;
   return visible;
-}
-
-function tooLarge(limit: number): AppError {
-  return new AppError("UPLOAD_TOO_LARGE", `the upload is larger than MAX_UPLOAD_BYTES=${limit} bytes`, { limit });
-}
-
-/** Refuses a body that cannot be an upload before a byte of it is read. */
-function checkUploadHeaders(maxUploadBytes: number) {
-  return async (request: FastifyRequest) => {
-    const type = request.headers["content-type"] ?? "";
-    if (!/^multipart\/form-data\s*;/i.test(type)) {
-      throw new AppError("NOT_MULTIPART", 'send the archive as multipart/form-data in the field "file"');
-    }
-    const length = Number(request.headers["content-length"]);
-    if (Number.isFinite(length) && length > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) throw tooLarge(maxUploadBytes);
-  };
-}
-
-interface ReceivedUpload {
-  file: string;
-  filename: string;
-  name: string | undefined;
-}
-
-/** Streams the `file` part to `dir/upload`; reads the small `name` field wherever it comes. */
-async function receiveUpload(request: FastifyRequest, dir: string, maxUploadBytes: number): Promise<ReceivedUpload> {
-  const file = path.join(dir, "upload");
-  let filename: string | undefined;
-  let name: string | undefined;
-  const parts = request.parts({ limits: { fileSize: maxUploadBytes, files: 1, fields: 4, fieldSize: 4 * 1024, parts: 5 } });
-  for await (const part of parts) {
-    if (part.type === "field") {
-      if (part.fieldname === "name") name = String(part.value);
-      continue;
-    }
-    if (part.fieldname !== "file") {
-      part.file.resume();
-      throw new AppError("VALIDATION_FAILED", `unexpected file field "${part.fieldname}": send the archive in the field "file"`);
-    }
-    try {
-      await pipeline(part.file, createWriteStream(file));
-    } catch (err) {
-      if ((err as { code?: string }).code === "FST_REQ_FILE_TOO_LARGE") throw tooLarge(maxUploadBytes);
-      throw err;
-    }
-    if (part.file.truncated) throw tooLarge(maxUploadBytes);
-    filename = part.filename;
-  }
-  if (filename === undefined) throw new AppError("MISSING_FILE", 'the request has no file: send the archive in the multipart field "file"');
-  return { file, filename, name };
 }
 
 function datasetName(given: string | undefined, filename: string): string {
