@@ -1,0 +1,217 @@
+// One attempt of a training job, inside the sandboxed child: data, model,
+// base weights or the last checkpoint, train with live progress and a
+// checkpoint per epoch, then the final model and its report. Stops at a batch
+// boundary when the worker process asks (cancel or shutdown).
+import * as tf from "@tensorflow/tfjs";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { AppError } from "../errors.js";
+import type { Storage } from "../storage/storage.js";
+import { selectBackend } from "../backend/select-backend.js";
+import { prepareTrainingData } from "../datasets/training-data.js";
+import { buildTransferModel, type TransferModel } from "../model/transfer-model.js";
+import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../model/weights/index.js";
+import { train, type EpochMetrics as TrainEpochMetrics } from "../training/train.js";
+import { earlyStopping } from "../training/early-stopping.js";
+import { exportOptimizerState } from "../training/optimizer-state.js";
+import { evaluate } from "../training/evaluate.js";
+import { classificationReport } from "../training/report.js";
+import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
+import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+import { appendEpochMetrics, setJobInfo, type EpochMetrics, type JobRedis } from "../queue/job-records.js";
+import { isCancelRequested } from "../queue/cancel.js";
+import { weightsFilePath } from "../weights/weights-store.js";
+import { augmentBatches, isIdentityAugmentation } from "./augment-batches.js";
+import {
+  checkpointModelPath,
+  listCheckpoints,
+  pruneCheckpoints,
+  readCheckpointOptimizerState,
+  writeCheckpoint,
+  type CheckpointManifest,
+} from "./checkpoints.js";
+import { modelIdForJob, saveTrainedModel, CAFFE_PREPROCESSING } from "../models/model-store.js";
+import { STOP_REASON, stopReasonOf, type StopReason } from "./stop-reasons.js";
+
+/** Batch-level progress is sent at most this often (epoch ends always are). */
+export const PROGRESS_INTERVAL_MS = 500;
+
+export interface TrainingDeps {
+  config: Config;
+  storage: Storage;
+  db: JobRedis;
+  log: Logger;
+}
+
+/** What the processor needs of a BullMQ job (sandboxed or not). */
+export interface TrainingJob {
+  id?: string;
+  data: TrainingJobPayload;
+  attemptsMade: number;
+  updateProgress(progress: JobProgress): Promise<void>;
+}
+
+export type TrainingOutcome = { status: "completed"; modelId: string } | { status: "stopped"; reason: StopReason; epochsDone: number };
+
+/** 0-based train() metrics -> the 1-based ones jobs record and show. */
+export function toJobMetrics(m: TrainEpochMetrics): EpochMetrics {
+  return {
+    epoch: m.epoch + 1,
+    loss: m.loss,
+    accuracy: m.accuracy,
+    valLoss: m.valLoss ?? null,
+    valAccuracy: m.valAccuracy ?? null,
+    seconds: m.seconds,
+    imagesPerSecond: m.imagesPerSecond,
+  };
+}
+
+function toTrainMetrics(m: EpochMetrics): TrainEpochMetrics {
+  return {
+    epoch: m.epoch - 1,
+    loss: m.loss,
+    accuracy: m.accuracy,
+    ...(m.valLoss === null ? {} : { valLoss: m.valLoss }),
+    ...(m.valAccuracy === null ? {} : { valAccuracy: m.valAccuracy }),
+    seconds: m.seconds,
+    imagesPerSecond: m.imagesPerSecond,
+  };
+}
+
+async function loadStartingWeights(deps: TrainingDeps, tm: TransferModel, tenant: string, spec: JobSpec): Promise<void> {
+  if (spec.baseWeights === "none") return;
+  if (spec.baseWeights === "imagenet") {
+    await loadImagenetWeights(tm, deps.config.imagenetWeights);
+    return;
+  }
+  const file = await weightsFilePath(deps.storage, tenant, spec.baseWeights);
+  if (!file) {
+    throw new AppError("WEIGHTS_NOT_FOUND", `weights "${spec.baseWeights}" were deleted after the job was created: upload them again and post a new job`, {
+      weightsId: spec.baseWeights,
+    });
+  }
+  await loadBaseWeights(tm, file);
+}
+
+export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?: AbortSignal): Promise<TrainingOutcome> {
+  const { storage, db, config } = deps;
+  const { jobId, tenant, spec } = job.data;
+  const log = deps.log.child({ jobId, attemptsMade: job.attemptsMade });
+  const stopped = (epochsDone: number): TrainingOutcome => ({ status: "stopped", reason: stopReasonOf(signal) ?? STOP_REASON.cancel, epochsDone });
+
+  if (await isCancelRequested(db, jobId)) return { status: "stopped", reason: STOP_REASON.cancel, epochsDone: 0 };
+
+  const backend = await selectBackend(config.tfjsBackend, log);
+  await setJobInfo(db, jobId, { backend: backend.name });
+  await job.updateProgress({ epoch: 1, epochs: spec.epochs, batch: 0, batches: 0, fraction: 0, backend: backend.name });
+
+  const data = await prepareTrainingData({
+    storage,
+    tenant,
+    datasetId: spec.datasetId,
+    imageSize: spec.imageSize,
+    classes: spec.classes ?? undefined,
+    validationSplit: spec.validationSplit,
+    seed: spec.seed,
+    batchSize: spec.batchSize,
+  });
+  if (signal?.aborted) return stopped(0);
+
+  const tm = buildTransferModel({
+    imageSize: spec.imageSize,
+    numClasses: data.classes.length,
+    head: spec.head,
+    unfrozenLayers: spec.unfrozenLayers,
+    seed: spec.seed,
+  });
+  const { model } = tm;
+  try {
+    const checkpoints = await listCheckpoints(storage, tenant, jobId);
+    const resumeFrom: CheckpointManifest | undefined = checkpoints[checkpoints.length - 1];
+    let optimizerState;
+    if (resumeFrom) {
+      await loadModelWeights(model, await checkpointModelPath(storage, tenant, jobId, resumeFrom.epoch));
+      optimizerState = await readCheckpointOptimizerState(storage, tenant, jobId, resumeFrom.epoch);
+      // The record may lack the checkpoint's last epoch (killed between the two writes) or hold later ones.
+      for (const m of resumeFrom.metrics) await appendEpochMetrics(db, jobId, m);
+      log.info({ epoch: resumeFrom.epoch }, "resuming from checkpoint");
+    } else {
+      await loadStartingWeights(deps, tm, tenant, spec);
+    }
+    const history: EpochMetrics[] = resumeFrom ? [...resumeFrom.metrics] : [];
+
+    const stopping = spec.earlyStopping ? earlyStopping(model, spec.earlyStopping) : null;
+    // Rebuilds the callback's best value and patience count from the epochs before the resume.
+    for (const m of history) stopping?.onEpochEnd(toTrainMetrics(m));
+
+    const trainSource = spec.augmentation && !isIdentityAugmentation(spec.augmentation) ? augmentBatches(data.train, spec.augmentation, spec.seed) : data.train;
+    const epochs = spec.epochs;
+    const keep = spec.keepCheckpoints;
+    let lastProgress = 0;
+    const result = await train({
+      model,
+      learningRate: spec.learningRate,
+      epochs,
+      initialEpoch: history.length,
+      train: trainSource,
+      validation: data.validation,
+      seed: spec.seed,
+      signal,
+      optimizerState,
+      callbacks: {
+        async onBatchEnd({ epoch, batch, batches }) {
+          const now = Date.now();
+          if (now - lastProgress < PROGRESS_INTERVAL_MS || batch + 1 === batches) return;
+          lastProgress = now;
+          await job.updateProgress({ epoch: epoch + 1, epochs, batch: batch + 1, batches, fraction: (epoch + (batch + 1) / batches) / epochs });
+        },
+        async onEpochEnd(info, optimizer) {
+          const metrics = toJobMetrics(info);
+          history.push(metrics);
+          await writeCheckpoint(storage, { tenant, jobId, model, optimizerState: await exportOptimizerState(optimizer, model), metrics: [...history], seed: spec.seed });
+          await appendEpochMetrics(db, jobId, metrics);
+          await pruneCheckpoints(storage, tenant, jobId, keep);
+          const done = { epoch: metrics.epoch, epochs, batch: trainSource.batchCount, batches: trainSource.batchCount, fraction: metrics.epoch / epochs };
+          lastProgress = Date.now();
+          // Two updates: the jobs API turns one carrying metrics into an `epoch` event, one carrying a checkpoint into a `checkpoint` event.
+          await job.updateProgress({ ...done, metrics });
+          await job.updateProgress({ ...done, checkpoint: { epoch: metrics.epoch } });
+          log.info({ ...metrics }, "epoch done");
+          return stopping?.onEpochEnd(info);
+        },
+      },
+    });
+    result.optimizer.dispose();
+    if (result.aborted) return stopped(history.length);
+    stopping?.restoreBestWeights();
+
+    const report = data.validation
+      ? await (async () => {
+          const evaluation = await evaluate(model, data.validation!);
+          return classificationReport(evaluation.labels, evaluation.predictions, data.classes);
+        })()
+      : null;
+    const modelId = modelIdForJob(jobId);
+    await saveTrainedModel(storage, {
+      tenant,
+      modelId,
+      model,
+      jobId,
+      datasetId: spec.datasetId,
+      classes: data.classes,
+      imageSize: spec.imageSize,
+      preprocessing: CAFFE_PREPROCESSING,
+      spec,
+      metrics: history[history.length - 1],
+      history,
+      report,
+      backend: backend.name,
+    });
+    await setJobInfo(db, jobId, { modelId });
+    log.info({ modelId, epochs: history.length }, "model saved");
+    return { status: "completed", modelId };
+  } finally {
+    model.dispose();
+    tf.disposeVariables();
+  }
+}

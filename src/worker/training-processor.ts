@@ -1,0 +1,71 @@
+// The sandboxed processor: BullMQ forks a child process that imports this
+// file and calls the default export per job. It turns runTraining's outcome
+// into what BullMQ and the jobs API expect: a stop for shutdown puts the job
+// back in the queue, a cancel ends it `cancelled`, a client-caused error fails
+// it without retries, anything else fails the attempt (retried).
+import { UnrecoverableError, WaitingError, type SandboxedJob } from "bullmq";
+import { loadConfig } from "../config.js";
+import { createLogger } from "../log.js";
+import { isAppError } from "../errors.js";
+import { createLocalStorage } from "../storage/local-storage.js";
+import { createRedis } from "../queue/redis.js";
+import { jobRedis, markCancelled, setJobInfo } from "../queue/job-records.js";
+import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
+import { runTraining, type TrainingDeps } from "./run-training.js";
+import { STOP_REASON } from "./stop-reasons.js";
+
+/** The message of the error that ends a cancelled job (its state comes from the job record, not from this). */
+export const CANCELLED_MESSAGE = "cancelled by request";
+
+let deps: TrainingDeps | undefined;
+
+/** One set of connections per child process: BullMQ reuses a child for the next job. */
+function childDeps(): TrainingDeps {
+  if (!deps) {
+    const config = loadConfig();
+    deps = {
+      config,
+      storage: createLocalStorage(config.dataDir),
+      db: jobRedis(createRedis(config.redisUrl, "consumer"), config),
+      log: createLogger(config.logLevel, "training"),
+    };
+  }
+  return deps;
+}
+
+export async function processTrainingJob(
+  deps: TrainingDeps,
+  job: Pick<SandboxedJob<TrainingJobPayload>, "id" | "data" | "attemptsMade" | "moveToWait"> & { updateProgress(p: JobProgress): Promise<void> },
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ modelId: string }> {
+  const { jobId } = job.data;
+  try {
+    const outcome = await runTraining(deps, job, signal);
+    if (outcome.status === "completed") return { modelId: outcome.modelId };
+    if (outcome.reason === STOP_REASON.shutdown) {
+      // Back to the queue without spending an attempt; the next worker resumes from the last checkpoint.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    await markCancelled(deps.db, jobId);
+    throw new UnrecoverableError(CANCELLED_MESSAGE);
+  } catch (error) {
+    if (error instanceof WaitingError || error instanceof UnrecoverableError) throw error;
+    const info = isAppError(error)
+      ? { code: error.code, message: error.message }
+      : { code: "TRAINING_FAILED", message: `training failed: ${(error as Error)?.message ?? String(error)}` };
+    await setJobInfo(deps.db, jobId, { error: info });
+    if (isAppError(error) && error.isClientError) {
+      const unrecoverable = new UnrecoverableError(error.message);
+      Object.assign(unrecoverable, { code: error.code, details: error.details });
+      throw unrecoverable;
+    }
+    deps.log.error({ jobId, err: error }, "training attempt failed");
+    throw error;
+  }
+}
+
+export default async function trainingProcessor(job: SandboxedJob<TrainingJobPayload>, token?: string, signal?: AbortSignal): Promise<{ modelId: string }> {
+  return processTrainingJob(childDeps(), job, token, signal);
+}

@@ -1,0 +1,142 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import yauzl from "yauzl";
+import { build } from "../helpers/app.js";
+import { multipartBody, makeImage } from "../helpers/dataset-archives.js";
+import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
+import { selectBackend } from "../../src/backend/select-backend.js";
+import { createLocalStorage } from "../../src/storage/local-storage.js";
+import { CAFFE_PREPROCESSING, modelKey, saveTrainedModel } from "../../src/models/model-store.js";
+import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
+import { decodeImageForModel } from "../../src/datasets/training-data.js";
+
+await selectBackend("wasm");
+
+const CLASSES = ["blue", "red"];
+const metrics = { epoch: 1, loss: 0.5, accuracy: 0.75, valLoss: 0.6, valAccuracy: 0.5, seconds: 1, imagesPerSecond: 10 };
+
+async function withModel(t: { after(fn: () => Promise<void>): void }, env: Record<string, string> = {}) {
+  const { app, config } = await build(t, env);
+  const storage = createLocalStorage(config.dataDir);
+  const model = smallModel(3);
+  await saveTrainedModel(storage, {
+    tenant: "default",
+    modelId: "mdl_small",
+    model,
+    jobId: "job_small",
+    datasetId: "ds_x",
+    classes: CLASSES,
+    imageSize: SMALL_SIZE,
+    preprocessing: CAFFE_PREPROCESSING,
+    spec: { ...JOB_SPEC_DEFAULTS, datasetId: "ds_x" },
+    metrics,
+    history: [metrics],
+    report: null,
+    backend: "wasm",
+  });
+  return { app, storage, model };
+}
+
+function zipEntries(bytes: Buffer): Promise<string[]> {
+  return new Promise((resolve, reject) =>
+    yauzl.fromBuffer(bytes, { lazyEntries: false }, (err, zip) => {
+      if (err) return reject(err);
+      const names: string[] = [];
+      zip.on("entry", (e: yauzl.Entry) => names.push(e.fileName));
+      zip.on("end", () => resolve(names.sort()));
+      zip.on("error", reject);
+    }),
+  );
+}
+
+test("models are listed and read in their tenant only; unknown ids are MODEL_NOT_FOUND", async (t) => {
+  const { app, model } = await withModel(t, { API_KEYS: "default:key-a,other:key-b" });
+  model.dispose();
+  const owner = { authorization: "Bearer key-a" };
+  const other = { authorization: "Bearer key-b" };
+  assert.deepEqual((await app.inject({ url: "/v1/models", headers: other })).json(), { models: [] });
+  assert.equal((await app.inject({ url: "/v1/models/mdl_small", headers: other })).json().error.code, "MODEL_NOT_FOUND");
+  assert.equal((await app.inject({ url: "/v1/models/mdl_small/download?format=keras", headers: other })).statusCode, 404);
+  const list = await app.inject({ url: "/v1/models", headers: owner });
+  assert.equal(list.statusCode, 200);
+  assert.deepEqual(list.json().models.map((m: { id: string }) => m.id), ["mdl_small"]);
+  assert.equal(list.json().models[0].history, undefined);
+  const one = await app.inject({ url: "/v1/models/mdl_small", headers: owner });
+  assert.equal(one.statusCode, 200);
+  assert.deepEqual(one.json().classes, CLASSES);
+  assert.deepEqual(one.json().history, [metrics]);
+  assert.equal(one.json().preprocessing.mode, "caffe");
+  const missing = await app.inject({ url: "/v1/models/mdl_nope", headers: owner });
+  assert.equal(missing.statusCode, 404);
+  assert.equal(missing.json().error.code, "MODEL_NOT_FOUND");
+});
+
+test("downloads: the Keras file with its Content-Length, the TF.js zip with model.json, shards and labels.json", async (t) => {
+  const { app, storage, model } = await withModel(t);
+  model.dispose();
+  const keras = await app.inject({ url: "/v1/models/mdl_small/download?format=keras" });
+  assert.equal(keras.statusCode, 200);
+  assert.equal(keras.headers["content-type"], "application/x-hdf5");
+  assert.equal(Number(keras.headers["content-length"]), keras.rawPayload.length);
+  assert.ok(keras.rawPayload.equals(await storage.get(modelKey("default", "mdl_small", "model.h5"))));
+  const zip = await app.inject({ url: "/v1/models/mdl_small/download?format=tfjs" });
+  assert.equal(zip.statusCode, 200);
+  assert.equal(zip.headers["content-type"], "application/zip");
+  assert.equal(Number(zip.headers["content-length"]), zip.rawPayload.length);
+  assert.deepEqual(await zipEntries(zip.rawPayload), ["group1-shard1of1.bin", "labels.json", "model.json"]);
+  const bad = await app.inject({ url: "/v1/models/mdl_small/download?format=onnx" });
+  assert.equal(bad.statusCode, 400);
+});
+
+test("predict gives each image its top-k classes as the model computes them, and a second call uses the loaded model", async (t) => {
+  const { app, storage, model } = await withModel(t);
+  const images = [await makeImage(1), await makeImage(2)];
+  const body = () => {
+    const boundary = "----predict";
+    const parts = images.map((image, i) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`),
+        image,
+        Buffer.from("\r\n"),
+      ]),
+    );
+    return { payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+  };
+  const first = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=1", ...body() });
+  assert.equal(first.statusCode, 200, first.body);
+  const inputs = await Promise.all(images.map((image) => decodeImageForModel(image, SMALL_SIZE)));
+  const expected = tf.tidy(() => model.predict(tf.stack(inputs)) as tf.Tensor2D).arraySync();
+  tf.dispose(inputs);
+  model.dispose();
+  const predictions = first.json().predictions as { file: string; top: { class: string; probability: number }[] }[];
+  assert.deepEqual(predictions.map((p) => p.file), ["img0.png", "img1.png"]);
+  predictions.forEach((p, i) => {
+    const best = expected[i].indexOf(Math.max(...expected[i]));
+    assert.equal(p.top.length, 1);
+    assert.equal(p.top[0].class, CLASSES[best]);
+    assert.ok(Math.abs(p.top[0].probability - expected[i][best]) < 1e-6);
+  });
+
+  // The model files are gone, the record stays: only the cached model can answer.
+  for (const object of await storage.list(modelKey("default", "mdl_small"))) {
+    if (/\.(bin|json)$/.test(object.key) && !object.key.endsWith("model-record.json")) await storage.delete(object.key);
+  }
+  const second = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=5", ...body() });
+  assert.equal(second.statusCode, 200, second.body);
+  assert.equal(second.json().predictions[0].top.length, 2);
+  assert.equal(second.json().predictions[0].top[0].class, predictions[0].top[0].class);
+});
+
+test("predict refuses a part that is not an image, and a request without images", async (t) => {
+  const { app, model } = await withModel(t);
+  model.dispose();
+  const notImage = multipartBody(Buffer.from("not an image"), {}, "notes.txt");
+  const bad = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict", payload: notImage.payload, headers: notImage.headers });
+  assert.equal(bad.statusCode, 422);
+  assert.equal(bad.json().error.code, "PREDICT_IMAGE_INVALID");
+  const none = multipartBody(null);
+  const empty = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict", payload: none.payload, headers: none.headers });
+  assert.equal(empty.statusCode, 400);
+  assert.equal(empty.json().error.code, "MISSING_FILE");
+});
