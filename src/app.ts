@@ -18,6 +18,8 @@ import { registerMetrics } from "./api/metrics.js";
 import { registerQueueDashboard } from "./api/queue-dashboard.js";
 import { jobsRoutes } from "./api/jobs-routes.js";
 import { weightsRoutes } from "./api/weights-routes.js";
+import { modelsRoutes } from "./api/models-routes.js";
+import { checkpointsRoutes } from "./api/checkpoints-routes.js";
 import { EVENT_STREAM_DEFAULTS, type EventStreamOptions } from "./api/job-events-stream.js";
 import type { Redis } from "ioredis";
 import { createRedis, waitForRedis } from "./queue/redis.js";
@@ -123,6 +125,8 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     });
     await app.register(weightsRoutes, { storage, config, jobs });
     await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
+    await app.register(checkpointsRoutes, { storage, config, jobs });
+    await app.register(modelsRoutes, { storage, config });
     await registerQueueDashboard(app, [queue]);
   } catch (err) {
     await closeConnections();
