@@ -35,6 +35,8 @@ export interface Config {
   featureCache: boolean;
   featureCacheDtype: "float32" | "float16";
   featureCacheBytes: number;
+  /** Threads computing the frozen trunk on the wasm and cpu backends; 0 = one per core. */
+  trunkThreads: number;
   shutdownTimeoutMs: number;
 }
 
@@ -112,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     featureCache: oneOf(env, "FEATURE_CACHE", ["on", "off"] as const, "on") === "on",
     featureCacheDtype: oneOf(env, "FEATURE_CACHE_DTYPE", ["float32", "float16"] as const, "float32"),
     featureCacheBytes: int(env, "FEATURE_CACHE_BYTES", 10 * 1024 ** 3, 0),
+    trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
   };
 }

@@ -70,3 +70,13 @@ export async function openDecodedCache(storage: Storage, tenant: string, dataset
     },
   };
 }
+
+/** `count` consecutive rows from `first`, e.g. to run every image of the table through a model in order. */
+export async function readDecodedRange(cache: DecodedCache, first: number, count: number): Promise<Buffer> {
+  const reader = await cache.open();
+  try {
+    return await reader.read(Array.from({ length: count }, (_, i) => first + i));
+  } finally {
+    await reader.close();
+  }
+}

@@ -9,7 +9,11 @@ import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import { prepareTrainingData } from "../datasets/training-data.js";
-import { buildTransferModel, type TransferModel } from "../model/transfer-model.js";
+import { buildTransferModel, type TransferModel, type TransferModelOptions } from "../model/transfer-model.js";
+import { readDecodedRange } from "../datasets/decoded-cache.js";
+import { rowBatchSource } from "../datasets/row-batch-source.js";
+import type { Examples } from "../datasets/training-data.js";
+import { prepareCachedTrunk, type CachedTrunk } from "../training/cached-trunk.js";
 import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../model/weights/index.js";
 import { train, type EpochMetrics as TrainEpochMetrics } from "../training/train.js";
 import { earlyStopping } from "../training/early-stopping.js";
@@ -117,14 +121,16 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   });
   if (signal?.aborted) return stopped(0);
 
-  const tm = buildTransferModel({
+  const modelOptions: TransferModelOptions = {
     imageSize: spec.imageSize,
     numClasses: data.classes.length,
     head: spec.head,
     unfrozenLayers: spec.unfrozenLayers,
     seed: spec.seed,
-  });
+  };
+  const tm = buildTransferModel(modelOptions);
   const { model } = tm;
+  let cached: CachedTrunk | null = null;
   try {
     const checkpoints = await listCheckpoints(storage, tenant, jobId);
     const resumeFrom: CheckpointManifest | undefined = checkpoints[checkpoints.length - 1];
@@ -144,17 +150,39 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     // Rebuilds the callback's best value and patience count from the epochs before the resume.
     for (const m of history) stopping?.onEpochEnd(toTrainMetrics(m));
 
-    const trainSource = spec.augmentation && !isIdentityAugmentation(spec.augmentation) ? augmentBatches(data.train, spec.augmentation, spec.seed) : data.train;
+    const augmenting = spec.augmentation !== null && !isIdentityAugmentation(spec.augmentation);
+    // Without augmentation the frozen trunk is a fixed function of each image: compute it once (feature cache).
+    cached = config.featureCache && !augmenting ? await prepareCachedTrunk({
+      tm,
+      modelOptions,
+      storage,
+      tenant,
+      datasetId: spec.datasetId,
+      rows: data.decoded.count,
+      readPixels: (first, count) => readDecodedRange(data.decoded, first, count),
+      dtype: config.featureCacheDtype,
+      budgetBytes: config.featureCacheBytes,
+      backend: backend.name,
+      threads: config.trunkThreads,
+    }) : null;
+    const featureCache = cached !== null;
+    await setJobInfo(db, jobId, { featureCache });
+    log.info({ featureCache, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
+    const featureSource = (examples: Examples, shuffle: boolean) =>
+      rowBatchSource({ ...examples, numClasses: data.classes.length, batchSize: spec.batchSize, seed: spec.seed, shuffle, read: (rows) => cached!.reader.read(rows) });
+    const trainSource = cached ? featureSource(data.trainExamples, true) : augmenting ? augmentBatches(data.train, spec.augmentation!, spec.seed) : data.train;
+    const validationSource = cached && data.validation ? featureSource(data.validationExamples, false) : data.validation;
     const epochs = spec.epochs;
     const keep = spec.keepCheckpoints;
     let lastProgress = 0;
     const result = await train({
-      model,
+      // The tail shares the full model's layers: training it trains the model that is checkpointed and saved.
+      model: cached?.tail ?? model,
       learningRate: spec.learningRate,
       epochs,
       initialEpoch: history.length,
       train: trainSource,
-      validation: data.validation,
+      validation: validationSource,
       seed: spec.seed,
       signal,
       optimizerState,
@@ -174,7 +202,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
           const done = { epoch: metrics.epoch, epochs, batch: trainSource.batchCount, batches: trainSource.batchCount, fraction: metrics.epoch / epochs };
           lastProgress = Date.now();
           // Two updates: the jobs API turns one carrying metrics into an `epoch` event, one carrying a checkpoint into a `checkpoint` event.
-          await job.updateProgress({ ...done, metrics });
+          await job.updateProgress({ ...done, metrics, backend: backend.name, featureCache });
           await job.updateProgress({ ...done, checkpoint: { epoch: metrics.epoch } });
           log.info({ ...metrics }, "epoch done");
           return stopping?.onEpochEnd(info);
@@ -187,7 +215,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
 
     const report = data.validation
       ? await (async () => {
-          const evaluation = await evaluate(model, data.validation!);
+          const evaluation = await evaluate(cached?.tail ?? model, validationSource!);
           return classificationReport(evaluation.labels, evaluation.predictions, data.classes);
         })()
       : null;
@@ -211,6 +239,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     log.info({ modelId, epochs: history.length }, "model saved");
     return { status: "completed", modelId };
   } finally {
+    await cached?.close();
     model.dispose();
     tf.disposeVariables();
   }
