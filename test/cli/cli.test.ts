@@ -1,39 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { KERAS_RESNET50_LAYER_NAMES } from "../model/keras-resnet50-layer-names.js";
+import { assertCliError, runCliWithEnv } from "../helpers/cli.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
-/** Runs `resnet-finetune ...args` from the sources in a real child process. */
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TFJS_BACKEND: "wasm", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** A failed run: exit code 2 and exactly one JSON line with the error code on stderr, no stack trace. */
-function assertUsageError(run: { code: number | null; stdout: string; stderr: string }, code: string): { message: string } {
-  assert.equal(run.code, 2, run.stderr);
-  assert.equal(run.stdout, "");
-  const lines = run.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, run.stderr);
-  const { error } = JSON.parse(lines[0]);
-  assert.equal(error.code, code);
-  assert.doesNotMatch(run.stderr, /\n\s+at /);
-  return error;
-}
+const cli = (args: readonly string[], env: Record<string, string> = {}) => runCliWithEnv(args, env);
+const assertUsageError = assertCliError;
 
 test("summary lists the 175 layers with shapes, parameters and the trainable flags of --unfrozen-layers", { timeout: 120_000 }, async () => {
   const run = await cli(["summary", "--image-size", "32", "--unfrozen-layers", "10"]);

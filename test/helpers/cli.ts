@@ -13,10 +13,15 @@ export interface CliRun {
 }
 
 export function runCli(...args: string[]): Promise<CliRun> {
+  return runCliWithEnv(args, {});
+}
+
+/** Like runCli, with extra environment variables (on top of TFJS_BACKEND=wasm). */
+export function runCliWithEnv(args: readonly string[], env: Record<string, string>): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
       cwd: ROOT,
-      env: { ...process.env, TFJS_BACKEND: "wasm" },
+      env: { ...process.env, TFJS_BACKEND: "wasm", ...env },
     });
     let stdout = "";
     let stderr = "";
