@@ -125,6 +125,10 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
         const probabilities = tf.tidy(() => model.predict(tf.stack(images.map((i) => i.pixels))) as tf.Tensor2D);
         const rows = (await probabilities.array()) as number[][];
         probabilities.dispose();
+        if (rows.some((row) => row.some((p) => !Number.isFinite(p)))) {
+          // A diverged training run (e.g. random base weights, no normalisation, too high a learning rate) leaves NaN weights.
+          throw new AppError("MODEL_OUTPUT_INVALID", `model ${record.id} outputs NaN or infinite probabilities: its training diverged; train it again (lower learningRate, or other base weights)`);
+        }
         return {
           modelId: record.id,
           predictions: images.map(({ file }, i) => ({
