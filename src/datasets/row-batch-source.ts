@@ -3,7 +3,7 @@
 // next batches are read while the current one trains (bounded prefetch), so
 // training never waits on storage.
 import * as tf from "@tensorflow/tfjs";
-import { mixSeed, shuffledIndices } from "../training/seeded-random.js";
+import { mixSeed, shuffledIndices } from "./seeded-random.js";
 import type { Batch, BatchSource, ModelInputs } from "./batch-source.js";
 
 export interface RowBatchSourceOptions<X extends ModelInputs> {

@@ -1,6 +1,6 @@
 // Train/validation split: the predefined train/ and val/ folders, or a
 // stratified split seeded so the same seed always gives the same split.
-import { mixSeed, shuffledIndices } from "../training/seeded-random.js";
+import { mixSeed, shuffledIndices } from "./seeded-random.js";
 import type { DatasetIndex, DatasetRecord } from "./dataset-store.js";
 
 export interface SplitCounts {

@@ -5,7 +5,7 @@
 // (job seed, epoch, batch, layer index), so masks differ from step to step
 // but two runs, or a resumed run, draw the same ones.
 import type * as tf from "@tensorflow/tfjs";
-import { mixSeed } from "./seeded-random.js";
+import { mixSeed } from "../datasets/seeded-random.js";
 
 /** Layer classes whose call() reads `this.seed` for tf.dropout (SpatialDropout1D extends Dropout). */
 const SEEDED_DROPOUT_CLASSES = new Set(["Dropout", "SpatialDropout1D"]);

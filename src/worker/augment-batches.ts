@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, BatchSource } from "../datasets/batch-source.js";
 import type { AugmentationSpec } from "../queue/job-spec.js";
-import { createRandom, mixSeed } from "../training/seeded-random.js";
+import { createRandom, mixSeed } from "../datasets/seeded-random.js";
 
 /** Tags this use of the job seed so augmentation draws differ from the shuffling and dropout streams. */
 const AUGMENTATION_STREAM = 0x61756721;

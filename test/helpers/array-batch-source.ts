@@ -2,7 +2,7 @@
 // tests' data, shuffled per (seed, epoch) as the contract says.
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, BatchSource } from "../../src/datasets/batch-source.js";
-import { mixSeed, shuffledIndices } from "../../src/training/seeded-random.js";
+import { mixSeed, shuffledIndices } from "../../src/datasets/seeded-random.js";
 
 /** `xs` [n, h, w, c] and one-hot `ys` [n, classes] stay owned by the caller. */
 export function arrayBatchSource(xs: tf.Tensor4D, ys: tf.Tensor2D, batchSize: number, seed: number): BatchSource {

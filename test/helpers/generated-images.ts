@@ -2,7 +2,7 @@
 // from a seed: "red" = a bright red square on a dark noisy background,
 // "blue" = a dark-to-light blue gradient in a random direction, with noise.
 import * as tf from "@tensorflow/tfjs";
-import { createRandom } from "../../src/training/seeded-random.js";
+import { createRandom } from "../../src/datasets/seeded-random.js";
 
 export const TWO_CLASSES = ["blue", "red"] as const;
 
