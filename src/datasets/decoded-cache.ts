@@ -3,6 +3,7 @@
 // order, so training reads any image with one positioned read.
 import fs from "node:fs/promises";
 import type { Storage } from "../storage/storage.js";
+import { writeThroughFile } from "../storage/write-through-file.js";
 import { datasetKeys, type DatasetIndex } from "./dataset-store.js";
 import { CHANNELS, decodeResizeRgb } from "./image-decode.js";
 
@@ -27,22 +28,12 @@ async function ensureCache(storage: Storage, tenant: string, datasetId: string, 
   const rowBytes = imageSize * imageSize * CHANNELS;
   const existing = await storage.stat(key);
   if (existing && existing.size === rowBytes * index.images.length) return key;
-  const pending = await storage.beginWrite(key);
-  try {
-    const out = await fs.open(pending.tempPath, "w");
-    try {
-      for (const img of index.images) {
-        const source = await storage.localPath(keys.file(img.file));
-        await out.write(await decodeResizeRgb(source, imageSize));
-      }
-    } finally {
-      await out.close();
+  await writeThroughFile(storage, key, async (out) => {
+    for (const img of index.images) {
+      const source = await storage.localPath(keys.file(img.file));
+      await out.write(await decodeResizeRgb(source, imageSize));
     }
-    await pending.commit();
-  } catch (err) {
-    await pending.abort();
-    throw err;
-  }
+  });
   return key;
 }
 

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { CutTensor } from "../model/trunk-split.js";
 import { storageKeys } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
+import { writeThroughFile } from "../storage/write-through-file.js";
 import { float16ToFloat32, float32ToFloat16 } from "./float16.js";
 import type { TrunkRunner } from "./trunk-pool.js";
 
@@ -153,36 +154,26 @@ export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promi
 /** Chunks go to the runner `parallelism` at a time and are written in row order. */
 async function computeInto(opts: EnsureFeatureCacheOptions, key: string, elements: number[]): Promise<void> {
   const chunkRows = opts.chunkRows ?? 16;
-  const pending = await opts.storage.beginWrite(key);
-  try {
-    const out = await fs.open(pending.tempPath, "w");
-    try {
-      const inFlight: Promise<{ features: Float32Array[]; count: number }>[] = [];
-      const launch = (first: number) => {
-        const count = Math.min(chunkRows, opts.rows - first);
-        inFlight.push(opts.readPixels(first, count).then(async (pixels) => ({ features: await opts.runner.run(pixels, count), count })));
-      };
-      let nextFirst = 0;
-      while (nextFirst < opts.rows && inFlight.length < opts.runner.parallelism) {
+  await writeThroughFile(opts.storage, key, async (out) => {
+    const inFlight: Promise<{ features: Float32Array[]; count: number }>[] = [];
+    const launch = (first: number) => {
+      const count = Math.min(chunkRows, opts.rows - first);
+      inFlight.push(opts.readPixels(first, count).then(async (pixels) => ({ features: await opts.runner.run(pixels, count), count })));
+    };
+    let nextFirst = 0;
+    while (nextFirst < opts.rows && inFlight.length < opts.runner.parallelism) {
+      launch(nextFirst);
+      nextFirst += chunkRows;
+    }
+    while (inFlight.length > 0) {
+      const { features, count } = await inFlight.shift()!;
+      if (nextFirst < opts.rows) {
         launch(nextFirst);
         nextFirst += chunkRows;
       }
-      while (inFlight.length > 0) {
-        const { features, count } = await inFlight.shift()!;
-        if (nextFirst < opts.rows) {
-          launch(nextFirst);
-          nextFirst += chunkRows;
-        }
-        await out.write(encodeRows(features, count, elements, opts.identity.dtype));
-      }
-    } finally {
-      await out.close();
+      await out.write(encodeRows(features, count, elements, opts.identity.dtype));
     }
-    await pending.commit();
-  } catch (error) {
-    await pending.abort();
-    throw error;
-  }
+  });
 }
 
 /** Deletes the least recently used caches until the total is within budget; `keep` (in use) is never deleted. */
