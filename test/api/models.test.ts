@@ -16,10 +16,16 @@ await selectBackend("wasm");
 const CLASSES = ["blue", "red"];
 const metrics = { epoch: 1, loss: 0.5, accuracy: 0.75, valLoss: 0.6, valAccuracy: 0.5, seconds: 1, imagesPerSecond: 10 };
 
-async function withModel(t: { after(fn: () => Promise<void>): void }, env: Record<string, string> = {}) {
+async function withModel(t: { after(fn: () => Promise<void>): void }, env: Record<string, string> = {}, diverged = false) {
   const { app, config } = await build(t, env);
   const storage = createLocalStorage(config.dataDir);
   const model = smallModel(3);
+  if (diverged) {
+    // What a training run that blew up leaves behind.
+    const nan = model.getWeights().map((w) => tf.fill(w.shape, NaN));
+    model.setWeights(nan);
+    tf.dispose(nan);
+  }
   await saveTrainedModel(storage, {
     tenant: "default",
     modelId: "mdl_small",
@@ -139,4 +145,13 @@ test("predict refuses a part that is not an image, and a request without images"
   const empty = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict", payload: none.payload, headers: none.headers });
   assert.equal(empty.statusCode, 400);
   assert.equal(empty.json().error.code, "MISSING_FILE");
+});
+
+test("a model whose training diverged (NaN weights) makes predict answer 422 MODEL_OUTPUT_INVALID, not a 500", async (t) => {
+  const { app, model } = await withModel(t, {}, true);
+  model.dispose();
+  const image = multipartBody(await makeImage(1), {}, "img.png");
+  const res = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict", payload: image.payload, headers: image.headers });
+  assert.equal(res.statusCode, 422);
+  assert.equal(res.json().error.code, "MODEL_OUTPUT_INVALID");
 });
