@@ -19,7 +19,10 @@ if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+// --test-force-exit: a test file whose tests are all done ends even if a stray
+// handle (a Redis client closing late) would keep its process alive, so one
+// slow teardown can never stall the whole run.
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-force-exit", "--test-reporter=spec", ...files], {
   stdio: "inherit",
   env: { ...process.env, TFJS_BACKEND: process.env.TFJS_BACKEND ?? "wasm", NODE_ENV: "test" },
 });
