@@ -1,9 +1,9 @@
 // Decoded pixels of a dataset at one image size: every image decoded and
 // resized once (image-decode.ts), stored as fixed-size uint8 rows in index
 // order, so training reads any image with one positioned read.
-import fs from "node:fs/promises";
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";
+import { openRowFile } from "../storage/row-file.js";
 import { datasetKeys, type DatasetIndex } from "./dataset-store.js";
 import { CHANNELS, decodeResizeRgb } from "./image-decode.js";
 
@@ -45,20 +45,7 @@ export async function openDecodedCache(storage: Storage, tenant: string, dataset
     imageSize,
     rowBytes,
     count: index.images.length,
-    async open() {
-      const handle = await fs.open(file, "r");
-      return {
-        async read(rows) {
-          const buf = Buffer.allocUnsafe(rows.length * rowBytes);
-          for (const [i, row] of rows.entries()) {
-            const { bytesRead } = await handle.read(buf, i * rowBytes, rowBytes, row * rowBytes);
-            if (bytesRead !== rowBytes) throw new Error(`decoded cache ${key} is shorter than expected`);
-          }
-          return buf;
-        },
-        close: () => handle.close(),
-      };
-    },
+    open: () => openRowFile(file, rowBytes),
   };
 }
 

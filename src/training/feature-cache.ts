@@ -4,12 +4,12 @@
 // fixed-size rows in the dataset index's order; least recently used entries
 // are deleted to stay under FEATURE_CACHE_BYTES.
 import { createHash } from "node:crypto";
-import fs from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
 import type { CutTensor } from "../model/trunk-split.js";
 import { storageKeys } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";
+import { openRowFile } from "../storage/row-file.js";
 import { float16ToFloat32, float32ToFloat16 } from "./float16.js";
 import type { TrunkRunner } from "./trunk-pool.js";
 
@@ -135,17 +135,10 @@ export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promi
     rows,
     built,
     async open() {
-      const handle = await fs.open(file, "r");
+      const rowsFile = await openRowFile(file, rowBytes);
       return {
-        async read(wanted) {
-          const buf = Buffer.allocUnsafe(wanted.length * rowBytes);
-          for (const [i, row] of wanted.entries()) {
-            const { bytesRead } = await handle.read(buf, i * rowBytes, rowBytes, row * rowBytes);
-            if (bytesRead !== rowBytes) throw new Error(`feature cache ${keys.data} is shorter than expected`);
-          }
-          return decodeRows(buf, wanted.length, identity.cut, identity.dtype);
-        },
-        close: () => handle.close(),
+        read: async (wanted) => decodeRows(await rowsFile.read(wanted), wanted.length, identity.cut, identity.dtype),
+        close: () => rowsFile.close(),
       };
     },
   };
