@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { inspectWeightsFile } from "../model/weights/index.js";
+import { detectArchiveType } from "../datasets/archive-type.js";
 import { isHdf5 } from "../model/weights/h5-file.js";
 import { deleteWeights, getWeights, listWeights, newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../weights/weights-store.js";
 import type { JobService } from "../queue/job-service.js";
@@ -19,26 +20,13 @@ export interface WeightsRoutesOptions {
   jobs: Pick<JobService, "isInUse">;
 }
 
-const ZIP_SIGNATURE = Buffer.from("PK\u0003\u0004", "latin1");
-
-async function isZip(file: string): Promise<boolean> {
-  const handle = await fs.open(file, "r");
-  try {
-    const head = Buffer.alloc(ZIP_SIGNATURE.length);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return bytesRead === head.length && head.equals(ZIP_SIGNATURE);
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Only the two container formats an upload can be: the engine would also read a lone model.json,
  * whose shard paths would then point anywhere on the server.
  */
 async function uploadedFormat(file: string): Promise<"h5" | "zip"> {
   if (await isHdf5(file)) return "h5";
-  if (await isZip(file)) return "zip";
+  if ((await detectArchiveType(file)) === "zip") return "zip";
   throw new AppError("WEIGHTS_UNREADABLE", "the file is neither HDF5 (Keras) nor a zip (TensorFlow.js model)", {
     reason: "not an HDF5 file or a zip archive",
   });
