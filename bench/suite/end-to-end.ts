@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendName } from "../../src/backend/select-backend.js";
+import type { BatchSource, ModelInputs } from "../../src/datasets/batch-source.js";
 import type { DatasetIndex } from "../../src/datasets/dataset-store.js";
 import { decodeResizeRgb, rgbToTensor } from "../../src/datasets/image-decode.js";
 import { rowBatchSource } from "../../src/datasets/row-batch-source.js";
@@ -15,6 +16,8 @@ import { preprocessInput } from "../../src/model/preprocess.js";
 import { buildTransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { prepareCachedTrunk } from "../../src/training/cached-trunk.js";
+import { trunkBatches } from "../../src/training/trunk-batches.js";
+import { splitAtFrozenBoundary } from "../../src/model/trunk-split.js";
 import { train } from "../../src/training/train.js";
 import { makeImage } from "../../test/helpers/dataset-archives.js";
 import { timeSeconds } from "../bench-report.js";
@@ -78,10 +81,18 @@ async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache
           threads: 0,
         })
       : null;
-    const model = trunk ? trunk.tail : tm.model;
-    const data = trunk
-      ? sources((rows) => trunk.reader.read(rows))
-      : sources(async (rows) => tf.tidy(() => preprocessInput(rgbToTensor(readRows(rows), rows.length, imageSize))));
+    let model: tf.LayersModel;
+    let data: { train: BatchSource<ModelInputs>; validation: BatchSource<ModelInputs> };
+    if (trunk) {
+      model = trunk.tail;
+      data = sources((rows) => trunk.reader.read(rows));
+    } else {
+      // Cache off, as a worker with FEATURE_CACHE=off trains: the trunk runs every batch, outside the gradient tape.
+      const split = splitAtFrozenBoundary(tm, JOB.unfrozenLayers)!;
+      const images = sources(async (rows) => tf.tidy(() => preprocessInput(rgbToTensor(readRows(rows), rows.length, imageSize))));
+      model = split.tail;
+      data = { train: trunkBatches(images.train, split.trunk), validation: trunkBatches(images.validation, split.trunk) };
+    }
     const result = await train({ model, learningRate: JOB.learningRate, epochs, train: data.train, validation: data.validation, seed: JOB.seed });
     result.optimizer.dispose();
     await trunk?.close();

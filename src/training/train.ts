@@ -115,19 +115,24 @@ async function trainEpoch(
     try {
       seeder.seedStep(epoch, batch);
       let correct: tf.Scalar | undefined;
+      let outputSum: tf.Scalar | undefined;
       const cost = optimizer.minimize(
         () => {
           const output = model.apply(xs, { training: true }) as tf.Tensor;
           correct = tf.keep(correctCount(ys, output));
+          outputSum = tf.keep(tf.sum<tf.Scalar>(output));
           // Regularisation penalties join the loss, as in Keras (ResNet-50 itself has none).
           return model.calculateLosses().reduce<tf.Scalar>((total, penalty) => tf.add(total, penalty), tf.mean(exampleLosses(ys, output)));
         },
         true,
         variables,
       ) as tf.Scalar;
-      loss.add((await cost.data())[0], n);
+      // The loss clips probabilities, which on wasm turns NaN outputs into a finite loss; TensorFlow's
+      // clip keeps NaN, so Keras would report NaN: so do we (and the caller can stop, as TerminateOnNaN does).
+      const finite = Number.isFinite((await outputSum!.data())[0]);
+      loss.add(finite ? (await cost.data())[0] : Number.NaN, n);
       accuracy.add((await correct!.data())[0] / n, n);
-      tf.dispose([cost, correct!]);
+      tf.dispose([cost, correct!, outputSum!]);
     } finally {
       tf.dispose([xs, ys]);
     }

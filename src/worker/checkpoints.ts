@@ -113,8 +113,11 @@ export async function checkpointModelPath(storage: Storage, tenant: string, jobI
   return storage.localPath(checkpointKey(tenant, jobId, epoch, MODEL_FILE));
 }
 
-/** Epochs to keep: the last `keep`, plus the lowest val_loss (the lowest loss without validation). */
-export function checkpointsToKeep(manifests: readonly CheckpointManifest[], keep: number): Set<number> {
+/**
+ * Epochs to keep: the last `keep`, plus the lowest val_loss (the lowest loss without validation),
+ * plus `alsoKeep` (the epoch early stopping may restore).
+ */
+export function checkpointsToKeep(manifests: readonly CheckpointManifest[], keep: number, alsoKeep: number | null = null): Set<number> {
   const kept = new Set(manifests.slice(-keep).map((m) => m.epoch));
   const score = (m: CheckpointManifest) => {
     const last = m.metrics[m.metrics.length - 1];
@@ -122,13 +125,14 @@ export function checkpointsToKeep(manifests: readonly CheckpointManifest[], keep
   };
   const best = manifests.reduce<CheckpointManifest | undefined>((b, m) => (b === undefined || score(m) < score(b) ? m : b), undefined);
   if (best) kept.add(best.epoch);
+  if (alsoKeep !== null && manifests.some((m) => m.epoch === alsoKeep)) kept.add(alsoKeep);
   return kept;
 }
 
 /** Deletes the checkpoints checkpointsToKeep leaves out: manifest first, so none is ever seen half-deleted. */
-export async function pruneCheckpoints(storage: Storage, tenant: string, jobId: string, keep: number): Promise<number[]> {
+export async function pruneCheckpoints(storage: Storage, tenant: string, jobId: string, keep: number, alsoKeep: number | null = null): Promise<number[]> {
   const manifests = await listCheckpoints(storage, tenant, jobId);
-  const kept = checkpointsToKeep(manifests, keep);
+  const kept = checkpointsToKeep(manifests, keep, alsoKeep);
   const removed: number[] = [];
   for (const m of manifests) {
     if (kept.has(m.epoch)) continue;

@@ -14,6 +14,8 @@ import { readDecodedRange } from "../datasets/decoded-cache.js";
 import { rowBatchSource } from "../datasets/row-batch-source.js";
 import type { Examples } from "../datasets/training-data.js";
 import { prepareCachedTrunk, type CachedTrunk } from "../training/cached-trunk.js";
+import { trunkBatches } from "../training/trunk-batches.js";
+import { splitAtFrozenBoundary } from "../model/trunk-split.js";
 import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../model/weights/index.js";
 import { train, type EpochMetrics as TrainEpochMetrics } from "../training/train.js";
 import { earlyStopping } from "../training/early-stopping.js";
@@ -146,9 +148,10 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     }
     const history: EpochMetrics[] = resumeFrom ? [...resumeFrom.metrics] : [];
 
-    const stopping = spec.earlyStopping ? earlyStopping(model, spec.earlyStopping) : null;
-    // Rebuilds the callback's best value and patience count from the epochs before the resume.
-    for (const m of history) stopping?.onEpochEnd(toTrainMetrics(m));
+    // The epochs before a resume are replayed so the best value and the patience count carry on.
+    const stopping = spec.earlyStopping ? earlyStopping(model, spec.earlyStopping, history.map(toTrainMetrics)) : null;
+    /** The job epoch (1-based) whose weights restoreBest may need: its checkpoint must survive pruning. */
+    const bestToKeep = () => (spec.earlyStopping?.restoreBest && stopping?.bestEpoch != null ? stopping.bestEpoch + 1 : null);
 
     const augmenting = spec.augmentation !== null && !isIdentityAugmentation(spec.augmentation);
     // Without augmentation the frozen trunk is a fixed function of each image: compute it once (feature cache).
@@ -170,14 +173,22 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     log.info({ featureCache, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
     const featureSource = (examples: Examples, shuffle: boolean) =>
       rowBatchSource({ ...examples, numClasses: data.classes.length, batchSize: spec.batchSize, seed: spec.seed, shuffle, read: (rows) => cached!.reader.read(rows) });
-    const trainSource = cached ? featureSource(data.trainExamples, true) : augmenting ? augmentBatches(data.train, spec.augmentation!, spec.seed) : data.train;
-    const validationSource = cached && data.validation ? featureSource(data.validationExamples, false) : data.validation;
+    // Not cached: the frozen trunk still runs outside the gradient tape, batch by batch, in front of the tail.
+    const streamed = cached ? null : splitAtFrozenBoundary(tm, spec.unfrozenLayers);
+    const images = augmenting ? augmentBatches(data.train, spec.augmentation!, spec.seed) : data.train;
+    const trainSource = cached ? featureSource(data.trainExamples, true) : streamed ? trunkBatches(images, streamed.trunk) : images;
+    const validationSource = cached
+      ? data.validation && featureSource(data.validationExamples, false)
+      : streamed && data.validation
+        ? trunkBatches(data.validation, streamed.trunk)
+        : data.validation;
+    // The tail shares the full model's layers: training it trains the model that is checkpointed and saved.
+    const trainedModel = cached?.tail ?? streamed?.tail ?? model;
     const epochs = spec.epochs;
     const keep = spec.keepCheckpoints;
     let lastProgress = 0;
     const result = await train({
-      // The tail shares the full model's layers: training it trains the model that is checkpointed and saved.
-      model: cached?.tail ?? model,
+      model: trainedModel,
       learningRate: spec.learningRate,
       epochs,
       initialEpoch: history.length,
@@ -187,7 +198,15 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       signal,
       optimizerState,
       callbacks: {
-        async onBatchEnd({ epoch, batch, batches }) {
+        async onBatchEnd({ epoch, batch, batches, loss }) {
+          // Keras' TerminateOnNaN, but the job fails with a reason instead of saving a model that outputs NaN.
+          if (!Number.isFinite(loss)) {
+            throw new AppError(
+              "TRAINING_DIVERGED",
+              `training diverged: the loss became ${loss} in epoch ${epoch + 1}, batch ${batch + 1}; lower the learningRate (it is ${spec.learningRate})`,
+              { epoch: epoch + 1, batch: batch + 1, learningRate: spec.learningRate },
+            );
+          }
           const now = Date.now();
           if (now - lastProgress < PROGRESS_INTERVAL_MS || batch + 1 === batches) return;
           lastProgress = now;
@@ -198,7 +217,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
           history.push(metrics);
           await writeCheckpoint(storage, { tenant, jobId, model, optimizerState: await exportOptimizerState(optimizer, model), metrics: [...history], seed: spec.seed });
           await appendEpochMetrics(db, jobId, metrics);
-          await pruneCheckpoints(storage, tenant, jobId, keep);
+          await pruneCheckpoints(storage, tenant, jobId, keep, bestToKeep());
           const done = { epoch: metrics.epoch, epochs, batch: trainSource.batchCount, batches: trainSource.batchCount, fraction: metrics.epoch / epochs };
           lastProgress = Date.now();
           // Two updates: the jobs API turns one carrying metrics into an `epoch` event, one carrying a checkpoint into a `checkpoint` event.
@@ -211,11 +230,17 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     });
     result.optimizer.dispose();
     if (result.aborted) return stopped(history.length);
-    stopping?.restoreBestWeights();
+    const restored = stopping?.restoreBestWeights() ?? null;
+    const best = bestToKeep();
+    if (restored === null && stopping?.stoppedEpoch != null && best !== null) {
+      // The best epoch ran before a resume: its weights are in its checkpoint, not in memory.
+      await loadModelWeights(model, await checkpointModelPath(storage, tenant, jobId, best));
+      log.info({ epoch: best }, "restored the best epoch's weights from its checkpoint");
+    }
 
     const report = data.validation
       ? await (async () => {
-          const evaluation = await evaluate(cached?.tail ?? model, validationSource!);
+          const evaluation = await evaluate(trainedModel, validationSource!);
           return classificationReport(evaluation.labels, evaluation.predictions, data.classes);
         })()
       : null;

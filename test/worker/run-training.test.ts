@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { UnrecoverableError } from "bullmq";
+import * as tf from "@tensorflow/tfjs";
 import { startRedis } from "../helpers/redis.js";
 import { testConfig } from "../helpers/app.js";
 import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
@@ -17,7 +18,8 @@ import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createLogger } from "../../src/log.js";
 import { runTraining, type TrainingDeps } from "../../src/worker/run-training.js";
 import { processTrainingJob } from "../../src/worker/training-processor.js";
-import { listCheckpoints } from "../../src/worker/checkpoints.js";
+import { checkpointKey, listCheckpoints } from "../../src/worker/checkpoints.js";
+import { buildResNet50 } from "../../src/model/resnet50.js";
 import { getModelRecord, modelKey } from "../../src/models/model-store.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 
@@ -123,4 +125,88 @@ test("weights that are not ResNet-50 fail the job without retry, with the code a
   assert.equal(recorded?.code, "WEIGHTS_MISMATCH");
   assert.match(recorded!.message, /ResNet-50/);
   assert.deepEqual(await listCheckpoints(storage, TENANT, "job_badweights"), []);
+});
+
+/** The weight shards (everything but model.json) of a TF.js model directory in storage, by file name. */
+async function shards(prefix: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const { key } of await storage.list(prefix)) {
+    if (key.endsWith(".bin") && !key.endsWith("optimizer.bin")) out.set(path.basename(key), await storage.get(key));
+  }
+  return out;
+}
+
+test("early stopping with restoreBest after a resume puts back the best epoch's weights from its checkpoint, which pruning kept", { timeout: 240_000 }, async () => {
+  // A learning rate so small that val_accuracy cannot change: epoch 1 stays the best, and patience 2 stops the job after epoch 3.
+  const spec = smallSpec(dataset.id, {
+    epochs: 6,
+    learningRate: 1e-9,
+    keepCheckpoints: 1,
+    earlyStopping: { monitor: "val_accuracy", patience: 2, minDelta: 0, restoreBest: true },
+  });
+  await createJobRecord(db, { jobId: "job_bestresume", tenant: TENANT, spec, createdAt: new Date().toISOString() });
+  const stop = new AbortController();
+  const first = await runTraining(
+    deps,
+    fakeJob("job_bestresume", spec, (p) => {
+      if (p.checkpoint?.epoch === 2) stop.abort(STOP_REASON.shutdown);
+    }),
+    stop.signal,
+  );
+  assert.deepEqual(first, { status: "stopped", reason: "shutdown", epochsDone: 2 });
+  const second = await runTraining(deps, fakeJob("job_bestresume", spec));
+  assert.deepEqual(second, { status: "completed", modelId: "mdl_bestresume" });
+
+  const metrics = await readEpochMetrics(db, "job_bestresume");
+  assert.deepEqual(metrics.map((m) => m.epoch), [1, 2, 3], "stopped early after epoch 3");
+  assert.ok(metrics.every((m) => m.valAccuracy === metrics[0].valAccuracy), "epoch 1 is the best");
+  // keepCheckpoints 1 keeps the last; the best by val_loss and the best for early stopping stay too.
+  const kept = (await listCheckpoints(storage, TENANT, "job_bestresume")).map((c) => c.epoch);
+  assert.ok(kept.includes(1) && kept.includes(3), `kept ${kept}`);
+
+  const saved = await shards(modelKey(TENANT, "mdl_bestresume"));
+  const best = await shards(checkpointKey(TENANT, "job_bestresume", 1));
+  const last = await shards(checkpointKey(TENANT, "job_bestresume", 3));
+  assert.ok(saved.size > 0);
+  assert.deepEqual([...saved.keys()], [...best.keys()]);
+  for (const [file, bytes] of saved) assert.ok(bytes.equals(best.get(file)!), `${file} is epoch 1's`);
+  assert.ok([...saved].some(([file, bytes]) => !bytes.equals(last.get(file)!)), "the last epoch's weights differ from the best's");
+});
+
+test("a loss that turns NaN fails the job without retry, with TRAINING_DIVERGED and where it happened", { timeout: 120_000 }, async () => {
+  const weightsId = "wts_00000000-0000-4000-8000-000000000002";
+  const dir = await storage.scratchDir("weights");
+  const file = path.join(dir, "weights.h5");
+  const base = buildResNet50({ imageSize: 32, seed: 5 });
+  // One poisoned weight in the last block: every output, and so the loss, is NaN from the first batch.
+  const layer = base.getLayer("conv5_block3_3_conv");
+  const [kernel, bias] = layer.getWeights();
+  const poisoned = kernel.dataSync().slice();
+  poisoned[0] = Number.NaN;
+  layer.setWeights([tf.tensor(poisoned, kernel.shape), bias]);
+  await writeKerasWeightsFile(base, file);
+  base.dispose();
+  await storage.putFile(weightsKeys(TENANT, weightsId, "keras-h5").file, file);
+  await saveWeightsRecord(storage, TENANT, {
+    id: weightsId,
+    format: "keras-h5",
+    matchedLayers: 106,
+    ignoredLayers: [],
+    fileName: "weights.h5",
+    bytes: 1,
+    createdAt: new Date().toISOString(),
+  });
+  const spec = smallSpec(dataset.id, { baseWeights: weightsId });
+  await createJobRecord(db, { jobId: "job_nan", tenant: TENANT, spec, createdAt: new Date().toISOString() });
+
+  const error = await processTrainingJob(deps, fakeJob("job_nan", spec), undefined, undefined).then(
+    () => assert.fail("the job should fail"),
+    (e: unknown) => e as UnrecoverableError,
+  );
+  assert.ok(error instanceof UnrecoverableError);
+  const recorded = (await readJobRecord(db, "job_nan"))?.error;
+  assert.equal(recorded?.code, "TRAINING_DIVERGED");
+  assert.match(recorded!.message, /NaN in epoch 1, batch 1/);
+  assert.deepEqual(await listCheckpoints(storage, TENANT, "job_nan"), []);
+  assert.equal(await getModelRecord(storage, TENANT, "mdl_nan"), null);
 });
