@@ -1,6 +1,7 @@
 // Convolution gradients for the wasm backend, composed of kernels wasm runs well
 // (XNNPACK Conv2D, matmul, transpose, pad): wasm has no Conv2DBackpropFilter at all,
 // and its own Conv2DBackpropInput is a plain loop several times slower than Conv2D.
+// And a BatchMatMul that transposes its operands before XNNPACK sees them.
 import * as tf from "@tensorflow/tfjs";
 
 type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -111,6 +112,35 @@ export function conv2DBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, attrs:
   });
 }
 
+/** t with its last two axes swapped. */
+function swapLastAxes(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
+  return tf.transpose(t, perm);
+}
+
+/**
+ * wasm's BatchMatMul gives XNNPACK only untransposed operands and multiplies
+ * transposed ones in a plain loop: a Dense layer's kernel gradient x^T dy
+ * ([32, 100352]^T by [32, 256], the tutorial's Flatten head at 224 px) took
+ * 2.5 s that way, 0.14 s as a transpose then an XNNPACK matmul. So transpose
+ * first, then call wasm's own kernel.
+ */
+function batchMatMulViaTranspose(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.Tensor; b: tf.Tensor };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (!transposeA && !transposeB) return original(args);
+    const operands = { a: transposeA ? swapLastAxes(a) : a, b: transposeB ? swapLastAxes(b) : b };
+    try {
+      return original({ ...args, inputs: operands, attrs: { ...args.attrs, transposeA: false, transposeB: false } });
+    } finally {
+      if (transposeA) operands.a.dispose();
+      if (transposeB) operands.b.dispose();
+    }
+  };
+}
+
 const KERNELS: tf.KernelConfig[] = [
   {
     kernelName: tf.Conv2DBackpropFilter,
@@ -130,6 +160,8 @@ const KERNELS: tf.KernelConfig[] = [
   },
 ];
 
+const wrapped = new WeakSet<tf.KernelFunc>();
+
 /** Registers these kernels for wasm, replacing wasm's own where it has one; safe to call more than once. */
 export function registerWasmKernels(): void {
   for (const config of KERNELS) {
@@ -137,5 +169,12 @@ export function registerWasmKernels(): void {
     if (registered?.kernelFunc === config.kernelFunc) continue;
     if (registered) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
+  }
+  const matMul = tf.getKernel(tf.BatchMatMul, "wasm");
+  if (matMul && !wrapped.has(matMul.kernelFunc)) {
+    const kernelFunc = batchMatMulViaTranspose(matMul.kernelFunc);
+    wrapped.add(kernelFunc);
+    tf.unregisterKernel(tf.BatchMatMul, "wasm");
+    tf.registerKernel({ ...matMul, kernelFunc });
   }
 }

@@ -121,3 +121,24 @@ test("the gradients of a strided conv2d on wasm equal cpu's, through tf.grads", 
   assert.ok(relativeError(actual[0], expected[0]) < 1e-4, "dx");
   assert.ok(relativeError(actual[1], expected[1]) < 1e-4, "dw");
 });
+
+test("wasm BatchMatMul with transposed operands matches cpu (2-D and batched 3-D, every transpose combination), leaking no tensor", async () => {
+  const cases: { a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [];
+  for (const transposeA of [false, true]) {
+    for (const transposeB of [false, true]) {
+      // a is [m, k] (or [k, m] when transposed), b is [k, n] (or [n, k]).
+      cases.push({ a: transposeA ? [7, 5] : [5, 7], b: transposeB ? [3, 7] : [7, 3], transposeA, transposeB });
+      cases.push({ a: transposeA ? [2, 9, 4] : [2, 4, 9], b: transposeB ? [2, 6, 9] : [2, 9, 6], transposeA, transposeB });
+    }
+  }
+  const product = (c: (typeof cases)[number]) =>
+    tf.tidy(() => tf.matMul(tf.tensor(seededValues(size(c.a), 21), c.a), tf.tensor(seededValues(size(c.b), 22), c.b), c.transposeA, c.transposeB).dataSync() as Float32Array);
+  const before = tf.memory().numTensors;
+  for (const c of cases) {
+    const expected = await onBackend("cpu", () => product(c));
+    const actual = product(c);
+    assert.equal(actual.length, expected.length, JSON.stringify(c));
+    assert.ok(relativeError(actual, expected) < 1e-5, `${JSON.stringify(c)}: ${relativeError(actual, expected)}`);
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
