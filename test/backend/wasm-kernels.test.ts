@@ -131,6 +131,10 @@ test("wasm BatchMatMul with transposed operands matches cpu (2-D and batched 3-D
       cases.push({ a: transposeA ? [2, 9, 4] : [2, 4, 9], b: transposeB ? [2, 6, 9] : [2, 9, 6], transposeA, transposeB });
     }
   }
+  // A B^T with B much larger than A: computed as (B A^T)^T.
+  cases.push({ a: [2, 3], b: [40, 3], transposeA: false, transposeB: true });
+  cases.push({ a: [2, 2, 5], b: [2, 30, 5], transposeA: false, transposeB: true });
+  cases.push({ a: [2, 5], b: [3, 30, 5], transposeA: false, transposeB: true });
   const product = (c: (typeof cases)[number]) =>
     tf.tidy(() => tf.matMul(tf.tensor(seededValues(size(c.a), 21), c.a), tf.tensor(seededValues(size(c.b), 22), c.b), c.transposeA, c.transposeB).dataSync() as Float32Array);
   const before = tf.memory().numTensors;
