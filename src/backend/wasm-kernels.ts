@@ -1,7 +1,8 @@
 // Convolution gradients for the wasm backend, composed of kernels wasm runs well
 // (XNNPACK Conv2D, matmul, transpose, pad): wasm has no Conv2DBackpropFilter at all,
 // and its own Conv2DBackpropInput is a plain loop several times slower than Conv2D.
-// And a BatchMatMul that transposes its operands before XNNPACK sees them.
+// And a BatchMatMul that transposes its operands before XNNPACK sees them, and
+// a Tile made of block copies.
 import * as tf from "@tensorflow/tfjs";
 
 type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -146,6 +147,46 @@ function batchMatMulViaTranspose(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+type NumericArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * x repeated reps[d] times along each axis d, by block copies: axis by axis
+ * from the last, each row of the result so far is copied reps[d] times.
+ */
+export function tileValues(values: NumericArray, shape: number[], reps: number[]): NumericArray {
+  let current = values;
+  let inner = 1; // elements of one slice below axis d, in the tiled result so far
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const block = shape[d] * inner;
+    if (reps[d] !== 1) {
+      const outer = current.length / block;
+      const next = new (current.constructor as new (n: number) => NumericArray)(current.length * reps[d]);
+      for (let o = 0; o < outer; o++) {
+        const row = current.subarray(o * block, (o + 1) * block);
+        for (let r = 0; r < reps[d]; r++) next.set(row, (o * reps[d] + r) * block);
+      }
+      current = next;
+    }
+    inner = block * reps[d];
+  }
+  return current;
+}
+
+/**
+ * wasm's Tile computes every output element's source index (a BatchNorm
+ * gradient's tile of [1, 1, 1, 2048] to [32, 7, 7, 2048] took 0.24 s); block
+ * copies do the same in a few milliseconds. Strings and complex numbers keep wasm's kernel.
+ */
+function tileByBlocks(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { reps } = args.attrs as unknown as { reps: number[] };
+    if (x.dtype === "string" || x.dtype === "complex64") return original(args);
+    const values = tileValues((args.backend as tf.KernelBackend).readSync(x.dataId) as NumericArray, x.shape, reps);
+    return tf.tensor(values, x.shape.map((n, d) => n * reps[d]), x.dtype);
+  };
+}
+
 const KERNELS: tf.KernelConfig[] = [
   {
     kernelName: tf.Conv2DBackpropFilter,
@@ -167,6 +208,16 @@ const KERNELS: tf.KernelConfig[] = [
 
 const wrapped = new WeakSet<tf.KernelFunc>();
 
+/** Replaces wasm's kernel `name` by wrap(its kernel function), once. */
+function wrapWasmKernel(name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
+  const registered = tf.getKernel(name, "wasm");
+  if (!registered || wrapped.has(registered.kernelFunc)) return;
+  const kernelFunc = wrap(registered.kernelFunc);
+  wrapped.add(kernelFunc);
+  tf.unregisterKernel(name, "wasm");
+  tf.registerKernel({ ...registered, kernelFunc });
+}
+
 /** Registers these kernels for wasm, replacing wasm's own where it has one; safe to call more than once. */
 export function registerWasmKernels(): void {
   for (const config of KERNELS) {
@@ -175,11 +226,6 @@ export function registerWasmKernels(): void {
     if (registered) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
   }
-  const matMul = tf.getKernel(tf.BatchMatMul, "wasm");
-  if (matMul && !wrapped.has(matMul.kernelFunc)) {
-    const kernelFunc = batchMatMulViaTranspose(matMul.kernelFunc);
-    wrapped.add(kernelFunc);
-    tf.unregisterKernel(tf.BatchMatMul, "wasm");
-    tf.registerKernel({ ...matMul, kernelFunc });
-  }
+  wrapWasmKernel(tf.BatchMatMul, batchMatMulViaTranspose);
+  wrapWasmKernel(tf.Tile, tileByBlocks);
 }

@@ -94,14 +94,15 @@ test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metri
   assert.equal((await readJobRecord(db, "job_resume"))?.modelId, "mdl_resume");
 });
 
-test("weights that are not ResNet-50 fail the job without retry, with the code and message recorded", { timeout: 120_000 }, async () => {
-  const weightsId = "wts_00000000-0000-4000-8000-000000000001";
+/**
+ * Stores `model`'s weights as an uploaded Keras weights file with a record,
+ * bypassing the upload check (as if the file had been swapped after it), and
+ * fails the job `jobId` that trains on it; returns the error BullMQ would get.
+ */
+async function failJobOnWeights(weightsId: string, jobId: string, model: tf.LayersModel): Promise<UnrecoverableError & { code?: string }> {
   const dir = await storage.scratchDir("weights");
   const file = path.join(dir, "weights.h5");
-  const model = smallModel(1);
   await writeKerasWeightsFile(model, file);
-  model.dispose();
-  // As if the stored file had been swapped after its upload was checked.
   await storage.putFile(weightsKeys(TENANT, weightsId, "keras-h5").file, file);
   await saveWeightsRecord(storage, TENANT, {
     id: weightsId,
@@ -113,13 +114,19 @@ test("weights that are not ResNet-50 fail the job without retry, with the code a
     createdAt: new Date().toISOString(),
   });
   const spec = smallSpec(dataset.id, { baseWeights: weightsId });
-  await createJobRecord(db, { jobId: "job_badweights", tenant: TENANT, spec, createdAt: new Date().toISOString() });
-
-  const error = await processTrainingJob(deps, fakeJob("job_badweights", spec), undefined, undefined).then(
+  await createJobRecord(db, { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() });
+  const error = await processTrainingJob(deps, fakeJob(jobId, spec), undefined, undefined).then(
     () => assert.fail("the job should fail"),
-    (e: unknown) => e as UnrecoverableError & { code: string },
+    (e: unknown) => e as UnrecoverableError & { code?: string },
   );
   assert.ok(error instanceof UnrecoverableError);
+  return error;
+}
+
+test("weights that are not ResNet-50 fail the job without retry, with the code and message recorded", { timeout: 120_000 }, async () => {
+  const model = smallModel(1);
+  const error = await failJobOnWeights("wts_00000000-0000-4000-8000-000000000001", "job_badweights", model);
+  model.dispose();
   assert.equal(error.code, "WEIGHTS_MISMATCH");
   const recorded = (await readJobRecord(db, "job_badweights"))?.error;
   assert.equal(recorded?.code, "WEIGHTS_MISMATCH");
@@ -174,9 +181,6 @@ test("early stopping with restoreBest after a resume puts back the best epoch's 
 });
 
 test("a loss that turns NaN fails the job without retry, with TRAINING_DIVERGED and where it happened", { timeout: 120_000 }, async () => {
-  const weightsId = "wts_00000000-0000-4000-8000-000000000002";
-  const dir = await storage.scratchDir("weights");
-  const file = path.join(dir, "weights.h5");
   const base = buildResNet50({ imageSize: 32, seed: 5 });
   // One poisoned weight in the last block: every output, and so the loss, is NaN from the first batch.
   const layer = base.getLayer("conv5_block3_3_conv");
@@ -184,26 +188,8 @@ test("a loss that turns NaN fails the job without retry, with TRAINING_DIVERGED 
   const poisoned = kernel.dataSync().slice();
   poisoned[0] = Number.NaN;
   layer.setWeights([tf.tensor(poisoned, kernel.shape), bias]);
-  await writeKerasWeightsFile(base, file);
+  await failJobOnWeights("wts_00000000-0000-4000-8000-000000000002", "job_nan", base);
   base.dispose();
-  await storage.putFile(weightsKeys(TENANT, weightsId, "keras-h5").file, file);
-  await saveWeightsRecord(storage, TENANT, {
-    id: weightsId,
-    format: "keras-h5",
-    matchedLayers: 106,
-    ignoredLayers: [],
-    fileName: "weights.h5",
-    bytes: 1,
-    createdAt: new Date().toISOString(),
-  });
-  const spec = smallSpec(dataset.id, { baseWeights: weightsId });
-  await createJobRecord(db, { jobId: "job_nan", tenant: TENANT, spec, createdAt: new Date().toISOString() });
-
-  const error = await processTrainingJob(deps, fakeJob("job_nan", spec), undefined, undefined).then(
-    () => assert.fail("the job should fail"),
-    (e: unknown) => e as UnrecoverableError,
-  );
-  assert.ok(error instanceof UnrecoverableError);
   const recorded = (await readJobRecord(db, "job_nan"))?.error;
   assert.equal(recorded?.code, "TRAINING_DIVERGED");
   assert.match(recorded!.message, /NaN in epoch 1, batch 1/);
