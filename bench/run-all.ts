@@ -3,7 +3,10 @@
 //   npm run bench                      everything (full 224 px end-to-end: tens of minutes on wasm)
 //   npm run bench -- --only e2e        one or more sections: trunk,train,e2e,api
 //   npm run bench -- --quick           64 px, 2 epochs, shorter runs: checks the harness in a few minutes
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -23,6 +26,8 @@ const { values } = parseArgs({
   options: {
     only: { type: "string", default: SECTIONS.join(",") },
     quick: { type: "boolean", default: false },
+    // Internal: run the sections here and write their figures to this file (one child process per section).
+    "figures-out": { type: "string" },
   },
 });
 const only = values.only.split(",").map((s) => s.trim());
@@ -42,16 +47,44 @@ const runs: Record<Section, () => Promise<Figure[]>> = {
   api: () => apiThroughput(opts),
 };
 
+/**
+ * Each section in a child process of its own: a fresh wasm heap (it never
+ * shrinks, so a section that grew it to gigabytes would leave the next one
+ * less room), and a section that dies does not take the others' figures with it.
+ */
+async function runInChild(section: Section): Promise<Figure[]> {
+  const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "rf-bench-")), "figures.json");
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), "--only", section, "--figures-out", out, ...(values.quick ? ["--quick"] : [])];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+  try {
+    if (code !== 0) throw new Error(`section ${section} failed (${signal ?? `exit code ${code}`})`);
+    return JSON.parse(await fs.readFile(out, "utf8")) as Figure[];
+  } finally {
+    await fs.rm(path.dirname(out), { recursive: true, force: true });
+  }
+}
+
 const started = new Date();
 const figures: Figure[] = [];
+const failures: string[] = [];
 for (const section of SECTIONS.filter((s) => only.includes(s))) {
   const t0 = performance.now();
-  figures.push(...(await runs[section]()));
-  console.error(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  try {
+    figures.push(...(values["figures-out"] ? await runs[section]() : await runInChild(section)));
+    console.error(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  } catch (error) {
+    failures.push((error as Error).message);
+    console.error((error as Error).message);
+  }
+}
+if (values["figures-out"]) {
+  await fs.writeFile(values["figures-out"], JSON.stringify(figures));
+  process.exit(failures.length > 0 ? 1 : 0);
 }
 
 const machine = machineInfo();
-const report = { started: started.toISOString(), quick: opts.quick, sections: only, machine, figures };
+const report = { started: started.toISOString(), quick: opts.quick, sections: only, machine, figures, failures };
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
 await fs.mkdir(dir, { recursive: true });
 const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
@@ -73,3 +106,5 @@ printReport(
 );
 const details = new Map(figures.filter((f) => f.detail).map((f) => [f.detail!, f.name.split(":")[0]]));
 for (const [detail, name] of details) console.log(`${name}: ${detail}`);
+for (const failure of failures) console.log(`FAILED: ${failure}`);
+if (failures.length > 0) process.exitCode = 1;
