@@ -72,7 +72,7 @@ for (const section of SECTIONS.filter((s) => only.includes(s))) {
   const t0 = performance.now();
   try {
     figures.push(...(values["figures-out"] ? await runs[section]() : await runInChild(section)));
-    console.error(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    if (!values["figures-out"]) console.error(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   } catch (error) {
     failures.push((error as Error).message);
     console.error((error as Error).message);

@@ -147,6 +147,24 @@ test("wasm BatchMatMul with transposed operands matches cpu (2-D and batched 3-D
   assert.equal(tf.memory().numTensors, before);
 });
 
+test("wasm BatchMatMul of few rows by a large B used for the first time, then again, matches cpu", async () => {
+  const a = seededValues(3 * 1024, 41);
+  const b = seededValues(1024 * 1100, 42);
+  const products = () =>
+    tf.tidy(() => {
+      const weights = tf.tensor2d(b, [1024, 1100]);
+      const rows = tf.tensor2d(a, [3, 1024]);
+      // First use of `weights` goes through (B^T A^T)^T, the second through wasm's own kernel.
+      return [tf.matMul(rows, weights).dataSync() as Float32Array, tf.matMul(rows, weights).dataSync() as Float32Array];
+    });
+  const before = tf.memory().numTensors;
+  const expected = await onBackend("cpu", products);
+  const [first, second] = products();
+  assert.ok(relativeError(first, expected[0]) < 1e-5, `first: ${relativeError(first, expected[0])}`);
+  assert.ok(relativeError(second, expected[1]) < 1e-5, `second: ${relativeError(second, expected[1])}`);
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test("wasm Tile by block copies matches cpu for float32, int32 and bool, ranks 1 to 4, and leaks no tensor", async () => {
   const cases: { shape: number[]; reps: number[]; dtype: "float32" | "int32" | "bool" }[] = [
     { shape: [3], reps: [4], dtype: "float32" },
