@@ -203,7 +203,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
           if (!Number.isFinite(loss)) {
             throw new AppError(
               "TRAINING_DIVERGED",
-              `training diverged: the loss became ${loss} in epoch ${epoch + 1}, batch ${batch + 1}; lower the learningRate (it is ${spec.learningRate})`,
+              `training diverged: the loss became ${loss} in epoch ${epoch + 1}, batch ${batch + 1}; lower the learningRate (it is ${spec.learningRate}), or check the base weights for NaN or infinite values`,
               { epoch: epoch + 1, batch: batch + 1, learningRate: spec.learningRate },
             );
           }
