@@ -50,18 +50,23 @@ function fakeJob(jobId: string, spec: JobSpec, onProgress: (p: JobProgress) => v
   };
 }
 
-test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metrics in all, then the model and its report", { timeout: 240_000 }, async () => {
-  const spec = smallSpec(dataset.id, { keepCheckpoints: 1 });
-  await createJobRecord(db, { jobId: "job_resume", tenant: TENANT, spec, createdAt: new Date().toISOString() });
+/** Creates the job's record and trains it until its epoch-2 checkpoint is written, then stops it as a shutdown would. */
+async function runTwoEpochsThenShutDown(jobId: string, spec: JobSpec): Promise<void> {
+  await createJobRecord(db, { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() });
   const stop = new AbortController();
   const first = await runTraining(
     deps,
-    fakeJob("job_resume", spec, (p) => {
+    fakeJob(jobId, spec, (p) => {
       if (p.checkpoint?.epoch === 2) stop.abort(STOP_REASON.shutdown);
     }),
     stop.signal,
   );
   assert.deepEqual(first, { status: "stopped", reason: "shutdown", epochsDone: 2 });
+}
+
+test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metrics in all, then the model and its report", { timeout: 240_000 }, async () => {
+  const spec = smallSpec(dataset.id, { keepCheckpoints: 1 });
+  await runTwoEpochsThenShutDown("job_resume", spec);
   assert.deepEqual((await readEpochMetrics(db, "job_resume")).map((m) => m.epoch), [1, 2]);
 
   const progress: JobProgress[] = [];
@@ -151,16 +156,7 @@ test("early stopping with restoreBest after a resume puts back the best epoch's 
     keepCheckpoints: 1,
     earlyStopping: { monitor: "val_accuracy", patience: 2, minDelta: 0, restoreBest: true },
   });
-  await createJobRecord(db, { jobId: "job_bestresume", tenant: TENANT, spec, createdAt: new Date().toISOString() });
-  const stop = new AbortController();
-  const first = await runTraining(
-    deps,
-    fakeJob("job_bestresume", spec, (p) => {
-      if (p.checkpoint?.epoch === 2) stop.abort(STOP_REASON.shutdown);
-    }),
-    stop.signal,
-  );
-  assert.deepEqual(first, { status: "stopped", reason: "shutdown", epochsDone: 2 });
+  await runTwoEpochsThenShutDown("job_bestresume", spec);
   const second = await runTraining(deps, fakeJob("job_bestresume", spec));
   assert.deepEqual(second, { status: "completed", modelId: "mdl_bestresume" });
 
