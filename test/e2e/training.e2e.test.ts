@@ -69,15 +69,17 @@ async function upload(url: string, bytes: Buffer, filename: string): Promise<any
   return json(await fetch(`${base}${url}`, { method: "POST", body: form }), 201);
 }
 
-/** POST /v1/weights, or null while the API does not serve it (the jobs issue adds it). */
-async function uploadWeights(file: string): Promise<{ id: string } | null> {
+/** Writes a 32 px ResNet-50's weights (initialised from `seed`) as a Keras .h5 file in DATA_DIR and uploads it with POST /v1/weights. */
+async function uploadResNetWeights(fileName: string, seed: number): Promise<{ id: string; file: string }> {
+  const file = path.join(dataDir, fileName);
+  const resnet = buildResNet50({ imageSize: 32, seed });
+  await writeKerasWeightsFile(resnet, file);
+  resnet.dispose();
   const form = new FormData();
-  form.append("file", new Blob([new Uint8Array(await fs.readFile(file))]), path.basename(file));
-  const response = await fetch(`${base}/v1/weights`, { method: "POST", body: form });
-  if (response.status === 404 && (await response.clone().json()).error?.code === "ROUTE_NOT_FOUND") return null;
-  return json(response, 201);
+  form.append("file", new Blob([new Uint8Array(await fs.readFile(file))]), fileName);
+  const { id } = await json(await fetch(`${base}/v1/weights`, { method: "POST", body: form }), 201);
+  return { id, file };
 }
-const WEIGHTS_ROUTE_MISSING = "POST /v1/weights is not served yet";
 
 async function postJob(spec: Record<string, unknown>): Promise<string> {
   const response = await fetch(`${base}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
@@ -145,13 +147,9 @@ const spec = {
 
 test("uploaded dataset and base weights to a downloaded, working model over HTTP, surviving kill -9 of the training process in epoch 2", { timeout: 420_000 }, async (t) => {
   try {
-    const weightsFile = path.join(dataDir, "custom-resnet50.h5");
-    const custom = buildResNet50({ imageSize: 32, seed: 11 });
-    await writeKerasWeightsFile(custom, weightsFile);
-    custom.dispose();
-    const weights = await uploadWeights(weightsFile);
+    const weights = await uploadResNetWeights("custom-resnet50.h5", 11);
 
-    const jobId = await postJob({ ...spec, baseWeights: weights?.id ?? "none" });
+    const jobId = await postJob({ ...spec, baseWeights: weights.id });
     let killedPid: number | undefined;
     const events = await follow(jobId, (e) => {
       const p = e.data as { epoch?: number; batch?: number };
@@ -197,8 +195,8 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     assert.ok(names.includes("model.json") && names.includes("labels.json") && names.some((n) => n.endsWith(".bin")), names.join());
     assert.deepEqual(JSON.parse(await fs.readFile(path.join(tfjsDir, "labels.json"), "utf8")), THREE_CLASSES);
 
-    await t.test("unfrozenLayers 0: the downloaded base is the uploaded weights, bit for bit, after a crash and a resume", { skip: weights ? false : WEIGHTS_ROUTE_MISSING }, async () => {
-      const uploaded = await openWeightsFile(weightsFile);
+    await t.test("unfrozenLayers 0: the downloaded base is the uploaded weights, bit for bit, after a crash and a resume", async () => {
+      const uploaded = await openWeightsFile(weights.file);
       const downloaded = await openWeightsFile(h5File);
       try {
         const byName = new Map(downloaded.layers.map((l) => [l.name, l]));
@@ -266,14 +264,9 @@ test("a running job is cancelled at a batch boundary and keeps its checkpoints",
   }
 });
 
-test("a job whose weights are not ResNet-50 fails at once, without retries, with a readable error", { timeout: 120_000 }, async (t) => {
+test("a job whose weights are not ResNet-50 fails at once, without retries, with a readable error", { timeout: 120_000 }, async () => {
   try {
-    const weightsFile = path.join(dataDir, "resnet50.h5");
-    const resnet = buildResNet50({ imageSize: 32, seed: 3 });
-    await writeKerasWeightsFile(resnet, weightsFile);
-    resnet.dispose();
-    const weights = await uploadWeights(weightsFile);
-    if (!weights) return t.skip(WEIGHTS_ROUTE_MISSING);
+    const weights = await uploadResNetWeights("resnet50.h5", 3);
     // The stored file is replaced behind the API's back (as a storage mix-up would): the upload check cannot see it.
     const stored = (await fs.readdir(path.join(dataDir, "tenants", "default", "weights", weights.id))).filter((f) => !f.endsWith(".json"));
     assert.equal(stored.length, 1);
