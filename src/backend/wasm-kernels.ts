@@ -146,11 +146,11 @@ function batchMatMulViaTranspose(original: tf.KernelFunc): tf.KernelFunc {
       return tf.tidy(() => swapLastAxes(tf.engine().makeTensorFromTensorInfo(plain(swapLastAxes(b), swapLastAxes(a)))));
     }
     return tf.tidy(() => {
-      const [m, k] = a.shape.slice(-2);
-      const n = b.shape[b.rank - 2];
-      if (!transposeA && m * k + m * n < n * k) {
-        const productT = plain(b, swapLastAxes(a));
-        return swapLastAxes(tf.engine().makeTensorFromTensorInfo(productT));
+      if (!transposeA) {
+        // A B^T with A [m, k] and B [n, k].
+        const [m, k] = a.shape.slice(-2);
+        const n = b.shape[b.rank - 2];
+        if (m * k + m * n < n * k) return swapLastAxes(tf.engine().makeTensorFromTensorInfo(plain(b, swapLastAxes(a))));
       }
       return tf.engine().makeTensorFromTensorInfo(plain(transposeA ? swapLastAxes(a) : a, transposeB ? swapLastAxes(b) : b));
     });
