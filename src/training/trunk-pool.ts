@@ -2,10 +2,9 @@
 // thread each, so a pool of worker_threads, each with its own backend and a
 // copy of the trunk's weights, computes chunks of images in parallel.
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type * as tf from "@tensorflow/tfjs";
+import { startModuleThread } from "../backend/module-thread.js";
 import type { BackendName } from "../backend/select-backend.js";
 import type { TransferModelOptions } from "../model/transfer-model.js";
 import { computeTrunkFeatures } from "./trunk-features.js";
@@ -39,20 +38,6 @@ export function inProcessRunner(trunk: tf.LayersModel, imageSize: number): Trunk
   };
 }
 
-/**
- * A thread running the module next to this file: the built .js as it is; the
- * .ts source (development, tests) through tsx, registered inside the thread
- * first, since a thread's entry module is loaded before `--import` hooks apply.
- */
-function startThread(workerData: TrunkThreadInit): Worker {
-  const here = fileURLToPath(import.meta.url);
-  const ext = path.extname(here);
-  const file = path.join(path.dirname(here), `trunk-thread${ext}`);
-  if (ext !== ".ts") return new Worker(file, { workerData });
-  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
-}
-
 interface Pending {
   resolve(features: Float32Array[]): void;
   reject(error: Error): void;
@@ -65,7 +50,7 @@ export async function createTrunkPool(threads: number, init: TrunkThreadInit): P
   let closed = false;
   try {
     for (let i = 0; i < threads; i++) {
-      const worker = startThread(init);
+      const worker = startModuleThread(import.meta.url, "trunk-thread", init);
       const slot = { worker, queue: [] as Pending[] };
       workers.push(slot);
       await new Promise<void>((resolve, reject) => {
