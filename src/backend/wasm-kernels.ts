@@ -1,9 +1,11 @@
 // Convolution gradients for the wasm backend, composed of kernels wasm runs well
 // (XNNPACK Conv2D, matmul, transpose, pad): wasm has no Conv2DBackpropFilter at all,
 // and its own Conv2DBackpropInput is a plain loop several times slower than Conv2D.
-// And a BatchMatMul that transposes its operands before XNNPACK sees them, and
-// a Tile made of block copies.
+// And a BatchMatMul that transposes its operands before XNNPACK sees them, a
+// Tile made of block copies, an Identity that shares instead of copying, and a
+// Sum and Mean over leading axes without the transpose.
 import * as tf from "@tensorflow/tfjs";
+import { heapKernels, heapOffset, type WasmBackendInternals } from "./heap-kernels.js";
 
 type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 
@@ -160,6 +162,33 @@ function batchMatMulViaTranspose(original: tf.KernelFunc): tf.KernelFunc {
 type NumericArray = Float32Array | Int32Array | Uint8Array;
 
 /**
+ * wasm's Sum and Mean reduce the innermost axes only: any other reduction
+ * transposes the whole tensor first. A BatchNormalization gradient or a conv
+ * bias gradient sums an NHWC tensor over N, H and W (the leading axes): for
+ * [32, 7, 7, 2048] that took 27 ms, most of it the transpose. Adding the rows
+ * where they are (heap-kernels.wat, SIMD) takes 2. Other reductions keep wasm's kernel.
+ */
+function leadingAxesByRows(original: tf.KernelFunc, mean: boolean): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const reduced = axes.length;
+    if (x.dtype !== "float32" || reduced === 0 || reduced === x.shape.length || axes.some((a, i) => a !== i)) return original(args);
+    const rows = x.shape.slice(0, reduced).reduce((a, b) => a * b, 1);
+    const columns = x.shape.slice(reduced).reduce((a, b) => a * b, 1);
+    const heap = args.backend as unknown as WasmBackendInternals;
+    const out = heap.makeOutput(keepDims ? x.shape.map((n, d) => (d < reduced ? 1 : n)) : x.shape.slice(reduced), "float32");
+    heapKernels(heap).sumRows(heapOffset(heap, x), rows, columns, heapOffset(heap, out));
+    if (mean) {
+      const result = heap.typedArrayFromHeap(out);
+      for (let c = 0; c < columns; c++) result[c] /= rows;
+    }
+    return out;
+  };
+}
+
+/**
  * x repeated reps[d] times along each axis d, by block copies: axis by axis
  * from the last, each row of the result so far is copied reps[d] times.
  */
@@ -216,6 +245,21 @@ const KERNELS: tf.KernelConfig[] = [
   },
 ];
 
+/**
+ * wasm's Identity copies the values; tfjs calls it for every tensor a gradient
+ * saves (tf.clone), e.g. 14 copies of [32, 7, 7, 2048] per step of the
+ * tutorial's tail. Tensors are immutable, so the clone can share the values,
+ * reference-counted, as wasm's own Reshape and the cpu backend's Identity do.
+ */
+function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === "string") return original(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
 const wrapped = new WeakSet<tf.KernelFunc>();
 
 /** Replaces wasm's kernel `name` by wrap(its kernel function), once. */
@@ -238,4 +282,7 @@ export function registerWasmKernels(): void {
   }
   wrapWasmKernel(tf.BatchMatMul, batchMatMulViaTranspose);
   wrapWasmKernel(tf.Tile, tileByBlocks);
+  wrapWasmKernel(tf.Identity, sharedIdentity);
+  wrapWasmKernel(tf.Sum, (original) => leadingAxesByRows(original, false));
+  wrapWasmKernel(tf.Mean, (original) => leadingAxesByRows(original, true));
 }

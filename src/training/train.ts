@@ -8,6 +8,7 @@ import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { AppError } from "../errors.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
 import { evaluateUntilAborted } from "./evaluate.js";
+import { FusedAdamOptimizer } from "./fused-adam.js";
 import { correctCount, createRunningMean, exampleLosses } from "./metrics.js";
 import { importOptimizerState, type OptimizerState } from "./optimizer-state.js";
 import { yieldToEventLoop } from "./yield.js";
@@ -148,7 +149,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkOptions(opts);
   const { model, epochs, initialEpoch = 0, signal } = opts;
   const clock = opts.clock ?? (() => performance.now());
-  const optimizer = tf.train.adam(opts.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
+  const optimizer = new FusedAdamOptimizer(opts.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
   // Compiling records the recipe on the model (and in a saved Keras file); the loop below does the fitting.
   model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
   const seeder = createDropoutSeeder(model, opts.seed);

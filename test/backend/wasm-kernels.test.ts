@@ -183,3 +183,47 @@ test("wasm Tile by block copies matches cpu for float32, int32 and bool, ranks 1
   for (const c of cases) assert.deepEqual(tiled(c), await onBackend("cpu", () => tiled(c)), JSON.stringify(c));
   assert.equal(tf.memory().numTensors, before);
 });
+
+test("wasm Sum and Mean over leading axes (summed row by row) and over other axes match cpu, keepDims or not, leaking no tensor", async () => {
+  const shape = [4, 3, 5, 6];
+  const values = seededValues(size(shape), 51);
+  const cases: { axis: number | number[]; keepDims: boolean }[] = [
+    { axis: 0, keepDims: false },
+    { axis: [0, 1, 2], keepDims: false },
+    { axis: [2, 1, 0], keepDims: true },
+    { axis: [-4, -3], keepDims: false },
+    { axis: [1, 2], keepDims: true },
+    { axis: 3, keepDims: false },
+    { axis: [0, 1, 2, 3], keepDims: false },
+  ];
+  const reductions = () =>
+    tf.tidy(() => {
+      const x = tf.tensor(values, shape);
+      return cases.flatMap((c) => [tf.sum(x, c.axis, c.keepDims), tf.mean(x, c.axis, c.keepDims)].map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array })));
+    });
+  const before = tf.memory().numTensors;
+  const expected = await onBackend("cpu", reductions);
+  const actual = reductions();
+  for (const [i, e] of expected.entries()) {
+    const what = `${i % 2 ? "mean" : "sum"} ${JSON.stringify(cases[Math.floor(i / 2)])}`;
+    assert.deepEqual(actual[i].shape, e.shape, what);
+    assert.ok(relativeError(actual[i].values, e.values) < 1e-6, `${what}: ${relativeError(actual[i].values, e.values)}`);
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test("a wasm clone shares its values, reference-counted: either tensor can be disposed first, and the memory goes with the last", () => {
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const dataIds = backend.numDataIds();
+  const x = tf.tensor(seededValues(24, 61), [2, 3, 4]);
+  const y = tf.clone(x);
+  const z = tf.clone(y);
+  assert.equal(backend.numDataIds(), dataIds + 1);
+  x.dispose();
+  assert.deepEqual(y.dataSync(), seededValues(24, 61));
+  y.dispose();
+  assert.deepEqual(z.dataSync(), seededValues(24, 61));
+  assert.deepEqual(z.shape, [2, 3, 4]);
+  z.dispose();
+  assert.equal(backend.numDataIds(), dataIds);
+});
