@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startGradientThread } from "../src/backend/gradient-thread.js";
 import { selectBackend } from "../src/backend/select-backend.js";
 import { loadConfig } from "../src/config.js";
 import { machineInfo, printReport } from "./bench-report.js";
@@ -37,7 +38,11 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-const backend = await selectBackend(loadConfig().tfjsBackend);
+const config = loadConfig();
+const backend = await selectBackend(config.tfjsBackend);
+// As a worker does: training steps get the filter-gradient helper thread when the backend can use it.
+if (values["figures-out"] && config.gradientThread) await startGradientThread();
+const gradientThread = config.gradientThread && backend.name === "wasm" && os.availableParallelism() > 1;
 const opts: SuiteOptions = { quick: values.quick, backend: backend.name };
 const sizes = values.quick ? [64] : [64, 224];
 const runs: Record<Section, () => Promise<Figure[]>> = {
@@ -84,7 +89,7 @@ if (values["figures-out"]) {
 }
 
 const machine = machineInfo();
-const report = { started: started.toISOString(), quick: opts.quick, sections: only, machine, figures, failures };
+const report = { started: started.toISOString(), quick: opts.quick, sections: only, gradientThread, machine, figures, failures };
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
 await fs.mkdir(dir, { recursive: true });
 const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
@@ -92,7 +97,10 @@ await fs.writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
 
 printReport(
   machine,
-  [`${opts.quick ? "QUICK mode (64 px, 2 epochs, short runs): not the issue's figures" : "full run"}; written to ${path.relative(process.cwd(), file)}`],
+  [
+    `${opts.quick ? "QUICK mode (64 px, 2 epochs, short runs): not the issue's figures" : "full run"}; written to ${path.relative(process.cwd(), file)}`,
+    `filter-gradient helper thread (GRADIENT_THREAD): ${gradientThread ? "on in training steps" : "off"}`,
+  ],
   figures.map((f) => ({
     section: f.section,
     figure: f.name,

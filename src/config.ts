@@ -37,6 +37,8 @@ export interface Config {
   featureCacheBytes: number;
   /** Threads computing the frozen trunk on the wasm and cpu backends; 0 = one per core. */
   trunkThreads: number;
+  /** On wasm with more than one core, a helper thread computes convolution filter gradients while training computes the rest. */
+  gradientThread: boolean;
   shutdownTimeoutMs: number;
 }
 
@@ -115,6 +117,7 @@ export function loadConfig(env: Env = process.env): Config {
     featureCacheDtype: oneOf(env, "FEATURE_CACHE_DTYPE", ["float32", "float16"] as const, "float32"),
     featureCacheBytes: int(env, "FEATURE_CACHE_BYTES", 10 * 1024 ** 3, 0),
     trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
+    gradientThread: oneOf(env, "GRADIENT_THREAD", ["on", "off"] as const, "on") === "on",
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
   };
 }

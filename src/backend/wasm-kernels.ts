@@ -3,8 +3,10 @@
 // and its own Conv2DBackpropInput is a plain loop several times slower than Conv2D.
 // And a BatchMatMul that transposes its operands before XNNPACK sees them, a
 // Tile made of block copies, an Identity that shares instead of copying, and a
-// Sum and Mean over leading axes without the transpose.
+// Sum and Mean over leading axes without the transpose. The convolution kernels
+// also feed gradient-thread.ts, which computes filter gradients on a second core.
 import * as tf from "@tensorflow/tfjs";
+import { offloadFilterGradient, rememberConvInput, takeFilterGradient } from "./gradient-thread.js";
 import { heapKernels, heapOffset, type WasmBackendInternals } from "./heap-kernels.js";
 
 type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -232,15 +234,19 @@ const KERNELS: tf.KernelConfig[] = [
     backendName: "wasm",
     kernelFunc: ({ inputs, attrs }) => {
       const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
-      return conv2DBackpropFilter(x, dy, attrs as unknown as Parameters<typeof conv2DBackpropFilter>[2]);
+      const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropFilter>[2];
+      return takeFilterGradient(x, dy, convAttrs) ?? conv2DBackpropFilter(x, dy, convAttrs);
     },
   },
   {
     kernelName: tf.Conv2DBackpropInput,
     backendName: "wasm",
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
-      return conv2DBackpropInput(dy, filter, attrs as unknown as Parameters<typeof conv2DBackpropInput>[2]);
+      const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropInput>[2];
+      // tfjs asks for the filter gradient right after this one: the helper thread, if any, starts on it now.
+      offloadFilterGradient(dy, filter, convAttrs, backend);
+      return conv2DBackpropInput(dy, filter, convAttrs);
     },
   },
 ];
@@ -250,6 +256,7 @@ const KERNELS: tf.KernelConfig[] = [
  * saves (tf.clone), e.g. 14 copies of [32, 7, 7, 2048] per step of the
  * tutorial's tail. Tensors are immutable, so the clone can share the values,
  * reference-counted, as wasm's own Reshape and the cpu backend's Identity do.
+ * It also keeps a saved tensor's identity, which gradient-thread.ts relies on.
  */
 function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -283,6 +290,13 @@ export function registerWasmKernels(): void {
   wrapWasmKernel(tf.BatchMatMul, batchMatMulViaTranspose);
   wrapWasmKernel(tf.Tile, tileByBlocks);
   wrapWasmKernel(tf.Identity, sharedIdentity);
+  for (const name of [tf.Conv2D, tf.FusedConv2D]) {
+    wrapWasmKernel(name, (original) => (args) => {
+      const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+      rememberConvInput(x, filter);
+      return original(args);
+    });
+  }
   wrapWasmKernel(tf.Sum, (original) => leadingAxesByRows(original, false));
   wrapWasmKernel(tf.Mean, (original) => leadingAxesByRows(original, true));
 }

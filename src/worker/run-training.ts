@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
+import { startGradientThread } from "../backend/gradient-thread.js";
 import { selectBackend } from "../backend/select-backend.js";
 import { prepareTrainingData } from "../datasets/training-data.js";
 import { buildTransferModel, type TransferModel, type TransferModelOptions } from "../model/transfer-model.js";
@@ -108,6 +109,8 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   if (await isCancelRequested(db, jobId)) return { status: "stopped", reason: STOP_REASON.cancel, epochsDone: 0 };
 
   const backend = await selectBackend(config.tfjsBackend, log);
+  // Kept for the process's later jobs; false where it cannot help (not wasm, one core).
+  const gradientThread = config.gradientThread && (await startGradientThread());
   await setJobInfo(db, jobId, { backend: backend.name });
   await job.updateProgress({ epoch: 1, epochs: spec.epochs, batch: 0, batches: 0, fraction: 0, backend: backend.name });
 
@@ -170,7 +173,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     }) : null;
     const featureCache = cached !== null;
     await setJobInfo(db, jobId, { featureCache });
-    log.info({ featureCache, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
+    log.info({ featureCache, gradientThread, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
     const featureSource = (examples: Examples, shuffle: boolean) =>
       rowBatchSource({ ...examples, numClasses: data.classes.length, batchSize: spec.batchSize, seed: spec.seed, shuffle, read: (rows) => cached!.reader.read(rows) });
     // Not cached: the frozen trunk still runs outside the gradient tape, batch by batch, in front of the tail.
