@@ -2,10 +2,10 @@
 // the wasm and cpu backends. tfjs composes the update of 14 element-wise ops,
 // each writing a new tensor the size of the weight: for the tutorial's head at
 // 224 px (a 25.7 M-value Dense kernel) that was about 0.4 s of a 4.4 s training
-// step on wasm. On wasm the pass is a small hand-written SIMD module
-// (src/backend/heap-kernels.wat) working in the backend's own heap; on cpu a JavaScript loop
-// (in JavaScript the 3 divisions and the square root per value make it slower
-// than wasm's 14 SIMD ops, hence the module). Both compute the same float32
+// step on wasm. On wasm the pass is a small hand-written SIMD kernel
+// (src/backend/heap-kernels.wat) working in the backend's own heap; on cpu a
+// JavaScript loop (in JavaScript the 3 divisions and the square root per value
+// make it slower than wasm's 14 SIMD ops, hence the kernel). Both compute the same float32
 // operations in the same order as tfjs, each rounded to float32, so the weights
 // and moments are those of tfjs' Adam, bit for bit. Other backends (tfjs-node,
 // whose ops are native and threaded) keep tfjs' ops.
@@ -118,10 +118,6 @@ interface AdamFields {
 }
 
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
-  constructor(learningRate: number, beta1: number, beta2: number, epsilon: number) {
-    super(learningRate, beta1, beta2, epsilon);
-  }
-
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
     if (!fusedKernelAvailable()) return super.applyGradients(variableGradients);
     const self = this as unknown as AdamFields;

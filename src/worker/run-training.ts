@@ -109,8 +109,14 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   if (await isCancelRequested(db, jobId)) return { status: "stopped", reason: STOP_REASON.cancel, epochsDone: 0 };
 
   const backend = await selectBackend(config.tfjsBackend, log);
-  // Kept for the process's later jobs; false where it cannot help (not wasm, one core).
-  const gradientThread = config.gradientThread && (await startGradientThread());
+  // Kept for the process's later jobs; false where it cannot help (not wasm, one core). Only a speed-up:
+  // if it cannot start, the job trains on one thread.
+  const gradientThread =
+    config.gradientThread &&
+    (await startGradientThread().catch((error: unknown) => {
+      log.warn({ err: error }, "filter-gradient helper thread did not start; training on one thread");
+      return false;
+    }));
   await setJobInfo(db, jobId, { backend: backend.name });
   await job.updateProgress({ epoch: 1, epochs: spec.epochs, batch: 0, batches: 0, fraction: 0, backend: backend.name });
 
