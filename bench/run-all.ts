@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startGradientThread } from "../src/backend/gradient-thread.js";
+import { gradientThreadCanHelp, startGradientThread } from "../src/backend/gradient-thread.js";
 import { selectBackend } from "../src/backend/select-backend.js";
 import { loadConfig } from "../src/config.js";
 import { machineInfo, printReport } from "./bench-report.js";
@@ -42,7 +42,7 @@ const config = loadConfig();
 const backend = await selectBackend(config.tfjsBackend);
 // As a worker does: training steps get the filter-gradient helper thread when the backend can use it.
 if (values["figures-out"] && config.gradientThread) await startGradientThread();
-const gradientThread = config.gradientThread && backend.name === "wasm" && os.availableParallelism() > 1;
+const gradientThread = config.gradientThread && gradientThreadCanHelp();
 const opts: SuiteOptions = { quick: values.quick, backend: backend.name };
 const sizes = values.quick ? [64] : [64, 224];
 const runs: Record<Section, () => Promise<Figure[]>> = {

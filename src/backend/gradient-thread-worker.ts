@@ -7,7 +7,7 @@ import { selectBackend } from "./select-backend.js";
 import { conv2DBackpropFilter } from "./wasm-kernels.js";
 
 const port = parentPort!;
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const size = tf.util.sizeFromShape;
 
 function filterGradient({ data, xShape, dyShape, filterShape, attrs }: FilterGradientRequest): void {
   const xSize = size(xShape);

@@ -18,7 +18,7 @@
 import os from "node:os";
 import type { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import { startModuleThread } from "./module-thread.js";
+import { startModuleThread, threadReady } from "./module-thread.js";
 
 /** Convolution attributes the filter gradient depends on. */
 export interface FilterGradientAttrs {
@@ -76,20 +76,22 @@ export interface GradientThreadOptions {
   minMultiplyAdds?: number;
 }
 
+/** Whether a helper can help in this process: the wasm backend (one thread) and more than one core. */
+export function gradientThreadCanHelp(): boolean {
+  return tf.getBackend() === "wasm" && os.availableParallelism() > 1;
+}
+
 /**
- * Starts the process's helper thread when it can help: wasm backend, more than
- * one core. Resolves once the helper is ready; true when one runs. Calling it
- * again while one runs changes nothing.
+ * Starts the process's helper thread when gradientThreadCanHelp(). Resolves
+ * once the helper is ready; true when one runs. Calling it again while one
+ * runs changes nothing.
  */
 export async function startGradientThread(opts: GradientThreadOptions = {}): Promise<boolean> {
   if (helper) return true;
-  if (tf.getBackend() !== "wasm" || os.availableParallelism() < 2) return false;
+  if (!gradientThreadCanHelp()) return false;
   const worker = startModuleThread(import.meta.url, "gradient-thread-worker", null);
   try {
-    await new Promise<void>((resolve, reject) => {
-      worker.once("message", (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
-      worker.once("error", reject);
-    });
+    await threadReady(worker);
   } catch (error) {
     await worker.terminate();
     throw error;
@@ -123,7 +125,7 @@ export function rememberConvInput(x: tf.TensorInfo, filter: tf.TensorInfo): void
 
 const attrsKey = (a: FilterGradientAttrs, filterShape: number[]) => JSON.stringify([a.strides, a.pad, a.dataFormat, a.dimRoundingMode ?? null, filterShape]);
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const size = tf.util.sizeFromShape;
 
 /** Called by the input-gradient kernel before it computes dx: hands dW of the same convolution to the helper. */
 export function offloadFilterGradient(dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: FilterGradientAttrs & { inputShape: number[] }, backend: unknown): void {

@@ -14,3 +14,14 @@ export function startModuleThread(besideUrl: string, name: string, workerData: u
   const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); });`;
   return new Worker(boot, { eval: true, workerData });
 }
+
+/**
+ * Resolves when the thread posts `{ ready: true }` (its set-up done); rejects
+ * when it posts `{ error }` or fails first. The threads started here all say so.
+ */
+export function threadReady(worker: Worker): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    worker.once("message", (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
+    worker.once("error", reject);
+  });
+}

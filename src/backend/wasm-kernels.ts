@@ -177,8 +177,8 @@ function leadingAxesByRows(original: tf.KernelFunc, mean: boolean): tf.KernelFun
     const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const reduced = axes.length;
     if (x.dtype !== "float32" || reduced === 0 || reduced === x.shape.length || axes.some((a, i) => a !== i)) return original(args);
-    const rows = x.shape.slice(0, reduced).reduce((a, b) => a * b, 1);
-    const columns = x.shape.slice(reduced).reduce((a, b) => a * b, 1);
+    const rows = tf.util.sizeFromShape(x.shape.slice(0, reduced));
+    const columns = tf.util.sizeFromShape(x.shape.slice(reduced));
     const heap = args.backend as unknown as WasmBackendInternals;
     const out = heap.makeOutput(keepDims ? x.shape.map((n, d) => (d < reduced ? 1 : n)) : x.shape.slice(reduced), "float32");
     heapKernels(heap).sumRows(heapOffset(heap, x), rows, columns, heapOffset(heap, out));

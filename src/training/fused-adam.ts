@@ -76,7 +76,7 @@ function wasmAdamUpdate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfo
   const c = attrs as unknown as AdamConstants;
   const outputs = [value, m, v].map((t) => wasm.makeOutput(t.shape, "float32"));
   const [x, mIn, vIn, g, outX, outM, outV] = [value, m, v, gradient, ...outputs].map((t) => heapOffset(wasm, t));
-  const count = value.shape.reduce((a, b) => a * b, 1);
+  const count = tf.util.sizeFromShape(value.shape);
   const constants = [c.beta1, c.beta2, 1 - c.beta1, 1 - c.beta2, c.oneMinusAccBeta1, c.oneMinusAccBeta2, c.epsilon, -c.learningRate];
   heapKernels(wasm).adam(x, mIn, vIn, g, outX, outM, outV, count, ...constants);
   return outputs;

@@ -4,7 +4,7 @@
 import os from "node:os";
 import type { Worker } from "node:worker_threads";
 import type * as tf from "@tensorflow/tfjs";
-import { startModuleThread } from "../backend/module-thread.js";
+import { startModuleThread, threadReady } from "../backend/module-thread.js";
 import type { BackendName } from "../backend/select-backend.js";
 import type { TransferModelOptions } from "../model/transfer-model.js";
 import { computeTrunkFeatures } from "./trunk-features.js";
@@ -53,10 +53,7 @@ export async function createTrunkPool(threads: number, init: TrunkThreadInit): P
       const worker = startModuleThread(import.meta.url, "trunk-thread", init);
       const slot = { worker, queue: [] as Pending[] };
       workers.push(slot);
-      await new Promise<void>((resolve, reject) => {
-        worker.once("message", (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
-        worker.once("error", reject);
-      });
+      await threadReady(worker);
       // Threads answer in the order they were asked: the oldest pending chunk gets each result.
       worker.on("message", (m: { features?: Float32Array[]; error?: string }) => {
         const pending = slot.queue.shift();
