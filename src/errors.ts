@@ -1,72 +1,83 @@
-// Every error the service reports on purpose: a code, an HTTP status and a
-// message. The HTTP layer maps them to responses; the worker treats 4xx codes
-// as the client's fault (no retry) and anything else as transient.
+// Every error the service reports on purpose, in one catalogue: its code, its
+// HTTP status and whether retrying the same request or job can help. The HTTP
+// layer answers with the status; the worker retries a failed job only when the
+// entry says a retry can help (an error outside the catalogue is taken as
+// transient: a crash, a lost connection).
 
-/** code -> HTTP status. Add new codes here, grouped by area. */
-export const ERROR_STATUS = {
+type Entry = { readonly status: number; readonly retry: boolean };
+const client = (status: number): Entry => ({ status, retry: false });
+const transient = (status: number): Entry => ({ status, retry: true });
+const permanent = (status: number): Entry => ({ status, retry: false });
+
+/** code -> { status, retry }. Add new codes here, grouped by area. */
+export const ERRORS = {
   // generic request problems
-  VALIDATION_FAILED: 400,
-  NOT_MULTIPART: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  ROUTE_NOT_FOUND: 404,
-  CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  UNPROCESSABLE: 422,
-  TOO_MANY_REQUESTS: 429,
+  VALIDATION_FAILED: client(400),
+  NOT_MULTIPART: client(400),
+  UNAUTHORIZED: client(401),
+  NOT_FOUND: client(404),
+  ROUTE_NOT_FOUND: client(404),
+  CONFLICT: client(409),
+  PAYLOAD_TOO_LARGE: client(413),
+  UNSUPPORTED_MEDIA_TYPE: client(415),
+  UNPROCESSABLE: client(422),
+  TOO_MANY_REQUESTS: transient(429),
   // datasets: the upload and its archive (each limit has its own code)
-  MISSING_FILE: 400,
-  NOT_AN_ARCHIVE: 400,
-  ARCHIVE_CORRUPT: 400,
-  ARCHIVE_PATH_ESCAPE: 400,
-  ARCHIVE_LINK_ENTRY: 400,
-  ARCHIVE_SPECIAL_ENTRY: 400,
-  ARCHIVE_NESTED: 400,
-  UPLOAD_TOO_LARGE: 413,
-  ARCHIVE_TOO_MANY_ENTRIES: 413,
-  ARCHIVE_TOO_LARGE_UNCOMPRESSED: 413,
-  ARCHIVE_COMPRESSION_RATIO: 413,
+  MISSING_FILE: client(400),
+  NOT_AN_ARCHIVE: client(400),
+  ARCHIVE_CORRUPT: client(400),
+  ARCHIVE_PATH_ESCAPE: client(400),
+  ARCHIVE_LINK_ENTRY: client(400),
+  ARCHIVE_SPECIAL_ENTRY: client(400),
+  ARCHIVE_NESTED: client(400),
+  UPLOAD_TOO_LARGE: client(413),
+  ARCHIVE_TOO_MANY_ENTRIES: client(413),
+  ARCHIVE_TOO_LARGE_UNCOMPRESSED: client(413),
+  ARCHIVE_COMPRESSION_RATIO: client(413),
   // datasets: content and lifecycle
-  DATASET_LAYOUT_INVALID: 422,
-  DATASET_LABELS_INVALID: 422,
-  DATASET_TOO_FEW_CLASSES: 422,
-  DATASET_NOT_FOUND: 404,
-  DATASET_IN_USE: 409,
+  DATASET_LAYOUT_INVALID: client(422),
+  DATASET_LABELS_INVALID: client(422),
+  DATASET_TOO_FEW_CLASSES: client(422),
+  DATASET_NOT_FOUND: client(404),
+  DATASET_IN_USE: client(409),
   // engine: model and weights
-  INVALID_MODEL_OPTIONS: 400,
-  WEIGHTS_UNREADABLE: 422,
-  WEIGHTS_MISMATCH: 422,
-  IMAGENET_WEIGHTS_MISSING: 422,
-  BACKEND_UNAVAILABLE: 503,
-  // engine: training (our own inputs, not the client's: a bug or a damaged checkpoint)
-  INVALID_TRAINING_OPTIONS: 500,
-  OPTIMIZER_STATE_INVALID: 500,
+  INVALID_MODEL_OPTIONS: client(400),
+  WEIGHTS_UNREADABLE: client(422),
+  WEIGHTS_MISMATCH: client(422),
+  IMAGENET_WEIGHTS_MISSING: client(422),
+  // another worker (or this one, later) may have the backend
+  BACKEND_UNAVAILABLE: transient(503),
+  // engine: training (our own inputs, not the client's: a bug, the same on every attempt)
+  INVALID_TRAINING_OPTIONS: permanent(500),
+  // a damaged checkpoint: the next attempt skips it and resumes from an earlier one
+  OPTIMIZER_STATE_INVALID: transient(500),
   // worker: trained models and checkpoints
-  MODEL_NOT_FOUND: 404,
-  CHECKPOINT_NOT_FOUND: 404,
-  WEIGHTS_NOT_FOUND: 404,
-  PREDICT_IMAGE_INVALID: 422,
-  MODEL_OUTPUT_INVALID: 422,
-  TRAINING_FAILED: 500,
-  TRAINING_DIVERGED: 422,
+  MODEL_NOT_FOUND: client(404),
+  CHECKPOINT_NOT_FOUND: client(404),
+  WEIGHTS_NOT_FOUND: client(404),
+  PREDICT_IMAGE_INVALID: client(422),
+  MODEL_OUTPUT_INVALID: client(422),
+  TRAINING_FAILED: transient(500),
+  TRAINING_DIVERGED: client(422),
   // jobs
-  INVALID_CURSOR: 400,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  IDEMPOTENCY_KEY_IN_USE: 409,
-  JOB_FINISHED: 409,
-  UNKNOWN_CLASSES: 422,
-  TOO_FEW_CLASSES: 422,
-  SPLIT_LEAVES_CLASS_EMPTY: 422,
-  EARLY_STOPPING_NEEDS_VALIDATION: 422,
-  WEIGHTS_IN_USE: 409,
-  DATASET_NOT_READY: 409,
+  INVALID_CURSOR: client(400),
+  IDEMPOTENCY_KEY_REUSED: client(422),
+  IDEMPOTENCY_KEY_IN_USE: client(409),
+  JOB_FINISHED: client(409),
+  // the queue entry of a job is gone (removed outside the service): nothing left to retry
+  JOB_LOST: permanent(500),
+  UNKNOWN_CLASSES: client(422),
+  TOO_FEW_CLASSES: client(422),
+  SPLIT_LEAVES_CLASS_EMPTY: client(422),
+  EARLY_STOPPING_NEEDS_VALIDATION: client(422),
+  WEIGHTS_IN_USE: client(409),
+  DATASET_NOT_READY: client(409),
   // server side
-  INTERNAL: 500,
-  SERVICE_UNAVAILABLE: 503,
-} as const;
+  INTERNAL: transient(500),
+  SERVICE_UNAVAILABLE: transient(503),
+} as const satisfies Record<string, Entry>;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorCode = keyof typeof ERRORS;
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -77,11 +88,16 @@ export class AppError extends Error {
     super(message);
     this.name = "AppError";
     this.code = code;
-    this.statusCode = ERROR_STATUS[code];
+    this.statusCode = ERRORS[code].status;
     this.details = details ?? null;
   }
 
-  /** The client caused it: retrying the same request or job cannot help. */
+  /** Whether retrying the same request or job can help (the catalogue says). */
+  get retryable(): boolean {
+    return ERRORS[this.code].retry;
+  }
+
+  /** The client caused it (a 4xx). */
   get isClientError(): boolean {
     return this.statusCode < 500;
   }

@@ -1,8 +1,9 @@
 // The sandboxed processor: BullMQ forks a child process that imports this
 // file and calls the default export per job. It turns runTraining's outcome
 // into what BullMQ and the jobs API expect: a stop for shutdown puts the job
-// back in the queue, a cancel ends it `cancelled`, a client-caused error fails
-// it without retries, anything else fails the attempt (retried).
+// back in the queue, a cancel ends it `cancelled`, an error whose catalogue
+// entry says a retry cannot help fails it for good, anything else fails the
+// attempt (retried).
 import { UnrecoverableError, WaitingError, type SandboxedJob } from "bullmq";
 import { loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
@@ -56,14 +57,18 @@ export async function processTrainingJob(
       ? { code: error.code, message: error.message }
       : { code: "TRAINING_FAILED", message: `training failed: ${(error as Error)?.message ?? String(error)}` };
     await setJobInfo(deps.db, jobId, { error: info });
-    if (isAppError(error) && error.isClientError) {
-      const unrecoverable = new UnrecoverableError(error.message);
-      Object.assign(unrecoverable, { code: error.code, details: error.details });
-      throw unrecoverable;
-    }
-    deps.log.error({ jobId, err: error }, "training attempt failed");
-    throw error;
+    const failure = attemptFailure(error);
+    if (!(failure instanceof UnrecoverableError)) deps.log.error({ jobId, err: error }, "training attempt failed");
+    throw failure;
   }
+}
+
+/** What BullMQ gets for a failed attempt: the error itself (retried) or, when the catalogue says a retry cannot help, an UnrecoverableError carrying its code. */
+export function attemptFailure(error: unknown): unknown {
+  if (!isAppError(error) || error.retryable) return error;
+  const unrecoverable = new UnrecoverableError(error.message);
+  Object.assign(unrecoverable, { code: error.code, details: error.details });
+  return unrecoverable;
 }
 
 export default async function trainingProcessor(job: SandboxedJob<TrainingJobPayload>, token?: string, signal?: AbortSignal): Promise<{ modelId: string }> {
