@@ -7,6 +7,7 @@ import { buildResNet50 } from "../../src/model/resnet50.js";
 import { tempDir } from "../helpers/app.js";
 import { assertCliError, runCli as cli } from "../helpers/cli.js";
 import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
+import { SMALL_CNN_FILES } from "../helpers/keras-fixtures.js";
 
 await selectBackend("wasm");
 const dir = await tempDir("rf-cli-");
@@ -32,7 +33,7 @@ test("inspect-weights accepts a Keras ResNet-50 weights file with an ImageNet to
 });
 
 test("inspect-weights refuses a real Keras file of another network: exit 2, what does not fit", async () => {
-  const { code, stdout, stderr } = await cli("inspect-weights", "../shared/fixtures/keras/vww-mobilenet-v1-96.keras2.h5");
+  const { code, stdout, stderr } = await cli("inspect-weights", SMALL_CNN_FILES[0]);
   assert.equal(code, 2, stderr);
   const report = JSON.parse(stdout);
   assert.equal(report.usable, false);

@@ -8,11 +8,11 @@ import { buildResNet50 } from "../../../src/model/resnet50.js";
 import { inspectWeightsFile, loadBaseWeights, openWeightsFile } from "../../../src/model/weights/index.js";
 import { tempDir } from "../../helpers/app.js";
 import { writeKeras3WeightsFile, writeKerasWeightsFile } from "../../helpers/keras-h5.js";
+import { KERAS2_FIXTURES, keras2Skip } from "../../helpers/keras-fixtures.js";
 import { assertDifferentWeights, assertSameWeights, weightBytes } from "../../helpers/weights.js";
 
 await selectBackend("wasm");
 
-const FIXTURES = path.resolve("../shared/fixtures/keras");
 const dir = await tempDir("rf-weights-");
 after(() => fs.rm(dir, { recursive: true, force: true }));
 
@@ -118,8 +118,8 @@ test("a Keras 3 .weights.h5 file loads by class key, extra head layers ignored",
 });
 
 for (const name of ["cifar10-resnet-v1.keras2.h5", "vww-mobilenet-v1-96.keras2.h5"]) {
-  test(`the real Keras 2.4 file ${name} is read and refused as ResNet-50 base weights`, async () => {
-    const file = path.join(FIXTURES, name);
+  test(`the real Keras 2.4 file ${name} is read and refused as ResNet-50 base weights`, { skip: keras2Skip }, async () => {
+    const file = path.join(KERAS2_FIXTURES, name);
     const report = await inspectWeightsFile(file);
     assert.equal(report.format, "keras-h5");
     assert.equal(report.usable, false);
