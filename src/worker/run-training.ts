@@ -129,6 +129,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     validationSplit: spec.validationSplit,
     seed: spec.seed,
     batchSize: spec.batchSize,
+    log,
   });
   if (signal?.aborted) return stopped(0);
 
@@ -176,6 +177,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       budgetBytes: config.featureCacheBytes,
       backend: backend.name,
       threads: config.trunkThreads,
+      log,
     }) : null;
     const featureCache = cached !== null;
     await setJobInfo(db, jobId, { featureCache });
