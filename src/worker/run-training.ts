@@ -31,9 +31,9 @@ import { weightsFilePath } from "../weights/weights-store.js";
 import { augmentBatches, isIdentityAugmentation } from "./augment-batches.js";
 import {
   checkpointModelPath,
-  listCheckpoints,
   pruneCheckpoints,
   readCheckpointOptimizerState,
+  resumableCheckpoint,
   writeCheckpoint,
   type CheckpointManifest,
 } from "./checkpoints.js";
@@ -144,8 +144,9 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   const { model } = tm;
   let cached: CachedTrunk | null = null;
   try {
-    const checkpoints = await listCheckpoints(storage, tenant, jobId);
-    const resumeFrom: CheckpointManifest | undefined = checkpoints[checkpoints.length - 1];
+    const resumeFrom: CheckpointManifest | undefined = await resumableCheckpoint(storage, tenant, jobId, (epoch, problem) =>
+      log.warn({ epoch, problem }, "checkpoint failed its check: deleted, resuming from an earlier one"),
+    );
     let optimizerState;
     if (resumeFrom) {
       await loadModelWeights(model, await checkpointModelPath(storage, tenant, jobId, resumeFrom.epoch));
