@@ -5,7 +5,7 @@
 // altered file is decoded again, never trained on.
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";
-import { digestProblem, isFileDigest } from "../storage/file-digest.js";
+import { digestProblem, isFileDigest, readRecord } from "../storage/file-digest.js";
 import type { Logger } from "../log.js";
 import { openRowFile } from "../storage/row-file.js";
 import { datasetKeys, type DatasetIndex } from "./dataset-store.js";
@@ -30,10 +30,7 @@ export interface CacheReader {
  * altered since it was written), or null when it can: checked once per open, not per read.
  */
 async function cacheProblem(storage: Storage, key: string, digestKey: string, expectedBytes: number): Promise<string | null> {
-  const digest = await storage.get(digestKey).then(
-    (bytes) => JSON.parse(bytes.toString("utf8")) as unknown,
-    () => null,
-  );
+  const digest = await readRecord(storage, digestKey);
   if (!isFileDigest(digest)) return `${digestKey} is missing or unreadable`;
   if (digest.bytes !== expectedBytes) return `${key} was written for another index`;
   return digestProblem(storage, key, digest);

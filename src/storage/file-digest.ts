@@ -40,6 +40,15 @@ export function isFileDigest(value: unknown): value is FileDigest {
   return typeof d === "object" && d !== null && Number.isInteger(d.bytes) && d.bytes >= 0 && typeof d.sha256 === "string" && /^[0-9a-f]{64}$/.test(d.sha256);
 }
 
+/** A JSON record written after the file it describes; absent, torn or not JSON reads as null (the file is then unverified). */
+export async function readRecord(storage: Storage, key: string): Promise<unknown> {
+  try {
+    return JSON.parse((await storage.get(key)).toString("utf8")) as unknown;
+  } catch {
+    return null;
+  }
+}
+
 /** Why the object under `key` is not the one `expected` describes, or null when it is. */
 export async function digestProblem(storage: Storage, key: string, expected: FileDigest): Promise<string | null> {
   const stat = await storage.stat(key);

@@ -12,7 +12,7 @@ import { storageKeys } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";
 import { openRowFile } from "../storage/row-file.js";
-import { digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
+import { digestProblem, isFileDigest, readRecord, type FileDigest } from "../storage/file-digest.js";
 import type { Logger } from "../log.js";
 import { float16ToFloat32, float32ToFloat16 } from "./float16.js";
 import type { TrunkRunner } from "./trunk-pool.js";
@@ -125,20 +125,14 @@ export interface EnsureFeatureCacheOptions {
   log?: Logger;
 }
 
-async function readMeta(storage: Storage, key: string): Promise<FeatureCacheMeta | null> {
-  return storage.get(key).then(
-    (bytes) => JSON.parse(bytes.toString("utf8")) as FeatureCacheMeta,
-    () => null,
-  );
-}
-
-/** Why the stored rows cannot be used (absent, another shape, torn or altered since written), or null. */
-async function storedProblem(storage: Storage, keys: { data: string; meta: string }, rows: number, rowBytes: number): Promise<string | null> {
-  const meta = await readMeta(storage, keys.meta);
-  if (meta === null) return `${keys.meta} is missing or unreadable`;
-  if (meta.rows !== rows || meta.rowBytes !== rowBytes) return `${keys.data} holds ${meta.rows} rows of ${meta.rowBytes} bytes, ${rows} of ${rowBytes} are needed`;
-  if (!isFileDigest(meta.digest) || meta.digest.bytes !== rows * rowBytes) return `${keys.meta} records no usable digest`;
-  return digestProblem(storage, keys.data, meta.digest);
+/** The stored meta when its rows can be used as they are; otherwise why not (absent, another shape, torn or altered since written). */
+async function checkStored(storage: Storage, keys: { data: string; meta: string }, rows: number, rowBytes: number): Promise<{ meta: FeatureCacheMeta } | { problem: string }> {
+  const meta = (await readRecord(storage, keys.meta)) as FeatureCacheMeta | null;
+  if (meta === null || typeof meta !== "object") return { problem: `${keys.meta} is missing or unreadable` };
+  if (meta.rows !== rows || meta.rowBytes !== rowBytes) return { problem: `${keys.data} holds ${meta.rows} rows of ${meta.rowBytes} bytes, ${rows} of ${rowBytes} are needed` };
+  if (!isFileDigest(meta.digest) || meta.digest.bytes !== rows * rowBytes) return { problem: `${keys.meta} records no usable digest` };
+  const problem = await digestProblem(storage, keys.data, meta.digest);
+  return problem === null ? { meta } : { problem };
 }
 
 /** Opens the cache for `identity`, computing and storing it first when absent or when the stored rows fail their check. */
@@ -147,17 +141,17 @@ export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promi
   const keys = cacheKeys(identity);
   const elements = elementsPerRow(identity.cut);
   const rowBytes = elements.reduce((a, b) => a + b, 0) * bytesPerElement(identity.dtype);
-  // Read once here, never per batch: a file changed after this is caught by the row reader's length check at most.
-  const problem = await storedProblem(storage, keys, rows, rowBytes);
-  const built = problem !== null;
+  // Checked once here, never per batch: a file changed after this is caught by the row reader's length check at most.
+  const stored = await checkStored(storage, keys, rows, rowBytes);
+  const built = "problem" in stored;
   let digest: FileDigest;
-  if (built) {
-    if (await storage.exists(keys.data)) opts.log?.warn({ datasetId: identity.datasetId, problem }, "feature cache failed its check; computing it again");
+  if ("problem" in stored) {
+    if (await storage.exists(keys.data)) opts.log?.warn({ datasetId: identity.datasetId, problem: stored.problem }, "feature cache failed its check; computing it again");
     // The old meta must not vouch for rows while they are rewritten.
     await storage.delete(keys.meta);
     digest = await computeInto(opts, keys.data, elements);
   } else {
-    digest = (await readMeta(storage, keys.meta))!.digest;
+    digest = stored.meta.digest;
   }
   const meta: FeatureCacheMeta = { ...identity, rows, rowBytes, bytes: rows * rowBytes, digest, lastUsedAt: new Date().toISOString() };
   await storage.put(keys.meta, JSON.stringify(meta));

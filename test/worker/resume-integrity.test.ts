@@ -143,3 +143,18 @@ for (const [name, damage] of [["a flipped byte", flipByte], ["cut in half", trun
     rebuilt.forEach((bytes, i) => assert.ok(bytes.equals(good[i]), `${files[i]} was not rebuilt`));
   });
 }
+
+test("torn records of the caches (the decoded cache's digest, the feature cache's meta) make them rebuilt, not a failed job", { timeout: 240_000 }, async () => {
+  const features = (await storage.list(datasetFeaturesPrefix(TENANT, dataset.id))).filter((o) => o.key.endsWith(".json"));
+  assert.equal(features.length, 1);
+  const records = [await localPath(datasetKeys(TENANT, dataset.id).decodedDigest(spec.imageSize)), await localPath(features[0].key)];
+  for (const record of records) await truncateHalf(record);
+  const jobId = "job_cache_torn_records";
+  await createJobRecord(db, { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() });
+  await runToEnd(jobId);
+  assert.deepEqual(learned(await readEpochMetrics(db, jobId)), reference);
+  // Whole again: the decoded cache's digest is the record itself, the feature cache's sits in its meta.
+  const [decodedDigest, featureMeta] = await Promise.all(records.map(async (r) => JSON.parse(await fs.readFile(r, "utf8"))));
+  assert.match(decodedDigest.sha256, /^[0-9a-f]{64}$/);
+  assert.match(featureMeta.digest.sha256, /^[0-9a-f]{64}$/);
+});
