@@ -44,6 +44,8 @@ export const ERRORS = {
   INVALID_MODEL_OPTIONS: client(400),
   WEIGHTS_UNREADABLE: client(422),
   WEIGHTS_MISMATCH: client(422),
+  // a dataset would be read from outside the file (external storage or link, virtual dataset)
+  WEIGHTS_UNSAFE: client(422),
   IMAGENET_WEIGHTS_MISSING: client(422),
   // another worker (or this one, later) may have the backend
   BACKEND_UNAVAILABLE: transient(503),
