@@ -34,6 +34,7 @@ export const ERRORS = {
   ARCHIVE_TOO_MANY_ENTRIES: client(413),
   ARCHIVE_TOO_LARGE_UNCOMPRESSED: client(413),
   ARCHIVE_COMPRESSION_RATIO: client(413),
+  LABELS_TOO_LARGE: client(413),
   // datasets: content and lifecycle
   DATASET_LAYOUT_INVALID: client(422),
   DATASET_LABELS_INVALID: client(422),
