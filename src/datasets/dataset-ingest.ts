@@ -85,8 +85,9 @@ function dropDuplicates(images: ValidImage[]): { kept: ValidImage[]; duplicates:
   return { kept: images.filter((img) => !dropped.has(img)), duplicates };
 }
 
+/** Class names are the client's strings ("constructor", "__proto__"...): counted on an object without a prototype. */
 function countBy(images: ValidImage[], subset?: Subset): Record<string, number> {
-  const counts: Record<string, number> = {};
+  const counts: Record<string, number> = Object.create(null);
   for (const img of images) if (subset === undefined || img.subset === subset) counts[img.class] = (counts[img.class] ?? 0) + 1;
   return counts;
 }

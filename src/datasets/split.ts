@@ -20,12 +20,14 @@ export function validationCount(n: number, validationSplit: number): number {
 
 /** Per class {train, validation} counts of the split a job would get (the predefined one when the dataset has it). */
 export function splitCounts(record: Pick<DatasetRecord, "counts" | "subsetCounts">, classes: string[], validationSplit: number): Record<string, SplitCounts> {
-  const out: Record<string, SplitCounts> = {};
+  // Class names are the client's strings: only own keys count, and the answer has no prototype.
+  const count = (counts: Record<string, number>, cls: string) => (Object.hasOwn(counts, cls) ? counts[cls] : 0);
+  const out: Record<string, SplitCounts> = Object.create(null);
   for (const cls of classes) {
     if (record.subsetCounts) {
-      out[cls] = { train: record.subsetCounts.train[cls] ?? 0, validation: record.subsetCounts.validation[cls] ?? 0 };
+      out[cls] = { train: count(record.subsetCounts.train, cls), validation: count(record.subsetCounts.validation, cls) };
     } else {
-      const n = record.counts[cls] ?? 0;
+      const n = count(record.counts, cls);
       const validation = validationCount(n, validationSplit);
       out[cls] = { train: n - validation, validation };
     }
