@@ -59,6 +59,9 @@ export const ERRORS = {
   CHECKPOINT_NOT_FOUND: client(404),
   WEIGHTS_NOT_FOUND: client(404),
   PREDICT_IMAGE_INVALID: client(422),
+  // predict: one image over MAX_IMAGE_PIXELS, or a request over MAX_PREDICT_PIXELS
+  PREDICT_IMAGE_TOO_LARGE: client(413),
+  PREDICT_TOO_MANY_PIXELS: client(413),
   MODEL_OUTPUT_INVALID: client(422),
   TRAINING_FAILED: transient(500),
   TRAINING_DIVERGED: client(422),
