@@ -1,6 +1,7 @@
 // Builders of hostile inputs, as an attacker with one valid API key would send them: each returns the
 // bytes (or writes the file) and says what it attacks. Used by test/security/*.test.ts and by the
 // hostile-input benchmark, so keep them free of test assertions.
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -129,6 +130,17 @@ export async function weightsZipModelJsonBomb(bytes: number): Promise<Buffer> {
   const json = Buffer.alloc(bytes, " ");
   tail.copy(json, bytes - tail.length);
   return makeZip([{ path: "model.json", data: json }]);
+}
+
+/**
+ * A zip whose `model.json` is `bytes` bytes of JSON around a long string of random hex: it compresses
+ * only about 2:1 (under any ratio limit), so only a size cap on model.json refuses it.
+ */
+export async function weightsZipLargeModelJson(bytes: number): Promise<Buffer> {
+  const head = '{"modelTopology":{"padding":"';
+  const tail = '"},"weightsManifest":[]}';
+  const hex = randomBytes(Math.ceil((bytes - head.length - tail.length) / 2)).toString("hex").slice(0, bytes - head.length - tail.length);
+  return makeZip([{ path: "model.json", data: Buffer.from(head + hex + tail) }]);
 }
 
 /** A valid-looking TF.js model zip whose single shard inflates to `bytes` bytes of zeros (declared in the manifest). */

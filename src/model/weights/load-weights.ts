@@ -3,6 +3,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { ArchiveLimits } from "../../datasets/archive-guard.js";
 import { AppError } from "../../errors.js";
 import { buildResNet50 } from "../resnet50.js";
 import { isHdf5, openH5ForRead, unreadable } from "./h5-file.js";
@@ -40,8 +41,11 @@ function baseLayersOf(target: ModelOrTransfer): tf.layers.Layer[] {
   return "baseLayers" in target ? target.baseLayers : target.layers;
 }
 
-/** Detects the format (Keras 2 h5, Keras 3 weights.h5, TF.js directory/model.json/zip) and opens the file. */
-export async function openWeightsFile(filePath: string): Promise<WeightsSource> {
+/**
+ * Detects the format (Keras 2 h5, Keras 3 weights.h5, TF.js directory/model.json/zip) and opens the file.
+ * A zip is held to `zipLimits` (the dataset archives' limits; their default settings when not given).
+ */
+export async function openWeightsFile(filePath: string, zipLimits?: ArchiveLimits): Promise<WeightsSource> {
   const stat = await fs.stat(filePath).catch(() => undefined);
   if (!stat) throw unreadable(filePath, "no such file");
   if (stat.isFile() && (await isHdf5(filePath))) {
@@ -55,7 +59,7 @@ export async function openWeightsFile(filePath: string): Promise<WeightsSource> 
       throw error;
     }
   }
-  return readTfjs(filePath).catch((error: unknown) => {
+  return readTfjs(filePath, zipLimits).catch((error: unknown) => {
     if (error instanceof AppError) throw error;
     throw unreadable(filePath, "neither a Keras HDF5 file nor a TensorFlow.js model (directory, model.json or zip)");
   });
@@ -149,8 +153,8 @@ function resnet50Layers(): ExpectedLayer[] {
 }
 
 /** What a file holds and whether it can serve as ResNet-50 base weights; throws only WEIGHTS_UNREADABLE. */
-export async function inspectWeightsFile(filePath: string): Promise<WeightsReport> {
-  const source = await openWeightsFile(filePath);
+export async function inspectWeightsFile(filePath: string, zipLimits?: ArchiveLimits): Promise<WeightsReport> {
+  const source = await openWeightsFile(filePath, zipLimits);
   try {
     return toReport(source, matchWeights(resnet50Layers(), source), false);
   } finally {
