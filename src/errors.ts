@@ -17,6 +17,10 @@ export const ERRORS = {
   UNAUTHORIZED: client(401),
   NOT_FOUND: client(404),
   ROUTE_NOT_FOUND: client(404),
+  // a static file path that tries to leave its folder (the docs' assets)
+  PATH_FORBIDDEN: client(403),
+  // a path parameter longer than the router accepts (100 characters)
+  URI_TOO_LONG: client(414),
   CONFLICT: client(409),
   PAYLOAD_TOO_LARGE: client(413),
   UNSUPPORTED_MEDIA_TYPE: client(415),

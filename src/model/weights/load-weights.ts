@@ -184,9 +184,10 @@ export async function loadImagenetWeights(target: ModelOrTransfer, filePath: str
   if (!exists) {
     throw new AppError(
       "IMAGENET_WEIGHTS_MISSING",
-      `ImageNet weights not found at ${filePath}: put Keras' ${IMAGENET_WEIGHTS_FILE} there (from ${IMAGENET_WEIGHTS_URL}, md5 ${IMAGENET_WEIGHTS_MD5}; ` +
+      // This error reaches clients (a job's error): it names the setting, never the server's path.
+      `ImageNet weights not found where IMAGENET_WEIGHTS points: put Keras' ${IMAGENET_WEIGHTS_FILE} there (from ${IMAGENET_WEIGHTS_URL}, md5 ${IMAGENET_WEIGHTS_MD5}; ` +
         "`npm run fetch:imagenet` downloads it) or set IMAGENET_WEIGHTS to its path",
-      { path: filePath, file: IMAGENET_WEIGHTS_FILE, url: IMAGENET_WEIGHTS_URL, md5: IMAGENET_WEIGHTS_MD5 },
+      { setting: "IMAGENET_WEIGHTS", file: IMAGENET_WEIGHTS_FILE, url: IMAGENET_WEIGHTS_URL, md5: IMAGENET_WEIGHTS_MD5 },
     );
   }
   return loadBaseWeights(target, filePath);
