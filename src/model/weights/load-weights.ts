@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ArchiveLimits } from "../../datasets/archive-guard.js";
 import { AppError } from "../../errors.js";
 import { buildResNet50 } from "../resnet50.js";
-import { isHdf5, openH5ForRead, unreadable } from "./h5-file.js";
+import { isHdf5, openH5ForRead, unreadable, unsafe } from "./h5-file.js";
 import { IMAGENET_WEIGHTS_FILE, IMAGENET_WEIGHTS_MD5, IMAGENET_WEIGHTS_URL } from "./imagenet.js";
 import { readKeras3, keras3Keys } from "./keras3.js";
 import { readKerasH5 } from "./keras-h5.js";
@@ -107,13 +107,22 @@ function mismatchError(filePath: string, report: WeightsReport, what: string): A
   );
 }
 
-/** Reads every matched layer's values first, then sets them, so a failed read leaves the model untouched. */
-async function applyWeights(layers: readonly tf.layers.Layer[], expected: ExpectedLayer[], match: WeightsMatch): Promise<void> {
+/**
+ * Reads every matched layer's values first, then sets them, so a failed read leaves the model untouched.
+ * A read that returns more (or fewer) values than the layer's weight holds is refused: whatever a file
+ * claims about a dataset's shape, a weight is filled only with exactly its own number of values.
+ */
+async function applyWeights(filePath: string, layers: readonly tf.layers.Layer[], expected: ExpectedLayer[], match: WeightsMatch): Promise<void> {
   const byName = new Map(layers.map((l) => [l.name, l]));
   const values: { layer: tf.layers.Layer; data: Float32Array[] }[] = [];
   for (const [index, source] of match.pairs) {
     const layer = byName.get(expected[index].name)!;
-    values.push({ layer, data: await Promise.all(source.weights.map((w) => w.read())) });
+    const data = await Promise.all(source.weights.map((w) => w.read()));
+    data.forEach((d, i) => {
+      const size = layer.weights[i].read().size;
+      if (d.length !== size) throw unsafe(filePath, source.weights[i].name, `holds ${d.length} values for a weight of ${size}`);
+    });
+    values.push({ layer, data });
   }
   for (const { layer, data } of values) {
     const tensors = data.map((d, i) => tf.tensor(d, layer.weights[i].read().shape));
@@ -133,7 +142,7 @@ async function loadInto(
     const match = matchWeights(expected, source);
     const report = toReport(source, match, options.exact);
     if (!report.usable) throw mismatchError(filePath, report, options.what);
-    await applyWeights(layers, expected, match);
+    await applyWeights(filePath, layers, expected, match);
     return report;
   } finally {
     source.close();
