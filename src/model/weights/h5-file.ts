@@ -52,13 +52,18 @@ let refusedOpens = 0;
  * libc's tmpfile, used for HDF5's error stack) hold no host bytes and stay allowed.
  */
 function confineOpens(module: H5Module): void {
-  const fsApi = (module as unknown as { FS: { open: (...args: unknown[]) => unknown; ErrnoError: new (errno: number) => Error } }).FS;
-  const open = fsApi.open;
+  // FS is part of h5wasm's module typings (H5Module.FS); fail closed should a version stop exposing it.
+  const fsApi = (module as unknown as { FS?: { open?: (...args: unknown[]) => unknown; ErrnoError?: new (errno: number) => Error } }).FS;
+  const open = fsApi?.open;
+  const ErrnoError = fsApi?.ErrnoError;
+  if (!fsApi || typeof open !== "function" || typeof ErrnoError !== "function") {
+    throw new Error("h5wasm no longer exposes FS.open: weights files cannot be confined to themselves");
+  }
   fsApi.open = function confinedOpen(this: unknown, target: unknown, flags: unknown, ...rest: unknown[]) {
     const creatingNew = typeof flags === "number" && (flags & O_CREAT_EXCL) === O_CREAT_EXCL;
     if (!creatingNew && (typeof target !== "string" || path.resolve(target) !== opening)) {
       refusedOpens++;
-      throw new fsApi.ErrnoError(EACCES);
+      throw new ErrnoError(EACCES);
     }
     return open.call(this, target, flags, ...rest);
   };
