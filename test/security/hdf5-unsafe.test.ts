@@ -20,6 +20,8 @@ import { build, tempDir } from "../helpers/app.js";
 import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
 import { filesUnder, uploadArchive } from "../helpers/dataset-upload.js";
 import { nextEvent } from "../helpers/jobs.js";
+import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
+import { buildResNet50 } from "../../src/model/resnet50.js";
 import { startRedis } from "../helpers/redis.js";
 import {
   HOST_MARKER,
@@ -30,6 +32,7 @@ import {
   writeH5ExternalLink,
   writeH5InternalSoftLink,
   writeH5Secret,
+  writeResNetWithExternalLink,
 } from "./hostile-inputs.js";
 
 /** Each hostile file, written into `dir` beside its "host" files (a marker file and an HDF5 secret). */
@@ -122,6 +125,25 @@ test("POST /v1/weights refuses them with 422 WEIGHTS_UNSAFE naming the dataset; 
   assert.doesNotMatch(absolute.body, /API_KEYS|PATH=/);
   const kept = (await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/"));
   assert.deepEqual(kept, [], "a refused upload leaves nothing in DATA_DIR/.tmp or storage");
+});
+
+test("a ResNet-50-shaped file whose first kernel links to another tenant's weights file is 422 WEIGHTS_UNSAFE (it was accepted)", async (t) => {
+  const { app, config } = await build(t);
+  const dir = await tempDir("rf-h5-resnet-");
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // The victim: a file laid out like a stored upload, whose conv1 kernel the attacker's file links to.
+  const victim = path.join(dir, "victim.h5");
+  const resnet = buildResNet50({ imageSize: 32, seed: 2 });
+  await writeKerasWeightsFile(resnet, victim);
+  resnet.dispose();
+  const attack = path.join(dir, "attack.h5");
+  await writeResNetWithExternalLink(attack, victim);
+  const res = await uploadWeights(app, await fs.readFile(attack));
+  assert.equal(res.statusCode, 422, res.body.slice(0, 500));
+  assert.equal(res.json().error.code, "WEIGHTS_UNSAFE");
+  assert.equal(res.json().error.details.dataset, "/conv1_conv/conv1_conv/kernel:0");
+  const kept = (await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/"));
+  assert.deepEqual(kept, []);
 });
 
 test("a hostile file planted in storage as a job's base weights fails the job with WEIGHTS_UNSAFE, without retries", { timeout: 180_000 }, async (t) => {

@@ -6,7 +6,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { createH5 } from "../../src/model/weights/h5-file.js";
+import { buildResNet50 } from "../../src/model/resnet50.js";
+import { createH5, writeStringList } from "../../src/model/weights/h5-file.js";
+import { kerasLayersOf } from "../../src/model/weights/keras-h5.js";
 import { classFolders, makeImage, makeTgz, makeZip, type ArchiveEntry } from "../helpers/dataset-archives.js";
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "hostile-h5");
@@ -94,6 +96,34 @@ export async function writeH5InternalSoftLink(filePath: string): Promise<void> {
     const inner = writeDenseLayout(file);
     file.create_dataset({ name: "stored_kernel", data: new Float32Array(8).fill(0.25), shape: [4, 2], dtype: "<f" });
     inner.create_soft_link("/stored_kernel", "kernel:0");
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * A ResNet-50-shaped Keras 2 weights file (every layer and shape right, so it passes the ResNet-50 check)
+ * whose `conv1_conv` kernel is an external link to dataset `dataset` of the HDF5 file `target` (another
+ * tenant's upload, say): the attack as a client would mount it. About 94 MB; a second to write.
+ */
+export async function writeResNetWithExternalLink(filePath: string, target: string, dataset = "/conv1_conv/conv1_conv/kernel:0"): Promise<void> {
+  const model = buildResNet50({ imageSize: 32, seed: 1 });
+  const layers = kerasLayersOf(model);
+  model.dispose();
+  const file = await createH5(filePath);
+  try {
+    writeStringList(file, "layer_names", layers.map((l) => l.name));
+    for (const layer of layers) {
+      const group = file.create_group(layer.name);
+      writeStringList(group, "weight_names", layer.weights.map((w) => w.name));
+      if (layer.weights.length === 0) continue;
+      const inner = group.create_group(layer.name);
+      for (const weight of layer.weights) {
+        const name = weight.name.slice(weight.name.lastIndexOf("/") + 1);
+        if (weight.name === "conv1_conv/kernel:0") inner.create_external_link(target, dataset, name);
+        else inner.create_dataset({ name, data: weight.data, shape: weight.shape, dtype: "<f" });
+      }
+    }
   } finally {
     file.close();
   }
