@@ -177,8 +177,9 @@ export function checkWeightDataset(filePath: string, dataset: Dataset): void {
     throw unsafe(filePath, dataset.path, "has chunks larger than the dataset itself");
   }
   if (elements > 0) {
-    const first = (meta.shape ?? []).map(() => [0, 1] as [number, number]);
-    guardRead(filePath, () => dataset.slice(first), dataset.path);
+    const rank = meta.shape?.length ?? 0;
+    // One value is enough to make HDF5 open an external file; a scalar is read whole (it is one value).
+    guardRead(filePath, () => (rank === 0 ? dataset.value : dataset.slice(Array.from({ length: rank }, () => [0, 1]))), dataset.path);
   }
 }
 
