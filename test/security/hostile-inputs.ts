@@ -129,6 +129,32 @@ export async function writeResNetWithExternalLink(filePath: string, target: stri
   }
 }
 
+// ---- dataset archives (their tests are test/api/datasets-limits.test.ts) ----
+
+/** A zip of two good classes plus an entry named `../<name>` (forged in the finished bytes: yazl refuses such names). */
+export async function zipPathEscape(name = "x.png"): Promise<Buffer> {
+  const forged = `../${name}`;
+  const placeholder = `qq/${name}`;
+  return makeZip([...(await classFolders(["a", "b"], 2)), { path: placeholder, data: await makeImage(1) }], { [placeholder]: forged });
+}
+
+/** A zip of two good classes plus a symbolic link to `target`. */
+export async function zipSymlink(target = "/etc/passwd"): Promise<Buffer> {
+  return makeZip([...(await classFolders(["a", "b"], 2)), { path: "a/link.png", type: "symlink", linkTarget: target }]);
+}
+
+/** A zip (or tar.gz) of two good classes plus `bytes` zeros in one entry: ~1000:1, refused by MAX_COMPRESSION_RATIO. */
+export async function archiveBomb(bytes = 256 * 1024 ** 2, kind: "zip" | "tgz" = "zip"): Promise<Buffer> {
+  const entries = [...(await classFolders(["a", "b"], 2)), { path: "a/zeros.png", data: Buffer.alloc(bytes) }];
+  return kind === "zip" ? makeZip(entries) : makeTgz(entries);
+}
+
+/** A zip of two good classes with a zip inside (by content, under an image's name). */
+export async function zipNested(): Promise<Buffer> {
+  const good = await classFolders(["a", "b"], 2);
+  return makeZip([...good, { path: "a/disguised.png", data: await makeZip(good) }]);
+}
+
 // ---- 2. labels.csv ----
 
 /**
