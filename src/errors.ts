@@ -17,6 +17,10 @@ export const ERRORS = {
   UNAUTHORIZED: client(401),
   NOT_FOUND: client(404),
   ROUTE_NOT_FOUND: client(404),
+  // a static file path that tries to leave its folder (the docs' assets)
+  PATH_FORBIDDEN: client(403),
+  // a path parameter longer than the router accepts (100 characters)
+  URI_TOO_LONG: client(414),
   CONFLICT: client(409),
   PAYLOAD_TOO_LARGE: client(413),
   UNSUPPORTED_MEDIA_TYPE: client(415),
@@ -34,6 +38,7 @@ export const ERRORS = {
   ARCHIVE_TOO_MANY_ENTRIES: client(413),
   ARCHIVE_TOO_LARGE_UNCOMPRESSED: client(413),
   ARCHIVE_COMPRESSION_RATIO: client(413),
+  LABELS_TOO_LARGE: client(413),
   // datasets: content and lifecycle
   DATASET_LAYOUT_INVALID: client(422),
   DATASET_LABELS_INVALID: client(422),
@@ -44,6 +49,8 @@ export const ERRORS = {
   INVALID_MODEL_OPTIONS: client(400),
   WEIGHTS_UNREADABLE: client(422),
   WEIGHTS_MISMATCH: client(422),
+  // a dataset would be read from outside the file (external storage or link, virtual dataset)
+  WEIGHTS_UNSAFE: client(422),
   IMAGENET_WEIGHTS_MISSING: client(422),
   // another worker (or this one, later) may have the backend
   BACKEND_UNAVAILABLE: transient(503),
@@ -56,6 +63,9 @@ export const ERRORS = {
   CHECKPOINT_NOT_FOUND: client(404),
   WEIGHTS_NOT_FOUND: client(404),
   PREDICT_IMAGE_INVALID: client(422),
+  // predict: one image over MAX_IMAGE_PIXELS, or a request over MAX_PREDICT_PIXELS
+  PREDICT_IMAGE_TOO_LARGE: client(413),
+  PREDICT_TOO_MANY_PIXELS: client(413),
   MODEL_OUTPUT_INVALID: client(422),
   TRAINING_FAILED: transient(500),
   TRAINING_DIVERGED: client(422),

@@ -8,6 +8,7 @@ import { getDataset } from "../datasets/dataset-store.js";
 import { splitCounts } from "../datasets/split.js";
 import { getWeights } from "../weights/weights-store.js";
 import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
 
 export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storage: Storage; config: Pick<Config, "imagenetWeights"> }): Promise<void> {
   const dataset = await getDataset(deps.storage, tenant, spec.datasetId);
@@ -50,8 +51,9 @@ export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storag
     } catch {
       throw new AppError(
         "IMAGENET_WEIGHTS_MISSING",
-        `baseWeights "imagenet" needs Keras' ResNet-50 no-top weights at ${deps.config.imagenetWeights} (set IMAGENET_WEIGHTS to use another path)`,
-        { path: deps.config.imagenetWeights, file: "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" },
+        // The server's path is the operator's business: the client learns which setting to ask about.
+        `baseWeights "imagenet" needs Keras' ResNet-50 no-top weights, which this server does not have (its operator sets IMAGENET_WEIGHTS)`,
+        { setting: "IMAGENET_WEIGHTS", file: IMAGENET_WEIGHTS_FILE },
       );
     }
   } else if (!isBuiltinWeights(spec.baseWeights) && !(await getWeights(deps.storage, tenant, spec.baseWeights))) {

@@ -23,7 +23,7 @@ const CHECK_CONCURRENCY = 2;
 
 export interface IngestOptions {
   storage: Storage;
-  config: Pick<Config, "maxArchiveEntries" | "maxUncompressedBytes" | "maxCompressionRatio" | "maxImagePixels">;
+  config: Pick<Config, "maxArchiveEntries" | "maxUncompressedBytes" | "maxCompressionRatio" | "maxImagePixels" | "maxLabelsBytes">;
   tenant: string;
   name: string;
   /** The uploaded file, inside `scratch`. */
@@ -85,10 +85,14 @@ function dropDuplicates(images: ValidImage[]): { kept: ValidImage[]; duplicates:
   return { kept: images.filter((img) => !dropped.has(img)), duplicates };
 }
 
+/**
+ * Class names are the client's strings ("constructor", "__proto__"...): counted in a Map, then made own
+ * keys by Object.fromEntries (an assignment `counts["__proto__"] = n` would set the prototype instead).
+ */
 function countBy(images: ValidImage[], subset?: Subset): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const img of images) if (subset === undefined || img.subset === subset) counts[img.class] = (counts[img.class] ?? 0) + 1;
-  return counts;
+  const counts = new Map<string, number>();
+  for (const img of images) if (subset === undefined || img.subset === subset) counts.set(img.class, (counts.get(img.class) ?? 0) + 1);
+  return Object.fromEntries(counts);
 }
 
 export async function ingestDataset(opts: IngestOptions): Promise<DatasetRecord> {
@@ -98,7 +102,7 @@ export async function ingestDataset(opts: IngestOptions): Promise<DatasetRecord>
 
   const files = await extractArchive(opts.upload, type, path.join(scratch, "entries"), archiveLimits(config));
   await fs.rm(opts.upload, { force: true });
-  const layout = await readLayout(files);
+  const layout = await readLayout(files, { maxLabelsBytes: config.maxLabelsBytes, maxLabelsRows: config.maxArchiveEntries });
 
   const rejected: RejectedFile[] = [...layout.rejected];
   const sorted = [...layout.files].sort(compareFiles);
