@@ -25,8 +25,9 @@ try {
   process.exit(1);
 }
 const connection = createRedis(config.redisUrl, "consumer");
-const training = createTrainingWorker({ config, connection, log });
-const stopListening = await onCancel(jobRedis(connection, config), (jobId) => {
+const db = jobRedis(connection, config);
+const training = createTrainingWorker({ config, connection, db, log });
+const stopListening = await onCancel(db, (jobId) => {
   if (training.stopJob(jobId, STOP_REASON.cancel)) log.info({ jobId }, "cancel requested: stopping at the next batch");
 });
 log.info(
