@@ -6,6 +6,7 @@
 //   index.json             every kept image: stored file, class, predefined subset, archive path, sha256
 //   images/<n>.<ext>       the original bytes of each valid image (never re-encoded)
 //   cache/decoded-<size>.u8  decoded, resized RGB pixels for training (see decoded-cache.ts)
+//   cache/decoded-<size>.json  its size and sha256, written after it
 import { randomBytes } from "node:crypto";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
@@ -75,6 +76,7 @@ export function datasetKeys(tenant: string, id: string) {
     index: `${root}/index.json`,
     file: (relative: string) => `${root}/${relative}`,
     decoded: (imageSize: number) => `${root}/cache/decoded-${imageSize}.u8`,
+    decodedDigest: (imageSize: number) => `${root}/cache/decoded-${imageSize}.json`,
   };
 }
 

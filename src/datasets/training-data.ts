@@ -8,6 +8,7 @@ import { preprocessInput } from "../model/preprocess.js";
 import type { Storage } from "../storage/storage.js";
 import type { BatchSource } from "./batch-source.js";
 import { rowBatchSource } from "./row-batch-source.js";
+import type { Logger } from "../log.js";
 import { openDecodedCache, type DecodedCache } from "./decoded-cache.js";
 import { getDataset, readDatasetIndex } from "./dataset-store.js";
 import { decodeResizeRgb, rgbToTensor } from "./image-decode.js";
@@ -24,6 +25,8 @@ export interface TrainingDataOptions {
   validationSplit: number;
   seed: number;
   batchSize: number;
+  /** Told when a stored cache fails its check and is rebuilt. */
+  log?: Logger;
 }
 
 export interface TrainingData {
@@ -89,7 +92,7 @@ export async function prepareTrainingData(opts: TrainingDataOptions): Promise<Tr
   const split = splitIndex(index, predefined, classes, validationSplit, seed);
   const labelOf = new Map(classes.map((c, i) => [c, i]));
   const labels = (rows: number[]) => rows.map((row) => labelOf.get(index.images[row].class)!);
-  const cache = await openDecodedCache(storage, tenant, datasetId, index, imageSize);
+  const cache = await openDecodedCache(storage, tenant, datasetId, index, imageSize, opts.log);
   const trainExamples = { rows: split.train, labels: labels(split.train) };
   const validationExamples = { rows: split.validation, labels: labels(split.validation) };
   return {

@@ -1,5 +1,6 @@
-// Storage in a local directory (DATA_DIR): atomic writes by temporary file and
-// rename on the same filesystem, so a reader never sees a half-written object.
+// Storage in a local directory (DATA_DIR): atomic writes by temporary file,
+// fsync and rename on the same filesystem, so a reader never sees a
+// half-written object, even after the machine itself went down.
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -9,6 +10,16 @@ import { pipeline } from "node:stream/promises";
 import type { PendingWrite, Storage, StoredObject } from "./storage.js";
 
 const TMP_DIR = ".tmp";
+
+/** fsync of a file or a directory. */
+async function syncPath(p: string): Promise<void> {
+  const handle = await fs.open(p, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 export function createLocalStorage(root: string): Storage {
   const base = path.resolve(root);
@@ -41,15 +52,20 @@ export function createLocalStorage(root: string): Storage {
     const target = resolve(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     try {
+      // Bytes on disk before the name: after a crash of the machine the key holds all of them or is absent.
+      await syncPath(from);
       await fs.rename(from, target);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
       // Another filesystem: copy next to the target first so the final step stays a rename.
       const near = `${target}.${randomUUID()}.part`;
       await fs.copyFile(from, near);
+      await syncPath(near);
       await fs.rename(near, target);
       await fs.rm(from, { force: true });
     }
+    // The rename itself lives in the directory.
+    await syncPath(path.dirname(target)).catch(() => undefined);
     const s = await fs.stat(target);
     return { key, size: s.size, modifiedAt: s.mtime };
   }

@@ -8,6 +8,7 @@ import type { BackendName } from "../backend/select-backend.js";
 import { splitAtFrozenBoundary, type CutTensor } from "../model/trunk-split.js";
 import type { TransferModel, TransferModelOptions } from "../model/transfer-model.js";
 import type { Storage } from "../storage/storage.js";
+import type { Logger } from "../log.js";
 import { ensureFeatureCache, trunkFingerprint, type FeatureCache, type FeatureDtype, type FeatureReader } from "./feature-cache.js";
 import { createTrunkPool, inProcessRunner, poolThreads, type TrunkRunner } from "./trunk-pool.js";
 
@@ -26,6 +27,7 @@ export interface CachedTrunkOptions {
   backend: BackendName;
   /** 0 = one per core on single-threaded backends. */
   threads: number;
+  log?: Logger;
 }
 
 export interface CachedTrunk {
@@ -73,6 +75,7 @@ export async function prepareCachedTrunk(opts: CachedTrunkOptions): Promise<Cach
       close: async () => {},
     },
     budgetBytes: opts.budgetBytes,
+    log: opts.log,
   }).finally(async () => (await runner?.catch(() => undefined))?.close());
   const reader = await cache.open();
   return { tail: split.tail, cut: split.cut, cache, reader, close: () => reader.close() };

@@ -2,7 +2,9 @@
 // dataset at one image size, computed once and reused by every epoch and by
 // every job with the same dataset, image size, trunk weights and cut. Stored as
 // fixed-size rows in the dataset index's order; least recently used entries
-// are deleted to stay under FEATURE_CACHE_BYTES.
+// are deleted to stay under FEATURE_CACHE_BYTES. The meta file, written after
+// the rows, records their size and sha256, checked when the cache is opened: a
+// torn or altered rows file is computed again, never trained on.
 import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
 import type { CutTensor } from "../model/trunk-split.js";
@@ -10,6 +12,8 @@ import { storageKeys } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";
 import { openRowFile } from "../storage/row-file.js";
+import { digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
+import type { Logger } from "../log.js";
 import { float16ToFloat32, float32ToFloat16 } from "./float16.js";
 import type { TrunkRunner } from "./trunk-pool.js";
 
@@ -29,6 +33,8 @@ interface FeatureCacheMeta extends FeatureCacheIdentity {
   rows: number;
   rowBytes: number;
   bytes: number;
+  /** Size and sha256 of the rows file as it was written: checked when the cache is opened. */
+  digest: FileDigest;
   lastUsedAt: string;
 }
 
@@ -115,18 +121,45 @@ export interface EnsureFeatureCacheOptions {
   /** Images per trunk call. */
   chunkRows?: number;
   budgetBytes: number;
+  /** Told when a stored cache fails its check and is computed again. */
+  log?: Logger;
 }
 
-/** Opens the cache for `identity`, computing and storing it first when absent. */
+async function readMeta(storage: Storage, key: string): Promise<FeatureCacheMeta | null> {
+  return storage.get(key).then(
+    (bytes) => JSON.parse(bytes.toString("utf8")) as FeatureCacheMeta,
+    () => null,
+  );
+}
+
+/** Why the stored rows cannot be used (absent, another shape, torn or altered since written), or null. */
+async function storedProblem(storage: Storage, keys: { data: string; meta: string }, rows: number, rowBytes: number): Promise<string | null> {
+  const meta = await readMeta(storage, keys.meta);
+  if (meta === null) return `${keys.meta} is missing or unreadable`;
+  if (meta.rows !== rows || meta.rowBytes !== rowBytes) return `${keys.data} holds ${meta.rows} rows of ${meta.rowBytes} bytes, ${rows} of ${rowBytes} are needed`;
+  if (!isFileDigest(meta.digest) || meta.digest.bytes !== rows * rowBytes) return `${keys.meta} records no usable digest`;
+  return digestProblem(storage, keys.data, meta.digest);
+}
+
+/** Opens the cache for `identity`, computing and storing it first when absent or when the stored rows fail their check. */
 export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promise<FeatureCache> {
   const { storage, identity, rows } = opts;
   const keys = cacheKeys(identity);
   const elements = elementsPerRow(identity.cut);
   const rowBytes = elements.reduce((a, b) => a + b, 0) * bytesPerElement(identity.dtype);
-  const existing = await storage.stat(keys.data);
-  const built = !(existing && existing.size === rows * rowBytes && (await storage.exists(keys.meta)));
-  if (built) await computeInto(opts, keys.data, elements);
-  const meta: FeatureCacheMeta = { ...identity, rows, rowBytes, bytes: rows * rowBytes, lastUsedAt: new Date().toISOString() };
+  // Read once here, never per batch: a file changed after this is caught by the row reader's length check at most.
+  const problem = await storedProblem(storage, keys, rows, rowBytes);
+  const built = problem !== null;
+  let digest: FileDigest;
+  if (built) {
+    if (await storage.exists(keys.data)) opts.log?.warn({ datasetId: identity.datasetId, problem }, "feature cache failed its check; computing it again");
+    // The old meta must not vouch for rows while they are rewritten.
+    await storage.delete(keys.meta);
+    digest = await computeInto(opts, keys.data, elements);
+  } else {
+    digest = (await readMeta(storage, keys.meta))!.digest;
+  }
+  const meta: FeatureCacheMeta = { ...identity, rows, rowBytes, bytes: rows * rowBytes, digest, lastUsedAt: new Date().toISOString() };
   await storage.put(keys.meta, JSON.stringify(meta));
   await evictLeastRecentlyUsed(storage, opts.budgetBytes, keys.meta);
   const file = await storage.localPath(keys.data);
@@ -145,9 +178,9 @@ export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promi
 }
 
 /** Chunks go to the runner `parallelism` at a time and are written in row order. */
-async function computeInto(opts: EnsureFeatureCacheOptions, key: string, elements: number[]): Promise<void> {
+async function computeInto(opts: EnsureFeatureCacheOptions, key: string, elements: number[]): Promise<FileDigest> {
   const chunkRows = opts.chunkRows ?? 16;
-  await writeThroughFile(opts.storage, key, async (out) => {
+  return writeThroughFile(opts.storage, key, async (write) => {
     const inFlight: Promise<{ features: Float32Array[]; count: number }>[] = [];
     const launch = (first: number) => {
       const count = Math.min(chunkRows, opts.rows - first);
@@ -164,7 +197,7 @@ async function computeInto(opts: EnsureFeatureCacheOptions, key: string, element
         launch(nextFirst);
         nextFirst += chunkRows;
       }
-      await out.write(encodeRows(features, count, elements, opts.identity.dtype));
+      await write(encodeRows(features, count, elements, opts.identity.dtype));
     }
   });
 }

@@ -172,8 +172,10 @@ export function decodeOptimizerState(bytes: Uint8Array): OptimizerState {
   const sizes = header.moments.map((m) => m.shape.reduce((a, b) => a * b, 1));
   const floats = sizes.reduce((a, b) => a + 2 * b, 0);
   if (bytes.length !== dataStart + floats * 4) throw unreadable(`expected ${dataStart + floats * 4} bytes, found ${bytes.length}`);
-  // Copy into an aligned buffer: `bytes` may be a view at any offset (a Node Buffer from a file).
-  const data = new Float32Array(bytes.slice(dataStart).buffer);
+  // Copy into an aligned buffer of its own: `bytes` may be a view at any offset. Not bytes.slice(): on a
+  // Node Buffer (a file read from storage) slice() is a view, and .buffer would be the whole file, header included.
+  const data = new Float32Array(floats);
+  new Uint8Array(data.buffer).set(bytes.subarray(dataStart));
   let offset = 0;
   const moments = header.moments.map(({ name, shape }, i) => {
     const m = data.slice(offset, offset + sizes[i]);

@@ -2,7 +2,9 @@
 // storageKeys.checkpoints(tenant, jobId)/<epoch>/: the whole model (TF.js
 // layers format), Adam's state, and checkpoint.json. The manifest is written
 // last, so a checkpoint whose manifest is missing (a process killed while
-// writing it) does not exist for any reader.
+// writing it) does not exist for any reader. The manifest records each file's
+// size and sha256; a resume checks them and skips a checkpoint that fails
+// (torn, truncated, altered), falling back to the one before it.
 import fs from "node:fs/promises";
 import path from "node:path";
 import type * as tf from "@tensorflow/tfjs";
@@ -11,6 +13,7 @@ import { storageKeys } from "../storage/keys.js";
 import type { EpochMetrics } from "../queue/job-records.js";
 import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "../training/optimizer-state.js";
 import { saveTfjs } from "../model/weights/index.js";
+import { digestLocalFile, digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
 
 export const MANIFEST_FILE = "checkpoint.json";
 export const OPTIMIZER_FILE = "optimizer.bin";
@@ -29,6 +32,8 @@ export interface CheckpointManifest {
   seed: number;
   /** Files of the checkpoint, relative to its directory, manifest excluded. */
   files: string[];
+  /** Size and sha256 of each file as written, by file name. */
+  digests: Record<string, FileDigest>;
   createdAt: string;
 }
 
@@ -64,8 +69,13 @@ export async function writeCheckpoint(storage: Storage, input: WriteCheckpointIn
     await saveTfjs(input.model, scratch);
     await fs.writeFile(path.join(scratch, OPTIMIZER_FILE), encodeOptimizerState(input.optimizerState));
     const files = (await fs.readdir(scratch)).sort();
-    for (const file of files) await storage.putFile(`${dirKey}/${file}`, path.join(scratch, file));
-    const manifest: CheckpointManifest = { epoch, metrics, seed: input.seed, files, createdAt: new Date().toISOString() };
+    const digests: Record<string, FileDigest> = {};
+    for (const file of files) {
+      // Read back from the page cache just after writing: small next to an epoch of training.
+      digests[file] = await digestLocalFile(path.join(scratch, file));
+      await storage.putFile(`${dirKey}/${file}`, path.join(scratch, file));
+    }
+    const manifest: CheckpointManifest = { epoch, metrics, seed: input.seed, files, digests, createdAt: new Date().toISOString() };
     await storage.put(`${dirKey}/${MANIFEST_FILE}`, JSON.stringify(manifest, null, 2));
     return manifest;
   } finally {
@@ -73,21 +83,83 @@ export async function writeCheckpoint(storage: Storage, input: WriteCheckpointIn
   }
 }
 
-/** Manifests of the job's complete checkpoints, by epoch ascending. */
+/** The manifest under `key`: "missing" when there is none, null when it is there but not a manifest (torn, altered). */
+async function readManifest(storage: Storage, key: string): Promise<CheckpointManifest | "missing" | null> {
+  let text: string;
+  try {
+    text = (await storage.get(key)).toString("utf8");
+  } catch (error) {
+    // Deleted by pruning between list and get: it no longer exists.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "missing";
+    throw error;
+  }
+  try {
+    const m = JSON.parse(text) as CheckpointManifest;
+    const wellFormed =
+      Number.isInteger(m.epoch) && m.epoch >= 1 && Array.isArray(m.metrics) && m.metrics.length === m.epoch && Array.isArray(m.files) && Number.isInteger(m.seed);
+    return wellFormed ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Manifests of the job's complete checkpoints, by epoch ascending; an unreadable manifest is left out. */
 export async function listCheckpoints(storage: Storage, tenant: string, jobId: string): Promise<CheckpointManifest[]> {
   const prefix = storageKeys.checkpoints(tenant, jobId);
   const objects = await storage.list(prefix);
   const manifests: CheckpointManifest[] = [];
   for (const object of objects) {
     if (!object.key.endsWith(`/${MANIFEST_FILE}`)) continue;
-    try {
-      manifests.push(JSON.parse((await storage.get(object.key)).toString("utf8")) as CheckpointManifest);
-    } catch (error) {
-      // Deleted by pruning between list and get: it no longer exists.
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
+    const manifest = await readManifest(storage, object.key);
+    if (manifest !== null && manifest !== "missing") manifests.push(manifest);
   }
   return manifests.sort((a, b) => a.epoch - b.epoch);
+}
+
+/** Why the checkpoint cannot be resumed from (a file missing, torn or altered since written), or null. */
+export async function checkpointProblem(storage: Storage, tenant: string, jobId: string, manifest: CheckpointManifest): Promise<string | null> {
+  for (const needed of [MODEL_FILE, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
+  for (const file of manifest.files) {
+    const digest = manifest.digests?.[file];
+    if (!isFileDigest(digest)) return `the manifest records no digest of ${file}`;
+    const problem = await digestProblem(storage, checkpointKey(tenant, jobId, manifest.epoch, file), digest);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+/**
+ * The newest checkpoint whose manifest and files pass their checks. Each newer one that fails is
+ * reported to `onSkip` and deleted (it would otherwise count as a later epoch for pruning); none
+ * passing means a fresh start.
+ */
+export async function resumableCheckpoint(
+  storage: Storage,
+  tenant: string,
+  jobId: string,
+  onSkip: (epoch: number, problem: string) => void,
+): Promise<CheckpointManifest | undefined> {
+  const epochs = (await storage.listChildren(storageKeys.checkpoints(tenant, jobId)))
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n >= 1)
+    .sort((a, b) => b - a);
+  for (const epoch of epochs) {
+    const manifest = await readManifest(storage, checkpointKey(tenant, jobId, epoch, MANIFEST_FILE));
+    // No manifest: a checkpoint whose writing was cut short, which exists for no reader.
+    if (manifest === "missing") continue;
+    const problem =
+      manifest === null ? "its manifest is unreadable" : manifest.epoch !== epoch ? `its manifest says epoch ${manifest.epoch}` : await checkpointProblem(storage, tenant, jobId, manifest);
+    if (problem === null) return manifest!;
+    onSkip(epoch, problem);
+    await deleteCheckpoint(storage, tenant, jobId, epoch);
+  }
+  return undefined;
+}
+
+/** Manifest first, so the checkpoint is never seen half-deleted. */
+async function deleteCheckpoint(storage: Storage, tenant: string, jobId: string, epoch: number): Promise<void> {
+  await storage.delete(checkpointKey(tenant, jobId, epoch, MANIFEST_FILE));
+  await storage.deletePrefix(checkpointKey(tenant, jobId, epoch));
 }
 
 export async function checkpointSummaries(storage: Storage, tenant: string, jobId: string): Promise<CheckpointSummary[]> {
@@ -129,15 +201,14 @@ export function checkpointsToKeep(manifests: readonly CheckpointManifest[], keep
   return kept;
 }
 
-/** Deletes the checkpoints checkpointsToKeep leaves out: manifest first, so none is ever seen half-deleted. */
+/** Deletes the checkpoints checkpointsToKeep leaves out. */
 export async function pruneCheckpoints(storage: Storage, tenant: string, jobId: string, keep: number, alsoKeep: number | null = null): Promise<number[]> {
   const manifests = await listCheckpoints(storage, tenant, jobId);
   const kept = checkpointsToKeep(manifests, keep, alsoKeep);
   const removed: number[] = [];
   for (const m of manifests) {
     if (kept.has(m.epoch)) continue;
-    await storage.delete(checkpointKey(tenant, jobId, m.epoch, MANIFEST_FILE));
-    await storage.deletePrefix(checkpointKey(tenant, jobId, m.epoch));
+    await deleteCheckpoint(storage, tenant, jobId, m.epoch);
     removed.push(m.epoch);
   }
   return removed;

@@ -31,9 +31,9 @@ import { weightsFilePath } from "../weights/weights-store.js";
 import { augmentBatches, isIdentityAugmentation } from "./augment-batches.js";
 import {
   checkpointModelPath,
-  listCheckpoints,
   pruneCheckpoints,
   readCheckpointOptimizerState,
+  resumableCheckpoint,
   writeCheckpoint,
   type CheckpointManifest,
 } from "./checkpoints.js";
@@ -129,6 +129,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     validationSplit: spec.validationSplit,
     seed: spec.seed,
     batchSize: spec.batchSize,
+    log,
   });
   if (signal?.aborted) return stopped(0);
 
@@ -143,8 +144,9 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   const { model } = tm;
   let cached: CachedTrunk | null = null;
   try {
-    const checkpoints = await listCheckpoints(storage, tenant, jobId);
-    const resumeFrom: CheckpointManifest | undefined = checkpoints[checkpoints.length - 1];
+    const resumeFrom: CheckpointManifest | undefined = await resumableCheckpoint(storage, tenant, jobId, (epoch, problem) =>
+      log.warn({ epoch, problem }, "checkpoint failed its check: deleted, resuming from an earlier one"),
+    );
     let optimizerState;
     if (resumeFrom) {
       await loadModelWeights(model, await checkpointModelPath(storage, tenant, jobId, resumeFrom.epoch));
@@ -176,6 +178,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       budgetBytes: config.featureCacheBytes,
       backend: backend.name,
       threads: config.trunkThreads,
+      log,
     }) : null;
     const featureCache = cached !== null;
     await setJobInfo(db, jobId, { featureCache });

@@ -1,5 +1,8 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import {
@@ -69,6 +72,20 @@ test("bytes round trip exactly, also from an unaligned view", async () => {
   assert.deepEqual(decodeOptimizerState(shifted.subarray(1)), state);
   assert.throws(() => decodeOptimizerState(bytes.subarray(0, bytes.length - 4)), { code: "OPTIMIZER_STATE_INVALID" });
   assert.throws(() => decodeOptimizerState(new TextEncoder().encode("not a state")), { code: "OPTIMIZER_STATE_INVALID" });
+});
+
+test("bytes read back from a file (a Node Buffer, whose slice() is a view) decode to the state that was written", async () => {
+  const state = await trainedState(1);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "rf-optimizer-"));
+  try {
+    await fs.writeFile(path.join(dir, "optimizer.bin"), encodeOptimizerState(state));
+    const fromFile = await fs.readFile(path.join(dir, "optimizer.bin"));
+    assert.deepEqual(decodeOptimizerState(fromFile), state);
+    // A Buffer from Node's shared pool: a view into a larger ArrayBuffer.
+    assert.deepEqual(decodeOptimizerState(Buffer.concat([Buffer.from("x"), fromFile]).subarray(1)), state);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("import restores what was exported, into a fresh optimizer, and leaks nothing", async () => {
