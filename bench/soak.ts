@@ -52,7 +52,7 @@ interface EpochMetrics {
 interface JobView {
   id: string;
   state: string;
-  progress: { epoch: number; batch: number; batches: number } | null;
+  progress: { epoch: number; batch: number; batches: number; fraction: number } | null;
   metrics: EpochMetrics[];
   attempts: number;
   error: { code: string; message: string } | null;
@@ -101,6 +101,21 @@ async function main(): Promise<void> {
   const services: Service[] = [worker, api, redis];
   const http = client(`http://127.0.0.1:${port}`);
   let failures = 0;
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (const s of services) await s.stop().catch(() => undefined);
+      await disk.close().catch((err) => say(`could not unmount ${disk.dir}: ${(err as Error).message}`));
+      if (values.keep || failures > 0) say(`kept ${root} for inspection`);
+      else await fs.rm(root, { recursive: true, force: true });
+    })());
+  // Ctrl-C stops the services and unmounts DATA_DIR, as the end of a run does.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      failures++;
+      void cleanUp().then(() => process.exit(130));
+    });
+  }
   try {
     const form = new FormData();
     form.append("file", new Blob([new Uint8Array(await datasetZip(24))]), "digits.zip");
@@ -132,10 +147,7 @@ async function main(): Promise<void> {
     printTable(rows);
     console.log(`recovered ${rows.filter((r) => r.outcome === "recovered").length}/${rows.length}`);
   } finally {
-    for (const s of services) await s.stop().catch(() => undefined);
-    await disk.close().catch((err) => say(`could not unmount ${disk.dir}: ${(err as Error).message}`));
-    if (values.keep || failures > 0) say(`kept ${root} for inspection`);
-    else await fs.rm(root, { recursive: true, force: true });
+    await cleanUp();
   }
 }
 
@@ -158,10 +170,8 @@ async function faultedJob(f: FaultedJob): Promise<Row> {
   const started = Date.now();
   const row: Row = { job: f.i + 1, spec: f.name, fault: f.fault, phase: "-", outcome: "recovered", recoverSeconds: null, seconds: 0 };
   const id = await f.http.createJob(f.spec, `soak-${f.i}`);
-  await f.http.waitFor(id, (j) => j.state !== "queued", JOB_TIMEOUT_MS);
-  // Within the first 90% of an uninterrupted run, from the moment the job started.
-  await sleep(f.at * 0.9 * f.reference.seconds * 1000);
-  const before = await f.http.job(id);
+  // A moment in the job's own progress (its caches may make it faster than its reference run): within the first 95%.
+  const before = await f.http.waitFor(id, (j) => j.state !== "queued" && (j.state !== "running" || (j.progress?.fraction ?? 0) >= f.at * 0.95), JOB_TIMEOUT_MS);
   row.phase = phaseOf(before);
   if (f.fault === "full disk" && f.disk.cannotFill) {
     row.outcome = "skipped (no tmpfs)";
