@@ -29,7 +29,8 @@ function notFound(id: string): AppError {
   return new AppError("NOT_FOUND", `job ${id} does not exist`, { id });
 }
 
-export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS }) => {
+export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opts) => {
+  const { storage, config, db, jobs, hub, events, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {

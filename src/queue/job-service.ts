@@ -110,7 +110,6 @@ export interface JobServiceDeps {
 }
 
 export function createJobService({ db, queue, config, beforeCommit }: JobServiceDeps) {
-
   async function queuePosition(jobId: string): Promise<number | null> {
     const [index, length] = await Promise.all([
       db.redis.lpos(queue.keys.wait, jobId) as Promise<number | null>,
@@ -206,7 +205,6 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
       start = rank !== null ? rank + 1 : await db.redis.zcount(key, `(${after.score}`, "+inf");
     }
     const items: JobView[] = [];
-    const done = (nextCursor: string | null): JobPage => ({ items, nextCursor });
     const chunk = Math.max(opts.limit, 50);
     for (;;) {
       const raw = await db.redis.zrevrange(key, start, start + chunk - 1, "WITHSCORES");
@@ -217,9 +215,9 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
         const view = await viewOf(record, false);
         if (opts.state && view.state !== opts.state) continue;
         items.push(view);
-        if (items.length === opts.limit) return done(encodeCursor(Number(raw[i + 1]), jobId));
+        if (items.length === opts.limit) return { items, nextCursor: encodeCursor(Number(raw[i + 1]), jobId) };
       }
-      if (raw.length < chunk * 2) return done(null);
+      if (raw.length < chunk * 2) return { items, nextCursor: null };
       start += chunk;
     }
   }
