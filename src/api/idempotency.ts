@@ -60,8 +60,10 @@ export async function claimIdempotencyKey(
   const value = JSON.stringify({ hash, jobId });
   const claimed = await db.redis.set(key, value, "EX", claimSeconds, "NX");
   if (claimed === "OK") {
+    // GT: a renewal that reaches Redis after the creation transaction (another
+    // connection) must not cut the committed 24 h back to the claim's time.
     const renew = setInterval(() => {
-      db.redis.expire(key, claimSeconds).catch(() => undefined); // a missed renewal only shortens the claim
+      db.redis.expire(key, claimSeconds, "GT").catch(() => undefined); // a missed renewal only shortens the claim
     }, (claimSeconds * 1000) / 3);
     renew.unref();
     return {

@@ -110,6 +110,36 @@ test("kill -9 of the API between the Idempotency-Key claim and the job's transac
   assert.equal((await jobTraces(app.redis)).records.length, 1);
 });
 
+test("a creation slower than the claim keeps its Idempotency-Key (renewed), then commits it for 24 h", { timeout: 60_000 }, async (t) => {
+  let reached!: () => void;
+  const atSeam = new Promise<void>((r) => (reached = r));
+  let proceed!: () => void;
+  const gate = new Promise<void>((r) => (proceed = r));
+  const { app, config } = await build(t, {}, {
+    idempotencyClaimSeconds: 1,
+    beforeJobCommit: async () => {
+      reached();
+      await gate;
+    },
+  });
+  await placeImagenetWeights(config);
+  const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
+  const http = supertest(app.server);
+
+  const first = http.post("/v1/jobs").set("idempotency-key", "slow").send({ datasetId }).then((r) => r);
+  await atSeam;
+  // Time itself is what is tested: three claim lengths pass while the request is held.
+  await nextTick(3000);
+  const meanwhile = await http.post("/v1/jobs").set("idempotency-key", "slow").send({ datasetId });
+  assert.equal(meanwhile.status, 409);
+  assert.equal(meanwhile.body.error.code, "IDEMPOTENCY_KEY_IN_USE");
+  proceed();
+  assert.equal((await first).status, 202);
+  const [key] = await app.redis.keys("rf:idem:*");
+  assert.ok((await app.redis.ttl(key)) > IDEMPOTENCY_TTL_SECONDS - 60);
+  assert.equal((await jobTraces(app.redis)).records.length, 1);
+});
+
 /** A pause between polls of a state this test cannot be notified of (a key's TTL running out in Redis). */
 function nextTick(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
