@@ -178,13 +178,13 @@ async function faultedJob(f: FaultedJob): Promise<Row> {
   } else {
     const faultAt = Date.now();
     try {
-      await inject(f);
+      const note = await inject(f);
+      if (note) row.phase += ` (${note})`;
     } catch (err) {
       row.phase += ` (${(err as Error).message})`;
     }
-    const resumed = await f.http.waitFor(id, (j) => j.state === "completed" || j.state === "failed" || advanced(before, j), JOB_TIMEOUT_MS);
+    await f.http.waitFor(id, (j) => j.state === "completed" || j.state === "failed" || advanced(before, j), JOB_TIMEOUT_MS);
     row.recoverSeconds = Math.round((Date.now() - faultAt) / 100) / 10;
-    void resumed;
   }
   const job = await f.http.waitFor(id, (j) => ["completed", "failed", "cancelled"].includes(j.state), JOB_TIMEOUT_MS);
   row.seconds = Math.round((Date.now() - started) / 1000);
@@ -194,8 +194,8 @@ async function faultedJob(f: FaultedJob): Promise<Row> {
   return row;
 }
 
-/** The fault itself, and the restart of what it took down. */
-async function inject(f: FaultedJob): Promise<void> {
+/** The fault itself, and the restart of what it took down; returns a note for the phase column, if any. */
+async function inject(f: FaultedJob): Promise<string | void> {
   switch (f.fault) {
     case "kill -9 training child": {
       const child = await trainingChild(f.worker);
@@ -226,9 +226,9 @@ async function inject(f: FaultedJob): Promise<void> {
       await f.disk.fill();
       // Full until an attempt fails on it, or for one epoch of the reference run: long enough for a checkpoint to hit it.
       const epochMs = (f.reference.seconds / f.reference.metrics.length) * 1000;
-      await waitForLog(path.join(path.dirname(f.disk.dir), "logs", "worker.log"), /job attempt failed/, Math.min(epochMs + 1000, 30_000));
+      const hit = await waitForLog(path.join(path.dirname(f.disk.dir), "logs", "worker.log"), /job attempt failed/, Math.min(epochMs + 1000, 30_000));
       await f.disk.free();
-      return;
+      return hit ? "an attempt failed on it" : "no write while full";
     }
   }
 }
@@ -244,7 +244,8 @@ async function trainingChild(worker: NodeService): Promise<number | undefined> {
   return undefined;
 }
 
-async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Promise<void> {
+/** Whether a line matching `pattern` is appended to `file` within `timeoutMs`. */
+async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Promise<boolean> {
   const from = (await fs.stat(file)).size;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -253,9 +254,10 @@ async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Pro
     const buffer = Buffer.alloc(size - from);
     await handle.read(buffer, 0, buffer.length, from);
     await handle.close();
-    if (pattern.test(buffer.toString())) return;
+    if (pattern.test(buffer.toString())) return true;
     await sleep(200);
   }
+  return false;
 }
 
 function phaseOf(job: JobView): string {
@@ -319,8 +321,8 @@ async function removeJobFiles(dataDir: string, job: JobView): Promise<void> {
 function printTable(rows: Row[]): void {
   const header = ["job", "spec", "fault", "phase", "outcome", "recover s", "job s"];
   const cells = rows.map((r) => [String(r.job), r.spec, r.fault, r.phase, r.outcome, r.recoverSeconds === null ? "-" : r.recoverSeconds.toFixed(1), String(r.seconds)]);
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => Math.min(row[c].length, 60))));
-  const line = (row: string[]) => row.map((cell, c) => cell.slice(0, 60).padEnd(widths[c])).join("  ");
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => Math.min(row[c].length, 80))));
+  const line = (row: string[]) => row.map((cell, c) => cell.slice(0, 80).padEnd(widths[c])).join("  ");
   console.log(line(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of cells) console.log(line(row));
