@@ -38,6 +38,10 @@ export interface AppDeps {
   queue: TrainingQueue;
   /** SSE heartbeat and progress throttling (tests shorten them). */
   events: Partial<EventStreamOptions>;
+  /** How long an Idempotency-Key claim lasts without renewal (tests shorten it). */
+  idempotencyClaimSeconds: number;
+  /** Test seam: runs just before a job's creation transaction (see JobServiceDeps). */
+  beforeJobCommit: (jobId: string) => Promise<void>;
 }
 
 declare module "fastify" {
@@ -72,7 +76,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const queue = deps.queue ?? createTrainingQueue(redis, config);
   const queueEvents = createTrainingQueueEvents(config);
   const db = jobRedis(redis, config);
-  const jobs = createJobService({ db, queue, config });
+  const jobs = createJobService({ db, queue, config, beforeCommit: deps.beforeJobCommit });
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
@@ -126,7 +130,15 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
     await app.register(weightsRoutes, { storage, config, jobs });
-    await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
+    await app.register(jobsRoutes, {
+      storage,
+      config,
+      db,
+      jobs,
+      hub,
+      events: { ...EVENT_STREAM_DEFAULTS, ...deps.events },
+      idempotencyClaimSeconds: deps.idempotencyClaimSeconds,
+    });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
     await registerQueueDashboard(app, [queue]);

@@ -1,12 +1,14 @@
 // Entry point of `npm start`: picks or starts a Redis, runs the API and one
-// worker as child processes with prefixed logs, and stops them all on Ctrl-C.
+// worker as child processes with prefixed logs, restarts either when it dies
+// (with backoff), and stops them all on Ctrl-C or SIGTERM.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "./config.js";
 import { chooseRedis } from "./launcher/choose-redis.js";
 import { onPath, pingRedis, startRedisServer, type RedisServer } from "./launcher/redis-server.js";
-import { prettyLines, startService, type ServiceProcess } from "./launcher/child-process.js";
+import { prettyLines, startService } from "./launcher/child-process.js";
+import { supervise, type SupervisedService } from "./launcher/supervisor.js";
 import { childEnvironment } from "./worker/child-env.js";
 
 const config = loadConfig();
@@ -46,10 +48,12 @@ const redis = await resolveRedis();
 const env = { ...process.env, REDIS_URL: redis.url };
 const format = process.stdout.isTTY ? prettyLines(true) : undefined;
 const write = (text: string) => void process.stdout.write(text);
-const services: ServiceProcess[] = [startService("api", sibling("server"), env, write, format)];
+const run = (name: string, entry: string, serviceEnv: NodeJS.ProcessEnv) =>
+  supervise(name, () => startService(name, sibling(entry), serviceEnv, write, format), say);
+const services: SupervisedService[] = [run("api", "server", env)];
 if (existsSync(sibling("worker"))) {
   // The worker holds no tenant's key: it gets the allow-listed environment its training children get.
-  services.push(startService("worker", sibling("worker"), childEnvironment(env), write, format));
+  services.push(run("worker", "worker", childEnvironment(env)));
 } else {
   say("no worker found next to the API: jobs will wait in the queue until a worker runs");
 }
@@ -58,17 +62,16 @@ let stopping = false;
 async function stop(signal: NodeJS.Signals, exitCode: number): Promise<never> {
   if (stopping) {
     // A second Ctrl-C: do not wait for checkpoints.
-    for (const s of services) s.child.kill("SIGKILL");
+    for (const s of services) s.current()?.child.kill("SIGKILL");
     process.exit(1);
   }
   stopping = true;
   say(`stopping (${signal})...`);
-  for (const s of services) if (s.child.exitCode === null) s.child.kill(signal);
   const force = setTimeout(() => {
     say("services did not stop in time: killing them");
-    for (const s of services) s.child.kill("SIGKILL");
+    for (const s of services) s.current()?.child.kill("SIGKILL");
   }, config.shutdownTimeoutMs + 10_000);
-  const results = await Promise.all(services.map((s) => s.exited));
+  const results = await Promise.all(services.map((s) => s.stop(signal)));
   clearTimeout(force);
   await redis.server?.stop();
   const clean = results.every((r) => r.code === 0);
@@ -76,13 +79,6 @@ async function stop(signal: NodeJS.Signals, exitCode: number): Promise<never> {
 }
 process.on("SIGINT", () => void stop("SIGINT", 0));
 process.on("SIGTERM", () => void stop("SIGTERM", 0));
-for (const s of services) {
-  void s.exited.then(({ code, signal }) => {
-    if (stopping) return;
-    say(`${s.name} exited (${signal ?? `code ${code}`}): stopping the others`);
-    void stop("SIGTERM", 1);
-  });
-}
 
 const hostForUrl = !config.host || config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
 const base = `http://${hostForUrl}:${config.port}`;

@@ -1,6 +1,7 @@
-// Entry point of a worker process (`npm run worker`): trains jobs of the
-// `training` queue in sandboxed children, relays cancel requests to them, and
-// on SIGTERM/SIGINT hands running jobs back to the queue before exiting.
+// Entry point of a worker process (`npm run worker`): refuses to start when
+// TFJS_BACKEND cannot be loaded, trains jobs of the `training` queue in
+// sandboxed children, relays cancel requests to them, and on SIGTERM/SIGINT
+// hands running jobs back to the queue before exiting.
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { createRedis } from "./queue/redis.js";
@@ -8,12 +9,25 @@ import { jobRedis } from "./queue/job-records.js";
 import { onCancel } from "./queue/cancel.js";
 import { createTrainingWorker } from "./worker/training-worker.js";
 import { STOP_REASON } from "./worker/stop-reasons.js";
+import { checkBackend } from "./worker/backend-check.js";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "worker");
+// Without its backend every job would fail here, attempt after attempt: better
+// no worker at all (a supervisor shows the reason) than one that eats the queue.
+try {
+  const backend = await checkBackend(config.tfjsBackend);
+  log.info({ requested: config.tfjsBackend, backend: backend.name, skipped: backend.skipped }, "tfjs backend available");
+} catch (err) {
+  const e = err as { code?: string; message?: string; details?: unknown };
+  log.fatal({ code: e.code, requested: config.tfjsBackend, reason: e.message, details: e.details }, "worker refuses to start: TFJS_BACKEND cannot be used");
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  process.exit(1);
+}
 const connection = createRedis(config.redisUrl, "consumer");
-const training = createTrainingWorker({ config, connection, log });
-const stopListening = await onCancel(jobRedis(connection, config), (jobId) => {
+const db = jobRedis(connection, config);
+const training = createTrainingWorker({ config, connection, db, log });
+const stopListening = await onCancel(db, (jobId) => {
   if (training.stopJob(jobId, STOP_REASON.cancel)) log.info({ jobId }, "cancel requested: stopping at the next batch");
 });
 log.info(

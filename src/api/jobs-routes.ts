@@ -11,7 +11,7 @@ import type { JobService, JobState } from "../queue/job-service.js";
 import type { JobSpec } from "../queue/job-spec.js";
 import { routeSchema } from "./openapi.js";
 import { checkJobSpec } from "./job-spec-check.js";
-import { bodyHash, claimIdempotencyKey, releaseIdempotencyKey } from "./idempotency.js";
+import { bodyHash, claimIdempotencyKey, IDEMPOTENCY_CLAIM_SECONDS, type IdempotencyClaim } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
 
 export interface JobsRoutesOptions {
@@ -21,13 +21,16 @@ export interface JobsRoutesOptions {
   jobs: JobService;
   hub: JobEventsHub;
   events: EventStreamOptions;
+  /** How long an Idempotency-Key claim lasts without renewal (tests shorten it). */
+  idempotencyClaimSeconds?: number;
 }
 
 function notFound(id: string): AppError {
   return new AppError("NOT_FOUND", `job ${id} does not exist`, { id });
 }
 
-export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events }) => {
+export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opts) => {
+  const { storage, config, db, jobs, hub, events, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {
@@ -40,22 +43,26 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
     const tenant = request.tenant;
     const idempotencyKey = request.headers["idempotency-key"] as string | undefined;
     const jobId = `job_${randomUUID()}`;
+    let claim: IdempotencyClaim | undefined;
     if (idempotencyKey !== undefined) {
-      const earlier = await claimIdempotencyKey(db, tenant, idempotencyKey, bodyHash(spec), jobId);
-      if (earlier) {
-        const view = await jobs.get(tenant, earlier);
+      const claimed = await claimIdempotencyKey(db, tenant, idempotencyKey, bodyHash(spec), jobId, idempotencyClaimSeconds);
+      if ("earlierJobId" in claimed) {
+        const view = await jobs.get(tenant, claimed.earlierJobId);
         if (!view) throw new AppError("IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still being processed; retry shortly");
         return reply.status(200).send(view);
       }
+      claim = claimed.claim;
     }
     try {
       await checkJobSpec(spec, tenant, { storage, config });
-      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() });
+      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() }, { alsoSet: claim?.final });
       request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
     } catch (err) {
-      if (idempotencyKey !== undefined) await releaseIdempotencyKey(db, tenant, idempotencyKey);
+      await claim?.release();
       throw err;
+    } finally {
+      claim?.end();
     }
   });
 

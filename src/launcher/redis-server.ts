@@ -10,6 +10,7 @@ export interface RedisServer {
   url: string;
   port: number;
   dir: string;
+  pid: number;
   /** SIGTERM (redis flushes the AOF), then waits for the process to exit. */
   stop(): Promise<void>;
 }
@@ -67,13 +68,14 @@ async function waitForPing(port: number, child: ChildProcess, timeoutMs: number)
 /**
  * Starts redis-server on loopback, keeping its data (AOF) in `dir`. Queue
  * state must never be evicted, hence noeviction, as in docker-compose.yml.
+ * `extraArgs` go last (e.g. `--appendfsync always`).
  */
-export async function startRedisServer(dir: string, port?: number): Promise<RedisServer> {
+export async function startRedisServer(dir: string, port?: number, extraArgs: string[] = []): Promise<RedisServer> {
   await fs.mkdir(dir, { recursive: true });
   const chosen = port ?? (await freePort());
   const child = spawn(
     "redis-server",
-    ["--port", String(chosen), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction"],
+    ["--port", String(chosen), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", ...extraArgs],
     { stdio: "ignore" },
   );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -87,6 +89,7 @@ export async function startRedisServer(dir: string, port?: number): Promise<Redi
     url: `redis://127.0.0.1:${chosen}`,
     port: chosen,
     dir,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

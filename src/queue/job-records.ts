@@ -59,20 +59,34 @@ export interface JobRecord extends JobInfo {
 
 const INFO_FIELDS = ["backend", "featureCache", "modelId", "error"] as const;
 
-export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
-  const uses = [jobKeys.uses(db, job.tenant, "dataset", job.spec.datasetId)];
+/** The part of a MULTI that job creation writes through (BullMQ's IRedisTransaction has it). */
+export interface TransactionWrites {
+  hset(key: string, data: Record<string, string>): unknown;
+  runCommand(name: string, args: (string | number)[]): unknown;
+}
+
+/**
+ * Queues the writes that make a job's record on `tx`: the hash, the tenant's
+ * index and the uses sets. Job creation runs them in the same transaction as
+ * the queue entry.
+ */
+export function writeJobRecord(tx: TransactionWrites, db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): void {
+  tx.hset(jobKeys.record(db, job.jobId), {
+    tenant: JSON.stringify(job.tenant),
+    spec: JSON.stringify(job.spec),
+    createdAt: JSON.stringify(job.createdAt),
+  });
+  tx.runCommand("zadd", [jobKeys.tenantJobs(db, job.tenant), Date.parse(job.createdAt), job.jobId]);
+  tx.runCommand("sadd", [jobKeys.uses(db, job.tenant, "dataset", job.spec.datasetId), job.jobId]);
   if (job.spec.baseWeights !== "imagenet" && job.spec.baseWeights !== "none") {
-    uses.push(jobKeys.uses(db, job.tenant, "weights", job.spec.baseWeights));
+    tx.runCommand("sadd", [jobKeys.uses(db, job.tenant, "weights", job.spec.baseWeights), job.jobId]);
   }
-  const multi = db.redis
-    .multi()
-    .hset(jobKeys.record(db, job.jobId), {
-      tenant: JSON.stringify(job.tenant),
-      spec: JSON.stringify(job.spec),
-      createdAt: JSON.stringify(job.createdAt),
-    })
-    .zadd(jobKeys.tenantJobs(db, job.tenant), Date.parse(job.createdAt), job.jobId);
-  for (const key of uses) multi.sadd(key, job.jobId);
+}
+
+/** The record alone, without a queue entry (the worker's tests train jobs they queue themselves). */
+export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
+  const multi = db.redis.multi();
+  writeJobRecord({ hset: (key, data) => multi.hset(key, data), runCommand: (name, args) => multi.call(name, ...args) }, db, job);
   await multi.exec();
 }
 

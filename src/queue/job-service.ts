@@ -1,15 +1,15 @@
 // Jobs as the API shows them: the record (owner, spec, extras) joined with the
-// BullMQ job (queue state, attempts, progress, times). Creating, reading,
-// listing, cancelling, and whether a dataset or weights file is in use.
+// BullMQ job (queue state, attempts, progress, times). Creating (one
+// transaction), reading and listing (which never write), cancelling, and
+// whether a dataset or weights file is in use.
 import type { Job } from "bullmq";
 import { AppError } from "../errors.js";
 import type { Config } from "../config.js";
 import { requestCancel } from "./cancel.js";
 import {
-  createJobRecord,
   expireJobRecord,
   jobKeys,
-  jobRecordTtl,
+  writeJobRecord,
   markCancelled,
   readEpochMetrics,
   readJobRecord,
@@ -17,7 +17,7 @@ import {
   type JobRecord,
   type JobRedis,
 } from "./job-records.js";
-import { enqueueTrainingJob, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
+import { addTrainingJobTo, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
 
 export const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -88,15 +88,28 @@ export function decodeCursor(cursor: string): { score: number; jobId: string } {
   return { score: Number(match[1]), jobId: match[2] };
 }
 
+/** A string key that job creation sets in its transaction (the Idempotency-Key's final value). */
+export interface KeyToSet {
+  key: string;
+  value: string;
+  ttlSeconds: number;
+}
+
+/** Entries of a tenant's index checked for expiry per job created: the index stays near the live jobs' size. */
+const INDEX_PRUNE_BATCH = 20;
+
 export interface JobServiceDeps {
   db: JobRedis;
   queue: TrainingQueue;
   config: Pick<Config, "jobRetentionDays">;
+  /**
+   * Test seam: runs after validation, just before the creation transaction
+   * (where a crash must leave nothing behind). Production passes none.
+   */
+  beforeCommit?: (jobId: string) => Promise<void>;
 }
 
-export function createJobService({ db, queue, config }: JobServiceDeps) {
-  const retentionSeconds = config.jobRetentionDays * 24 * 3600;
-
+export function createJobService({ db, queue, config, beforeCommit }: JobServiceDeps) {
   async function queuePosition(jobId: string): Promise<number | null> {
     const [index, length] = await Promise.all([
       db.redis.lpos(queue.keys.wait, jobId) as Promise<number | null>,
@@ -104,13 +117,6 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
     ]);
     // Jobs are pushed on the left and taken from the right.
     return index === null ? null : length - index;
-  }
-
-  /** A finished job's record expires with BullMQ's copy: set on first sight, whoever sees it first. */
-  async function ensureExpiry(jobId: string, finishedAt: string | null): Promise<void> {
-    if ((await jobRecordTtl(db, jobId)) !== -1) return;
-    const age = finishedAt ? (Date.now() - Date.parse(finishedAt)) / 1000 : 0;
-    await expireJobRecord(db, jobId, Math.max(60, retentionSeconds - age));
   }
 
   async function viewOf(record: JobRecord, withMetrics: boolean): Promise<JobView> {
@@ -152,7 +158,6 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
       finishedAt,
     };
     if (withMetrics) view.metrics = await readEpochMetrics(db, record.jobId);
-    if (isFinalState(state)) await ensureExpiry(record.jobId, finishedAt);
     return view;
   }
 
@@ -163,10 +168,30 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
     return viewOf(record, opts.metrics ?? true);
   }
 
-  async function create(payload: TrainingJobPayload): Promise<JobView> {
-    await createJobRecord(db, payload);
-    await enqueueTrainingJob(queue, payload);
+  /**
+   * The record, the tenant index, the uses sets, the queue entry and `alsoSet`
+   * (the Idempotency-Key) in one MULTI: all of them exist, or none.
+   */
+  async function create(payload: TrainingJobPayload, opts: { alsoSet?: KeyToSet } = {}): Promise<JobView> {
+    const tx = (await queue.getBackend().client).multi();
+    writeJobRecord(tx, db, payload);
+    if (opts.alsoSet) tx.runCommand("set", [opts.alsoSet.key, opts.alsoSet.value, "EX", opts.alsoSet.ttlSeconds]);
+    await addTrainingJobTo(tx, queue, payload);
+    await beforeCommit?.(payload.jobId);
+    const results = await tx.exec();
+    const failed = results === null ? new Error("the transaction was aborted") : results.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+    await pruneTenantIndex(payload.tenant);
     return (await get(payload.tenant, payload.jobId))!;
+  }
+
+  /** Expired jobs leave their tenant's index here, on a write path, oldest first; listings only skip them. */
+  async function pruneTenantIndex(tenant: string): Promise<void> {
+    const key = jobKeys.tenantJobs(db, tenant);
+    const oldest = await db.redis.zrange(key, "0", String(INDEX_PRUNE_BATCH - 1));
+    const exists = await Promise.all(oldest.map((jobId) => db.redis.exists(jobKeys.record(db, jobId))));
+    const expired = oldest.filter((_, i) => exists[i] === 0);
+    if (expired.length > 0) await db.redis.zrem(key, ...expired);
   }
 
   /** Newest first; `state` filters, which may scan past non-matching jobs. */
@@ -180,28 +205,19 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
       start = rank !== null ? rank + 1 : await db.redis.zcount(key, `(${after.score}`, "+inf");
     }
     const items: JobView[] = [];
-    const expired: string[] = [];
-    const done = async (nextCursor: string | null): Promise<JobPage> => {
-      // Expired jobs leave the index; ranks shift, but the next page starts from its cursor's rank.
-      if (expired.length > 0) await db.redis.zrem(key, ...expired);
-      return { items, nextCursor };
-    };
     const chunk = Math.max(opts.limit, 50);
     for (;;) {
       const raw = await db.redis.zrevrange(key, start, start + chunk - 1, "WITHSCORES");
       for (let i = 0; i < raw.length; i += 2) {
         const jobId = raw[i];
         const record = await readJobRecord(db, jobId);
-        if (!record) {
-          expired.push(jobId);
-          continue;
-        }
+        if (!record) continue; // expired; pruneTenantIndex removes it later
         const view = await viewOf(record, false);
         if (opts.state && view.state !== opts.state) continue;
         items.push(view);
-        if (items.length === opts.limit) return done(encodeCursor(Number(raw[i + 1]), jobId));
+        if (items.length === opts.limit) return { items, nextCursor: encodeCursor(Number(raw[i + 1]), jobId) };
       }
-      if (raw.length < chunk * 2) return done(null);
+      if (raw.length < chunk * 2) return { items, nextCursor: null };
       start += chunk;
     }
   }
@@ -222,7 +238,10 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
     // remove() refuses a job a worker holds (returns 0): that one stops on the request.
     const bullState = await queue.getJobState(jobId);
     const removed = bullState !== "active" && bullState !== "completed" && bullState !== "failed" && (await queue.remove(jobId)) === 1;
-    if (removed) await markCancelled(db, jobId);
+    if (removed) {
+      await markCancelled(db, jobId);
+      await expireJobRecord(db, jobId, config.jobRetentionDays * 24 * 3600);
+    }
     return { view: (await get(tenant, jobId))!, accepted: !removed };
   }
 

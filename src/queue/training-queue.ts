@@ -1,6 +1,6 @@
 // The one BullMQ queue, "training": its typed payload and progress, and every
 // job option in one place. The BullMQ job id is the API's job id.
-import { Queue, type JobsOptions } from "bullmq";
+import { Job, Queue, type IRedisTransaction, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { JobSpec } from "./job-spec.js";
@@ -67,4 +67,21 @@ export function createTrainingQueue(connection: Redis, config: Pick<Config, "red
 
 export async function enqueueTrainingJob(queue: TrainingQueue, payload: TrainingJobPayload): Promise<void> {
   await queue.add(TRAINING_JOB_NAME, payload, { jobId: payload.jobId });
+}
+
+/**
+ * Puts the job's insert into `tx`, a transaction on the queue's own client
+ * (`queue.getBackend().client`), so the queue entry lands together with
+ * whatever else `tx` writes. Job.addJob takes a transaction for this purpose
+ * (BullMQ's flows use it); the queue's default options apply as in queue.add().
+ */
+export async function addTrainingJobTo(tx: IRedisTransaction, queue: TrainingQueue, payload: TrainingJobPayload): Promise<void> {
+  const job = new Job<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>(
+    queue,
+    TRAINING_JOB_NAME,
+    payload,
+    { ...queue.defaultJobOptions, jobId: payload.jobId },
+    payload.jobId,
+  );
+  await job.addJob(tx);
 }

@@ -23,6 +23,10 @@ let deps: TrainingDeps | undefined;
 /** One set of connections per child process: BullMQ reuses a child for the next job. */
 function childDeps(): TrainingDeps {
   if (!deps) {
+    // A child whose worker died (kill -9, OOM) must not train on: the job goes
+    // back to the queue once its lock expires, and the next attempt would
+    // write the same checkpoints as this orphan.
+    process.once("disconnect", () => process.exit(1));
     const config = loadConfig();
     deps = {
       config,

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { Worker, type ConnectionOptions } from "bullmq";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { TRAINING_QUEUE } from "../queue/training-queue.js";
+import { TRAINING_QUEUE, type TrainingJobPayload } from "../queue/training-queue.js";
+import { expireJobRecord, type JobRedis } from "../queue/job-records.js";
 import { childEnvironment } from "./child-env.js";
 import { STOP_REASON, type StopReason } from "./stop-reasons.js";
 
@@ -45,6 +46,8 @@ export function childExecArgv(execArgv: readonly string[] = process.execArgv): s
 export interface TrainingWorkerOptions {
   config: Config;
   connection: ConnectionOptions;
+  /** Where a finished job's record gets its expiry (the API's event listeners set it too, but may be down then). */
+  db: JobRedis;
   log: Logger;
   /** Defaults to the training processor; tests pass their own. */
   processorFile?: string;
@@ -65,7 +68,7 @@ export interface TrainingWorker {
 
 export function createTrainingWorker(opts: TrainingWorkerOptions): TrainingWorker {
   const { config, log } = opts;
-  const worker = new Worker(TRAINING_QUEUE, opts.processorFile ?? defaultProcessorFile(), {
+  const worker = new Worker<TrainingJobPayload>(TRAINING_QUEUE, opts.processorFile ?? defaultProcessorFile(), {
     connection: opts.connection,
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
@@ -81,10 +84,23 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): TrainingWorke
     },
   });
   worker.on("active", (job) => log.info({ jobId: job.id, attemptsMade: job.attemptsMade }, "job started"));
-  worker.on("completed", (job) => log.info({ jobId: job.id }, "job completed"));
-  worker.on("failed", (job, err) =>
-    log.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: { name: err.name, message: err.message } }, "job attempt failed"),
-  );
+  const retentionSeconds = config.jobRetentionDays * 24 * 3600;
+  const expire = (jobId: string) =>
+    expireJobRecord(opts.db, jobId, retentionSeconds).catch((err) => log.warn({ jobId, err }, "could not set job expiry"));
+  worker.on("completed", (job) => {
+    log.info({ jobId: job.id }, "job completed");
+    void expire(job.id!);
+  });
+  worker.on("failed", (job, err) => {
+    log.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: { name: err.name, message: err.message } }, "job attempt failed");
+    // A failed attempt may be retried; only the last one finishes the job.
+    if (job) {
+      void job.isFailed().then(
+        (final) => (final ? expire(job.id!) : undefined),
+        () => undefined,
+      );
+    }
+  });
   worker.on("error", (err) => log.error({ err }, "worker error"));
 
   let shuttingDown: Promise<void> | undefined;

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { createLogger } from "../../src/log.js";
+import { jobRedis } from "../../src/queue/job-records.js";
 import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { testConfig } from "../helpers/app.js";
@@ -48,6 +49,7 @@ test("the training child's environment holds the settings it needs and none of t
   const tw = createTrainingWorker({
     config,
     connection: connections[2],
+    db: jobRedis(connections[2], config),
     log: createLogger("silent"),
     processorFile: echoProcessor,
     env: { REDIS_URL: redis.url, DATA_DIR: config.dataDir },

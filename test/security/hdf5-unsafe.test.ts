@@ -11,7 +11,8 @@ import { AppError } from "../../src/errors.js";
 import { loadModelWeights, openWeightsFile } from "../../src/model/weights/index.js";
 import { QueueEvents } from "bullmq";
 import { createLogger } from "../../src/log.js";
-import { redisOptions } from "../../src/queue/redis.js";
+import { createRedis, redisOptions } from "../../src/queue/redis.js";
+import { jobRedis } from "../../src/queue/job-records.js";
 import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../../src/weights/weights-store.js";
@@ -173,14 +174,17 @@ test("a hostile file planted in storage as a job's base weights fails the job wi
   const connection = { url: config.redisUrl, ...redisOptions("consumer") };
   const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   await events.waitUntilReady();
+  const records = createRedis(config.redisUrl, "consumer");
   const worker = createTrainingWorker({
     config,
     connection,
+    db: jobRedis(records, config),
     log: createLogger("silent"),
     env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
   });
   t.after(async () => {
     await worker.shutdown();
+    records.disconnect();
     await events.close();
     await redis.stop();
     await fs.rm(dir, { recursive: true, force: true });

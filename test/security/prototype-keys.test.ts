@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { QueueEvents } from "bullmq";
 import { createLogger } from "../../src/log.js";
-import { redisOptions } from "../../src/queue/redis.js";
+import { createRedis, redisOptions } from "../../src/queue/redis.js";
+import { jobRedis } from "../../src/queue/job-records.js";
 import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { build } from "../helpers/app.js";
@@ -43,14 +44,17 @@ test("a dataset of classes named like Object.prototype's keys uploads, lists, tr
   const connection = { url: config.redisUrl, ...redisOptions("consumer") };
   const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   await events.waitUntilReady();
+  const records = createRedis(config.redisUrl, "consumer");
   const worker = createTrainingWorker({
     config,
     connection,
+    db: jobRedis(records, config),
     log: createLogger("silent"),
     env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
   });
   t.after(async () => {
     await worker.shutdown();
+    records.disconnect();
     await events.close();
     await redis.stop();
   });

@@ -76,7 +76,7 @@ async function finished(jobId: string) {
 for (const featureCache of ["on", "off"]) {
   test(`FEATURE_CACHE=${featureCache}: a training child killed in epoch 2 resumes to per-epoch metrics identical to an uninterrupted run`, { timeout: 480_000 }, async (t) => {
     const env = { REDIS_URL: redis.url, DATA_DIR: config.dataDir, LOG_LEVEL: "silent", FEATURE_CACHE: featureCache };
-    const tw = createTrainingWorker({ config, connection: connections[3], log: createLogger("silent"), env });
+    const tw = createTrainingWorker({ config, connection: connections[3], db: jobRedis(connections[3], config), log: createLogger("silent"), env });
     t.after(() => tw.shutdown());
 
     await enqueue(`job_straight_${featureCache}`);

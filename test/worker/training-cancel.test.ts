@@ -33,6 +33,7 @@ const events = new QueueEvents(TRAINING_QUEUE, { connection: connections[2], pre
 const training = createTrainingWorker({
   config,
   connection: connections[3],
+  db,
   log: createLogger("silent"),
   env: { ...env, DATA_DIR: config.dataDir, LOG_LEVEL: "silent" },
 });

@@ -8,6 +8,7 @@ import { testConfig } from "../helpers/app.js";
 import { createLogger } from "../../src/log.js";
 import { childExecArgv, createTrainingWorker } from "../../src/worker/training-worker.js";
 import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
+import { jobRedis } from "../../src/queue/job-records.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 
 const echoProcessor = fileURLToPath(new URL("./fixtures/echo-processor.ts", import.meta.url));
@@ -19,7 +20,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
   const queue = new Queue(TRAINING_QUEUE, { connection: connections[0], prefix: config.redisPrefix });
   const events = new QueueEvents(TRAINING_QUEUE, { connection: connections[1], prefix: config.redisPrefix });
   await events.waitUntilReady();
-  const tw = createTrainingWorker({ config, connection: connections[2], log: createLogger("silent"), processorFile: echoProcessor });
+  const tw = createTrainingWorker({ config, connection: connections[2], db: jobRedis(connections[2], config), log: createLogger("silent"), processorFile: echoProcessor });
   t.after(async () => {
     await tw.shutdown();
     await events.close();
