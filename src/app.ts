@@ -28,6 +28,8 @@ import { createTrainingQueueEvents } from "./queue/training-queue-events.js";
 import { jobRedis } from "./queue/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
+import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
+import { webhooksRoutes } from "./api/webhooks-routes.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -73,11 +75,13 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const queueEvents = createTrainingQueueEvents(config);
   const db = jobRedis(redis, config);
   const jobs = createJobService({ db, queue, config });
+  const webhookQueue = createWebhookQueue(redis, config);
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
     await Promise.race([queueEvents.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
     if (!deps.queue) await queue.close();
+    await webhookQueue.close();
     if (!deps.redis) await redis.quit().catch(() => redis.disconnect());
   };
 
@@ -124,7 +128,16 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
     await app.register(weightsRoutes, { storage, config, jobs });
-    await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
+    await app.register(jobsRoutes, {
+      storage,
+      config,
+      db,
+      jobs,
+      hub,
+      events: { ...EVENT_STREAM_DEFAULTS, ...deps.events },
+      webhooks: createJobWebhooks({ queue: webhookQueue, db }),
+    });
+    await app.register(webhooksRoutes, { config, db, jobs });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
     await registerQueueDashboard(app, [queue]);

@@ -1,6 +1,7 @@
 // Entry point of a worker process (`npm run worker`): trains jobs of the
-// `training` queue in sandboxed children, relays cancel requests to them, and
-// on SIGTERM/SIGINT hands running jobs back to the queue before exiting.
+// `training` queue in sandboxed children, relays cancel requests to them,
+// delivers the jobs' webhook events, and on SIGTERM/SIGINT hands running jobs
+// back to the queue before exiting.
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { createRedis } from "./queue/redis.js";
@@ -8,12 +9,20 @@ import { jobRedis } from "./queue/job-records.js";
 import { onCancel } from "./queue/cancel.js";
 import { createTrainingWorker } from "./worker/training-worker.js";
 import { STOP_REASON } from "./worker/stop-reasons.js";
+import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
+import { createWebhookWorker } from "./webhooks/webhook-delivery.js";
+import { emitTrainingWebhooks } from "./webhooks/training-webhooks.js";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "worker");
 const connection = createRedis(config.redisUrl, "consumer");
 const training = createTrainingWorker({ config, connection, log });
-const stopListening = await onCancel(jobRedis(connection, config), (jobId) => {
+// Webhook deliveries are plain HTTP work: this process sends them next to supervising training.
+const db = jobRedis(connection, config);
+const webhookQueue = createWebhookQueue(connection, config);
+emitTrainingWebhooks(training.worker, { webhooks: createJobWebhooks({ queue: webhookQueue, db }), db, log });
+const webhookWorker = createWebhookWorker({ config, connection, db, log });
+const stopListening = await onCancel(db, (jobId) => {
   if (training.stopJob(jobId, STOP_REASON.cancel)) log.info({ jobId }, "cancel requested: stopping at the next batch");
 });
 log.info(
@@ -33,6 +42,8 @@ async function shutdown(signal: string): Promise<void> {
   timer.unref();
   await stopListening();
   await training.shutdown();
+  await webhookWorker.close();
+  await webhookQueue.close();
   connection.disconnect();
   process.exit(0);
 }

@@ -13,6 +13,7 @@ import { routeSchema } from "./openapi.js";
 import { checkJobSpec } from "./job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, releaseIdempotencyKey } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
+import type { JobWebhooks } from "../webhooks/webhook-queue.js";
 
 export interface JobsRoutesOptions {
   storage: Storage;
@@ -21,13 +22,15 @@ export interface JobsRoutesOptions {
   jobs: JobService;
   hub: JobEventsHub;
   events: EventStreamOptions;
+  /** Queues the job's `job.queued` event, and `job.cancelled` for a job cancelled before a worker took it. */
+  webhooks: JobWebhooks;
 }
 
 function notFound(id: string): AppError {
   return new AppError("NOT_FOUND", `job ${id} does not exist`, { id });
 }
 
-export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events }) => {
+export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events, webhooks }) => {
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {
@@ -50,7 +53,7 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
     }
     try {
       await checkJobSpec(spec, tenant, { storage, config });
-      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() });
+      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() }, () => webhooks.notify(jobId, "job.queued", 0));
       request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
     } catch (err) {
@@ -76,6 +79,7 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
     const result = await jobs.cancel(request.tenant, id);
     if (!result) throw notFound(id);
     if (result.accepted) request.log.info({ jobId: id }, "cancel requested");
+    else if (result.view.state === "cancelled") await webhooks.notify(id, "job.cancelled", result.view.attempts);
     return reply.status(result.accepted ? 202 : 200).send(result.view);
   });
 

@@ -163,8 +163,10 @@ export function createJobService({ db, queue, config }: JobServiceDeps) {
     return viewOf(record, opts.metrics ?? true);
   }
 
-  async function create(payload: TrainingJobPayload): Promise<JobView> {
+  /** `beforeEnqueue` runs once the record exists and before a worker can see the job (the job.queued webhook event). */
+  async function create(payload: TrainingJobPayload, beforeEnqueue?: () => Promise<void>): Promise<JobView> {
     await createJobRecord(db, payload);
+    await beforeEnqueue?.();
     await enqueueTrainingJob(queue, payload);
     return (await get(payload.tenant, payload.jobId))!;
   }
