@@ -30,6 +30,7 @@ import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
 import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
 import { webhooksRoutes } from "./api/webhooks-routes.js";
+import { datasetImagesRoutes } from "./api/dataset-images-routes.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -127,6 +128,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       config,
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
+    await app.register(datasetImagesRoutes, { storage, config });
     await app.register(weightsRoutes, { storage, config, jobs });
     await app.register(jobsRoutes, {
       storage,
