@@ -31,6 +31,7 @@ import { createJobService, type JobService } from "./queue/job-service.js";
 import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
 import { webhooksRoutes } from "./api/webhooks-routes.js";
 import { datasetImagesRoutes } from "./api/dataset-images-routes.js";
+import { registerConsole } from "./api/console-files.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -143,6 +144,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
     await registerQueueDashboard(app, [queue]);
+    await registerConsole(app);
   } catch (err) {
     await closeConnections();
     throw err;
