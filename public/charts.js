@@ -49,7 +49,8 @@ export function curveChart(container, title, series) {
           width: width(),
           height: 220,
           scales: { x: { time: false } },
-          axes: [{ label: "epoch" }, {}],
+          // Whole epochs on the x axis.
+          axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
           series: [{ label: "epoch" }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } }))],
         },
         data(),

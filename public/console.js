@@ -15,6 +15,8 @@ function errorBox(err) {
 }
 
 const link = (href, text) => el("a", { href }, text);
+/** A two-column list of [label, value] pairs. */
+const kv = (pairs) => el("div", { class: "kv" }, pairs.flatMap(([k, v]) => [el("span", { class: "k" }, k), el("span", {}, v)]));
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 
 /** Fills <img> elements with thumbnails fetched with the key. */
@@ -163,7 +165,7 @@ async function newJobPage(params) {
       status.replaceChildren(errorBox(err));
     }
   });
-  page("New job", items.length === 0 ? el("p", { class: "error" }, "Upload a dataset first.") : el("div", { class: "spec-form" }, [form, el("aside", { class: "card" }, [el("h2", {}, "What will be posted to /v1/jobs"), preview])]));
+  page("New job", items.length === 0 ? el("p", { class: "error" }, "Upload a dataset first.") : el("div", { class: "spec-form" }, [form, el("aside", { class: "card preview" }, [el("h2", {}, "What will be posted to /v1/jobs"), preview])]));
   refresh();
 }
 
@@ -193,6 +195,11 @@ function progressBlock() {
       epochBar.value = p.batches ? p.batch / p.batches : 0;
       text.replaceChildren(`Epoch ${p.epoch} of ${p.epochs}, batch ${p.batch} of ${p.batches}`);
     },
+    epochDone(epoch, epochs) {
+      overall.value = epoch / epochs;
+      epochBar.value = 1;
+      text.replaceChildren(`Epoch ${epoch} of ${epochs} done`);
+    },
   };
 }
 
@@ -215,11 +222,11 @@ async function jobPage(id) {
   page(
     "Job",
     el("section", { class: "card" }, [
-      el("div", { class: "kv" }, [
-        "id", el("code", {}, job.id),
-        "state", state,
-        "dataset", link(`#/datasets/${job.datasetId}`, job.datasetId),
-        "spec", el("span", {}, `${job.spec.epochs} epochs, ${job.spec.imageSize} px, batch ${job.spec.batchSize}, unfrozen ${job.spec.unfrozenLayers}, lr ${job.spec.learningRate}, base ${job.spec.baseWeights}`),
+      kv([
+        ["id", el("code", {}, job.id)],
+        ["state", state],
+        ["dataset", link(`#/datasets/${job.datasetId}`, job.datasetId)],
+        ["spec", `${job.spec.epochs} epochs, ${job.spec.imageSize} px, batch ${job.spec.batchSize}, unfrozen ${job.spec.unfrozenLayers}, lr ${job.spec.learningRate}, base ${job.spec.baseWeights}`],
       ]),
       progress.node,
       el("p", {}, cancel),
@@ -261,12 +268,13 @@ async function jobPage(id) {
       setState("running");
       progress.update(data);
     } else if (event === "epoch") {
+      progress.epochDone(data.epoch, job.spec.epochs);
       loss.add(data);
       accuracy.add(data);
     } else if (event === "checkpoint") loadCheckpoints().catch(() => {});
     else if (["completed", "failed", "cancelled"].includes(event)) {
       setState(data.state);
-      if (data.progress) progress.update({ ...data.progress, fraction: data.state === "completed" ? 1 : data.progress.fraction });
+      if (data.state === "completed") progress.epochDone(data.progress?.epoch ?? data.spec.epochs, data.spec.epochs);
       finished(data);
       return "stop";
     }
@@ -299,9 +307,10 @@ function reportNodes(model) {
     ]),
     el("section", { class: "card", "data-testid": "misclassified" }, [
       el("h2", {}, `Validation images the model got wrong (${wrong.length})`),
+      el("p", { class: "muted" }, "Each captioned labelled class → predicted class."),
       wrong.length === 0
         ? el("p", { class: "muted" }, "None.")
-        : el("div", { class: "thumbs" }, wrong.map((w) => thumb(`/v1/datasets/${model.datasetId}/images/${w.index}/thumbnail`, `${w.predicted} ≠ ${w.true}`, `${w.path}: predicted ${w.predicted}, labelled ${w.true}`))),
+        : el("div", { class: "thumbs" }, wrong.map((w) => thumb(`/v1/datasets/${model.datasetId}/images/${w.index}/thumbnail`, `${w.true} → ${w.predicted}`, `${w.path}: predicted ${w.predicted}, labelled ${w.true}`))),
     ]),
   ]);
 }
@@ -320,7 +329,7 @@ async function modelsPage() {
 
 async function modelPage(id) {
   const model = await api(`/v1/models/${id}`);
-  const download = (format, file) =>
+  const download = (format, file, label) =>
     el("button", { class: "secondary", onclick: async () => {
       const url = await blobUrl(`/v1/models/${id}/download?format=${format}`);
       const a = el("a", { href: url, download: file });
@@ -328,7 +337,7 @@ async function modelPage(id) {
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    } }, file);
+    } }, label);
   const results = el("div", { "data-testid": "predictions" });
   const zone = dropZone("Drop images here (or choose them) to classify them:", "image/*", true, async (files) => {
     const form = new FormData();
@@ -348,9 +357,15 @@ async function modelPage(id) {
   page(
     "Model",
     el("section", { class: "card" }, [
-      el("div", { class: "kv" }, ["id", el("code", {}, model.id), "job", link(`#/jobs/${model.jobId}`, model.jobId), "classes", model.classes.join(", "), "image size", `${model.imageSize} px`, "validation accuracy", pct(model.metrics?.valAccuracy)]),
+      kv([
+        ["id", el("code", {}, model.id)],
+        ["job", link(`#/jobs/${model.jobId}`, model.jobId)],
+        ["classes", model.classes.join(", ")],
+        ["image size", `${model.imageSize} px`],
+        ["validation accuracy", pct(model.metrics?.valAccuracy)],
+      ]),
       el("h2", {}, "Downloads"),
-      el("p", {}, [download("tfjs", `${id}-tfjs.zip`), " ", download("keras", `${id}.h5`)]),
+      el("p", {}, [download("tfjs", `${id}-tfjs.zip`, "TensorFlow.js (.zip)"), " ", download("keras", `${id}.h5`, "Keras (.h5)")]),
       el("p", { class: "muted" }, "TensorFlow.js layers model (zip with model.json, weights and labels.json) or a Keras HDF5 file."),
     ]),
     el("section", { class: "card" }, [el("h2", {}, "Predict"), zone, results]),
