@@ -6,7 +6,7 @@ import { AppError } from "../errors.js";
 import { authHeaders, createApiClient, type Connection, type Job } from "../client/api-client.js";
 import { readSse, type SseEvent } from "../client/sse.js";
 import { parseCommandArgs, type CliCommand } from "./cli-command.js";
-import { CONNECTION_OPTIONS, connectionFrom, errorOf, reach, unwrap } from "./api-call.js";
+import { ApiCallError, CONNECTION_OPTIONS, connectionFrom, errorOf, reach, unwrap } from "./api-call.js";
 
 /** Exit codes of `jobs watch` by final state (0 completed). */
 export const WATCH_EXIT_CODES = { completed: 0, failed: 3, cancelled: 4 } as const;
@@ -96,7 +96,7 @@ export const jobsWatchCommand: CliCommand = {
     let lastEventId: string | undefined;
     let final: Job | undefined;
     try {
-      for (let drops = 0; !final; ) {
+      for (let drops = 0; ; ) {
         try {
           const response = await reach(connection, () => openStream(connection, jobId, lastEventId));
           for await (const event of readSse(response) as AsyncGenerator<SseEvent>) {
@@ -111,12 +111,15 @@ export const jobsWatchCommand: CliCommand = {
             }
           }
         } catch (err) {
-          if (!(err instanceof TypeError) || ++drops > RECONNECTS) throw err;
+          // A refused or dropped connection (the API restarting) is worth another try; an answer of the API is not.
+          const transient = err instanceof TypeError || (err instanceof ApiCallError && err.status === 0);
+          if (!transient) throw err;
         }
-        if (!final && ++drops > RECONNECTS) {
+        if (final) break;
+        if (++drops > RECONNECTS) {
           throw new AppError("SERVICE_UNAVAILABLE", `the event stream of ${jobId} kept closing before the job ended`, { jobId, lastEventId });
         }
-        if (!final) await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, 1000));
       }
     } finally {
       display.stop();

@@ -1,6 +1,7 @@
 // The command line against a running API (in this process, listening on a
 // free port) with a BullMQ worker whose processor reports two epochs: upload a
-// directory, submit, watch to the end, download; and the exit codes of errors.
+// directory, submit, watch to the end, download; the exit codes of errors; and
+// a watch that outlives a restart of the API.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
@@ -8,8 +9,9 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { build, tempDir } from "../helpers/app.js";
 import { classFolders } from "../helpers/dataset-archives.js";
-import { fakeWorker } from "../helpers/jobs.js";
-import { startRedis } from "../helpers/redis.js";
+import { spawn } from "node:child_process";
+import { fakeWorker, readyDataset } from "../helpers/jobs.js";
+import { freePort, startRedis } from "../helpers/redis.js";
 import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
 import { runCliWithEnv } from "../helpers/cli.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
@@ -103,4 +105,42 @@ test("datasets upload DIR, jobs submit, jobs watch and models download against a
   assert.deepEqual(errorOf(await runCliWithEnv(["jobs", "watch", job.id], { RESNET_FINETUNE_URL: "http://127.0.0.1:9" })), { exit: 1, code: "SERVICE_UNREACHABLE" });
   await assert.rejects(fs.access(path.join(dir, "model.h5.part")));
   tf.disposeVariables();
+});
+
+test("jobs watch resumes when the API goes away and comes back, and ends with the job", { timeout: 120_000 }, async (t) => {
+  const redis = await startRedis();
+  const port = await freePort();
+  const first = await build(t, { REDIS_URL: redis.url });
+  await first.app.listen({ port, host: "127.0.0.1" });
+  const datasetId = await readyDataset(first.config, "default", { cat: 4, dog: 4 });
+  const created = await first.app.inject({ method: "POST", url: "/v1/jobs", payload: { datasetId, baseWeights: "none" } });
+  assert.equal(created.statusCode, 202, created.body);
+  const jobId = created.json().id;
+
+  const watch = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "jobs", "watch", jobId, "--url", `http://127.0.0.1:${port}`], { env: { ...process.env, TFJS_BACKEND: "wasm" } });
+  let stderr = "";
+  let stdout = "";
+  watch.stderr.on("data", (d) => (stderr += d));
+  watch.stdout.on("data", (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => watch.on("close", resolve));
+  let worker: ReturnType<typeof fakeWorker> | undefined;
+  t.after(async () => {
+    watch.kill();
+    await worker?.close();
+    await redis.stop();
+  });
+  const deadline = Date.now() + 60_000;
+  while (!/state: queued/.test(stderr)) {
+    assert.ok(Date.now() < deadline, `watch never showed the queued job: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // The API restarts: its streams end, the port is closed for a moment, then a new process answers.
+  await first.app.close();
+  const second = await build(t, { REDIS_URL: redis.url });
+  await second.app.listen({ port, host: "127.0.0.1" });
+  worker = fakeWorker(second.config, async () => ({ done: true }));
+
+  assert.equal(await exited, WATCH_EXIT_CODES.completed, stderr);
+  assert.equal(JSON.parse(stdout).state, "completed");
 });
