@@ -7,7 +7,7 @@ const view = document.getElementById("view");
 let leave = () => {};
 
 function page(title, ...children) {
-  view.replaceChildren(el("h1", {}, title), ...children);
+  view.replaceChildren(el("h1", {}, title), ...children.filter((c) => c !== null && c !== undefined));
 }
 
 function errorBox(err) {
@@ -318,7 +318,7 @@ function reportNodes(model) {
 // ---- models
 
 async function modelsPage() {
-  const { items } = await api("/v1/models?limit=50");
+  const { models: items } = await api("/v1/models");
   page("Models", el("section", { class: "card" }, items.length === 0
     ? el("p", { class: "muted" }, "No model yet: a completed job makes one.")
     : el("table", {}, [

@@ -60,6 +60,19 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
   page.on("request", (r) => requests.push(r.url()));
   const pageErrors: string[] = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));
+  /** A real drop of `file` on the page's drop zone (DataTransfer with a File, as a dragged file gives). */
+  const drop = async (file: string, type: string) => {
+    const bytes = [...(await fs.readFile(file))];
+    const transfer = await page.evaluateHandle(
+      ({ bytes, name, type }) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], name, { type }));
+        return dt;
+      },
+      { bytes, name: path.basename(file), type },
+    );
+    await page.dispatchEvent(".drop", "drop", { dataTransfer: transfer });
+  };
   const shoot = async (file: string) => {
     await page.screenshot({ path: path.join(ARTIFACTS, `${file}-1280.png`), fullPage: true });
     await page.setViewportSize(PHONE);
@@ -73,8 +86,8 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     await page.fill("#key", KEY);
     await page.click("#key-form button");
 
-    // Datasets: upload through the drop zone's file input, with a progress bar.
-    await page.setInputFiles("[data-testid=file-input]", zip);
+    // Datasets: upload by dropping the archive, with a progress bar.
+    await drop(zip, "application/zip");
     await page.waitForURL(/#\/datasets\/ds_/, { timeout: 60_000 });
     await page.waitForSelector("[data-testid=class-counts] .bar");
     assert.deepEqual(await page.locator("[data-testid=class-counts] .bar .label").allTextContents(), ["cat", "dog", "fox"]);
@@ -109,13 +122,21 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     assert.equal(cells.reduce((a, b) => a + b, 0), 6, "two validation images per class");
     await shoot("4-job-done");
 
-    // The model: predict by dropping an image.
+    // The model: predict by dropping an image; a download goes through with the key.
     await page.click("a[href^='#/models/mdl_']");
     await page.waitForSelector("text=Predict");
-    await page.setInputFiles("[data-testid=file-input]", image);
+    await drop(image, "image/png");
     await page.waitForSelector("[data-testid=predictions] .bar");
     assert.equal(await page.locator("[data-testid=predictions] .bar").count(), 3);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("text=TensorFlow.js (.zip)")]);
+    assert.match(download.suggestedFilename(), /^mdl_.*-tfjs\.zip$/);
     await shoot("5-model");
+
+    // The lists.
+    await page.click("nav >> text=Jobs");
+    await page.waitForSelector("td .state.completed");
+    await page.click("nav >> text=Models");
+    await page.waitForSelector("a[href^='#/models/mdl_']");
 
     assert.equal(await page.evaluate(() => sessionStorage.getItem("resnet-finetune.key")), KEY);
     const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith("blob:") && !u.startsWith("data:"));
