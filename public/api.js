@@ -1,6 +1,11 @@
 // The console's access to the /v1 API: the key lives in sessionStorage (never
 // in a URL), every call sends it as a Bearer header, and errors come back as
-// the API's coded {code, message}.
+// the API's coded {code, message}. JSON calls go through openapi-fetch typed
+// by src/client/api-types.ts (generated from openapi.yaml), which
+// `npm run typecheck` checks this code against (tsconfig.console.json).
+// @ts-ignore: the API serves openapi-fetch's browser build from node_modules (src/api/console-files.ts)
+import createClient from "./vendor/openapi-fetch/index.mjs";
+
 const KEY = "resnet-finetune.key";
 
 export const key = {
@@ -21,19 +26,41 @@ export class ApiError extends Error {
   }
 }
 
+/** @type {import("openapi-fetch").Client<import("../src/client/api-types.js").paths>} */
+export const client = createClient({ baseUrl: location.origin });
+client.use({
+  onRequest({ request }) {
+    const k = key.get();
+    if (k) request.headers.set("authorization", `Bearer ${k}`);
+    return request;
+  },
+});
+
+/**
+ * The data of an openapi-fetch answer, or the API's coded error thrown.
+ * @template T
+ * @param {{ data?: T, error?: any, response: Response }} result
+ * @returns {T}
+ */
+export function data(result) {
+  if (result.response.ok) return result.data;
+  throw new ApiError(result.response.status, result.error?.error);
+}
+
 async function failure(response) {
   const body = await response.json().catch(() => null);
   return new ApiError(response.status, body?.error);
 }
 
-export async function api(path, { method = "GET", json, body } = {}) {
-  const response = await fetch(path, {
-    method,
-    headers: headers(json !== undefined ? { "content-type": "application/json" } : {}),
-    body: json !== undefined ? JSON.stringify(json) : body,
-  });
+/**
+ * A multipart POST (predict), which openapi-fetch's typing does not cover; resolves with the JSON answer.
+ * @param {string} path
+ * @param {FormData} form
+ */
+export async function postForm(path, form) {
+  const response = await fetch(path, { method: "POST", headers: headers(), body: form });
   if (!response.ok) throw await failure(response);
-  return response.status === 204 ? null : response.json();
+  return response.json();
 }
 
 /** An object URL of a binary answer (thumbnails, downloads): <img> and <a> cannot send the key themselves. */

@@ -2,7 +2,11 @@
 // bar charts and a confusion-matrix heat map drawn as plain HTML.
 import { el } from "./dom.js";
 
-/** Horizontal bars: [{label, value, text?}]; bars scale to the largest value (or `max`). */
+/**
+ * Horizontal bars; bars scale to the largest value (or `max`).
+ * @param {{ label: string, value: number, text?: string }[]} rows
+ * @param {{ max?: number, className?: string }} [options]
+ */
 export function barChart(rows, { max, className = "" } = {}) {
   const top = max ?? Math.max(1, ...rows.map((r) => r.value));
   return el("div", { class: `bars ${className}` }, rows.map((r) =>

@@ -1,5 +1,5 @@
 // The console's pages, one per hash route, over the public /v1 API only.
-import { api, blobUrl, followEvents, key, upload } from "./api.js";
+import { blobUrl, client, data, followEvents, key, postForm, upload } from "./api.js";
 import { barChart, curveChart, heatMap } from "./charts.js";
 import { el, num, pct } from "./dom.js";
 
@@ -67,7 +67,7 @@ async function datasetsPage() {
   });
   const list = el("div", {}, el("p", { class: "muted" }, "Loading…"));
   page("Datasets", el("section", { class: "card" }, [el("h2", {}, "Upload a dataset"), name, zone, bar, status]), el("section", { class: "card" }, [el("h2", {}, "Your datasets"), list]));
-  const { items } = await api("/v1/datasets?limit=100");
+  const { items } = data(await client.GET("/v1/datasets", { params: { query: { limit: 100 } } }));
   list.replaceChildren(
     items.length === 0
       ? el("p", { class: "muted" }, "No dataset yet.")
@@ -79,7 +79,10 @@ async function datasetsPage() {
 }
 
 async function datasetPage(id) {
-  const [dataset, samples] = await Promise.all([api(`/v1/datasets/${id}`), api(`/v1/datasets/${id}/samples?perClass=8`)]);
+  const [dataset, samples] = await Promise.all([
+    client.GET("/v1/datasets/{id}", { params: { path: { id } } }).then(data),
+    client.GET("/v1/datasets/{id}/samples", { params: { path: { id }, query: { perClass: 8 } } }).then(data),
+  ]);
   const counts = el("section", { class: "card", "data-testid": "class-counts" }, [
     el("h2", {}, "Images per class"),
     barChart(dataset.classes.map((c) => ({ label: c, value: dataset.counts[c] ?? 0 }))),
@@ -137,7 +140,7 @@ function specOf(datasetId, inputs) {
 }
 
 async function newJobPage(params) {
-  const { items } = await api("/v1/datasets?limit=100");
+  const { items } = data(await client.GET("/v1/datasets", { params: { query: { limit: 100 } } }));
   const dataset = el("select", { name: "datasetId" }, items.map((d) => el("option", { value: d.id, selected: d.id === params.get("dataset") }, `${d.name} (${d.id})`)));
   const inputs = {};
   const rows = FIELDS.map((f) => {
@@ -159,7 +162,7 @@ async function newJobPage(params) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const job = await api("/v1/jobs", { method: "POST", json: specOf(dataset.value, inputs) });
+      const job = data(await client.POST("/v1/jobs", { body: /** @type {any} */ (specOf(dataset.value, inputs)) }));
       location.hash = `#/jobs/${job.id}`;
     } catch (err) {
       status.replaceChildren(errorBox(err));
@@ -172,7 +175,7 @@ async function newJobPage(params) {
 // ---- jobs
 
 async function jobsPage() {
-  const { items } = await api("/v1/jobs?limit=50");
+  const { items } = data(await client.GET("/v1/jobs", { params: { query: { limit: 50 } } }));
   page(
     "Jobs",
     el("section", { class: "card" }, items.length === 0
@@ -204,12 +207,12 @@ function progressBlock() {
 }
 
 async function jobPage(id) {
-  const job = await api(`/v1/jobs/${id}`);
+  const job = data(await client.GET("/v1/jobs/{id}", { params: { path: { id } } }));
   const state = el("span", { class: `state ${job.state}`, "data-testid": "job-state" }, job.state);
   const cancel = el("button", { class: "danger", onclick: async () => {
     cancel.disabled = true;
     try {
-      await api(`/v1/jobs/${id}/cancel`, { method: "POST" });
+      data(await client.POST("/v1/jobs/{id}/cancel", { params: { path: { id } } }));
     } catch (err) {
       end.replaceChildren(errorBox(err));
     }
@@ -248,7 +251,7 @@ async function jobPage(id) {
     accuracy.add(m);
   }
   async function loadCheckpoints() {
-    const { checkpoints: list } = await api(`/v1/jobs/${id}/checkpoints`);
+    const { checkpoints: list } = data(await client.GET("/v1/jobs/{id}/checkpoints", { params: { path: { id } } }));
     if (list.length === 0) return;
     checkpoints.replaceChildren(el("table", {}, [
       el("tr", {}, [el("th", {}, "epoch"), el("th", { class: "num" }, "loss"), el("th", { class: "num" }, "val loss"), el("th", { class: "num hide-narrow" }, "MB")]),
@@ -283,7 +286,7 @@ async function jobPage(id) {
     loadCheckpoints().catch(() => {});
     if (final.state === "failed") return end.replaceChildren(el("section", { class: "card" }, [el("h2", {}, "Failed"), errorBox(final.error ?? { message: "the job failed" })]));
     if (final.state !== "completed" || !final.modelId) return;
-    const model = await api(`/v1/models/${final.modelId}`);
+    const model = data(await client.GET("/v1/models/{id}", { params: { path: { id: final.modelId } } }));
     end.replaceChildren(el("p", {}, ["Model ", link(`#/models/${model.id}`, model.id), " — downloads and predict on its page."]), reportNodes(model));
   }
   return () => stream.stop();
@@ -318,7 +321,7 @@ function reportNodes(model) {
 // ---- models
 
 async function modelsPage() {
-  const { models: items } = await api("/v1/models");
+  const { models: items } = data(await client.GET("/v1/models"));
   page("Models", el("section", { class: "card" }, items.length === 0
     ? el("p", { class: "muted" }, "No model yet: a completed job makes one.")
     : el("table", {}, [
@@ -328,7 +331,7 @@ async function modelsPage() {
 }
 
 async function modelPage(id) {
-  const model = await api(`/v1/models/${id}`);
+  const model = data(await client.GET("/v1/models/{id}", { params: { path: { id } } }));
   const download = (format, file, label) =>
     el("button", { class: "secondary", onclick: async () => {
       const url = await blobUrl(`/v1/models/${id}/download?format=${format}`);
@@ -344,7 +347,7 @@ async function modelPage(id) {
     for (const file of [...files].slice(0, 32)) form.append("file", file, file.name);
     results.replaceChildren(el("p", { class: "muted" }, "Classifying…"));
     try {
-      const answer = await api(`/v1/models/${id}/predict?k=${Math.min(5, model.classes.length)}`, { method: "POST", body: form });
+      const answer = await postForm(`/v1/models/${id}/predict?k=${Math.min(5, model.classes.length)}`, form);
       results.replaceChildren(...answer.predictions.map((p, i) =>
         el("div", { class: "card" }, [
           el("div", { class: "thumbs" }, el("figure", {}, [el("img", { src: URL.createObjectURL(files[i]), alt: p.file }), el("figcaption", {}, p.file)])),
@@ -375,6 +378,7 @@ async function modelPage(id) {
 
 // ---- routing
 
+/** @type {[RegExp, (arg: any, params: URLSearchParams) => Promise<unknown>][]} */
 const ROUTES = [
   [/^#\/datasets\/([\w-]+)$/, datasetPage],
   [/^#\/datasets$/, datasetsPage],
@@ -395,7 +399,7 @@ async function route() {
     if (!match) continue;
     try {
       const cleanup = await render(match[1] ?? params, params);
-      if (typeof cleanup === "function") leave = cleanup;
+      if (typeof cleanup === "function") leave = /** @type {() => void} */ (cleanup);
     } catch (err) {
       page("Something went wrong", errorBox(err), err.status === 401 ? el("p", {}, "Enter your API key above.") : null);
     }
@@ -404,7 +408,7 @@ async function route() {
   location.hash = "#/datasets";
 }
 
-const keyInput = document.getElementById("key");
+const keyInput = /** @type {HTMLInputElement} */ (document.getElementById("key"));
 keyInput.value = key.get();
 document.getElementById("key-form").addEventListener("submit", (e) => {
   e.preventDefault();

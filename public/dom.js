@@ -1,5 +1,12 @@
 // A tiny element builder: el("div", {class: "x", onclick}, [children]). Text is always set as text, never as HTML.
+/**
+ * @param {string} tag
+ * @param {Record<string, any>} [attrs]
+ * @param {any} [children] a node, a string, or an array of them
+ * @returns {any} the element (any: pages set input-specific properties freely)
+ */
 export function el(tag, attrs = {}, children = []) {
+  /** @type {any} */
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
