@@ -28,6 +28,10 @@ import { createTrainingQueueEvents } from "./queue/training-queue-events.js";
 import { jobRedis } from "./queue/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
+import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
+import { webhooksRoutes } from "./api/webhooks-routes.js";
+import { datasetImagesRoutes } from "./api/dataset-images-routes.js";
+import { registerConsole } from "./api/console-files.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -77,11 +81,13 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const queueEvents = createTrainingQueueEvents(config);
   const db = jobRedis(redis, config);
   const jobs = createJobService({ db, queue, config, beforeCommit: deps.beforeJobCommit });
+  const webhookQueue = createWebhookQueue(redis, config);
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
     await Promise.race([queueEvents.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
     if (!deps.queue) await queue.close();
+    await webhookQueue.close();
     if (!deps.redis) await redis.quit().catch(() => redis.disconnect());
   };
 
@@ -129,6 +135,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       config,
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
+    await app.register(datasetImagesRoutes, { storage, config });
     await app.register(weightsRoutes, { storage, config, jobs });
     await app.register(jobsRoutes, {
       storage,
@@ -138,10 +145,13 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
       hub,
       events: { ...EVENT_STREAM_DEFAULTS, ...deps.events },
       idempotencyClaimSeconds: deps.idempotencyClaimSeconds,
+      webhooks: createJobWebhooks({ queue: webhookQueue, db }),
     });
+    await app.register(webhooksRoutes, { config, db, jobs });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
     await registerQueueDashboard(app, [queue]);
+    await registerConsole(app);
   } catch (err) {
     await closeConnections();
     throw err;

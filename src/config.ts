@@ -46,6 +46,12 @@ export interface Config {
   /** On wasm with more than one core, a helper thread computes convolution filter gradients while training computes the rest. */
   gradientThread: boolean;
   shutdownTimeoutMs: number;
+  /** Webhook URLs may reach private, loopback and link-local addresses (tests, trusted networks). */
+  webhookAllowPrivate: boolean;
+  /** Server secret the tenants' webhook signing secrets derive from; undefined = a random one kept in Redis. */
+  webhookSecret: string | undefined;
+  /** First retry delay of a failed webhook delivery (exponential: doubled for each next one). */
+  webhookRetryBackoffMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -128,5 +134,8 @@ export function loadConfig(env: Env = process.env): Config {
     trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
     gradientThread: oneOf(env, "GRADIENT_THREAD", ["on", "off"] as const, "on") === "on",
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
+    webhookAllowPrivate: oneOf(env, "WEBHOOK_ALLOW_PRIVATE", ["0", "1"] as const, "0") === "1",
+    webhookSecret: env.WEBHOOK_SECRET || undefined,
+    webhookRetryBackoffMs: int(env, "WEBHOOK_RETRY_BACKOFF_MS", 5000, 0),
   };
 }

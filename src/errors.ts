@@ -82,6 +82,8 @@ export const ERRORS = {
   EARLY_STOPPING_NEEDS_VALIDATION: client(422),
   WEIGHTS_IN_USE: client(409),
   DATASET_NOT_READY: client(409),
+  // webhooks
+  WEBHOOK_URL_REFUSED: client(422),
   // server side
   INTERNAL: transient(500),
   SERVICE_UNAVAILABLE: transient(503),

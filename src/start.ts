@@ -89,6 +89,7 @@ while (!stopping) {
     say(`API:       ${base}`);
     say(`API docs:  ${base}/docs`);
     say(`Queues:    ${base}/admin/queues`);
+    say(`Console:   ${base}/`);
     say("Ctrl-C stops everything.");
     break;
   }

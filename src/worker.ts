@@ -1,7 +1,8 @@
 // Entry point of a worker process (`npm run worker`): refuses to start when
 // TFJS_BACKEND cannot be loaded, trains jobs of the `training` queue in
-// sandboxed children, relays cancel requests to them, and on SIGTERM/SIGINT
-// hands running jobs back to the queue before exiting.
+// sandboxed children, relays cancel requests to them, delivers the jobs'
+// webhook events, and on SIGTERM/SIGINT hands running jobs back to the queue
+// before exiting.
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { createRedis } from "./queue/redis.js";
@@ -10,6 +11,9 @@ import { onCancel } from "./queue/cancel.js";
 import { createTrainingWorker } from "./worker/training-worker.js";
 import { STOP_REASON } from "./worker/stop-reasons.js";
 import { checkBackend } from "./worker/backend-check.js";
+import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
+import { createWebhookWorker } from "./webhooks/webhook-delivery.js";
+import { emitTrainingWebhooks } from "./webhooks/training-webhooks.js";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "worker");
@@ -27,6 +31,10 @@ try {
 const connection = createRedis(config.redisUrl, "consumer");
 const db = jobRedis(connection, config);
 const training = createTrainingWorker({ config, connection, db, log });
+// Webhook deliveries are plain HTTP work: this process sends them next to supervising training.
+const webhookQueue = createWebhookQueue(connection, config);
+emitTrainingWebhooks(training.worker, { webhooks: createJobWebhooks({ queue: webhookQueue, db }), db, log });
+const webhookWorker = createWebhookWorker({ config, connection, db, log });
 const stopListening = await onCancel(db, (jobId) => {
   if (training.stopJob(jobId, STOP_REASON.cancel)) log.info({ jobId }, "cancel requested: stopping at the next batch");
 });
@@ -47,6 +55,8 @@ async function shutdown(signal: string): Promise<void> {
   timer.unref();
   await stopListening();
   await training.shutdown();
+  await webhookWorker.close();
+  await webhookQueue.close();
   connection.disconnect();
   process.exit(0);
 }

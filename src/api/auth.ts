@@ -28,10 +28,10 @@ export function tenantForKey(keys: Map<string, string>, presented: string): stri
   return found;
 }
 
-/** Paths that need no key: liveness, readiness, metrics and the API docs. */
+/** Paths that need no key: liveness, readiness, metrics, the API docs and the console's static files. */
 export function isPublicPath(url: string): boolean {
   const p = url.split("?")[0];
-  return p === "/healthz" || p === "/readyz" || p === "/metrics" || p === "/openapi.json" || p === "/docs" || p.startsWith("/docs/");
+  return p === "/" || p.startsWith("/console/") || p === "/healthz" || p === "/readyz" || p === "/metrics" || p === "/openapi.json" || p === "/docs" || p.startsWith("/docs/");
 }
 
 export function registerAuth(app: FastifyInstance, keys: Map<string, string>): void {

@@ -9,8 +9,10 @@ import { splitCounts } from "../datasets/split.js";
 import { getWeights } from "../weights/weights-store.js";
 import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
 import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
+import { checkWebhookUrl } from "../webhooks/webhook-address.js";
 
-export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storage: Storage; config: Pick<Config, "imagenetWeights"> }): Promise<void> {
+export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storage: Storage; config: Pick<Config, "imagenetWeights" | "webhookAllowPrivate"> }): Promise<void> {
+  if (spec.webhook) await checkWebhookUrl(spec.webhook.url, deps.config.webhookAllowPrivate);
   const dataset = await getDataset(deps.storage, tenant, spec.datasetId);
   if (!dataset) throw new AppError("DATASET_NOT_FOUND", `dataset ${spec.datasetId} does not exist`, { datasetId: spec.datasetId });
   if (dataset.status !== "ready") {

@@ -13,6 +13,7 @@ import { routeSchema } from "./openapi.js";
 import { checkJobSpec } from "./job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, IDEMPOTENCY_CLAIM_SECONDS, type IdempotencyClaim } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
+import type { JobWebhooks } from "../webhooks/webhook-queue.js";
 
 export interface JobsRoutesOptions {
   storage: Storage;
@@ -23,6 +24,8 @@ export interface JobsRoutesOptions {
   events: EventStreamOptions;
   /** How long an Idempotency-Key claim lasts without renewal (tests shorten it). */
   idempotencyClaimSeconds?: number;
+  /** Queues the job's `job.queued` event, and `job.cancelled` for a job cancelled before a worker took it. */
+  webhooks: JobWebhooks;
 }
 
 function notFound(id: string): AppError {
@@ -30,7 +33,7 @@ function notFound(id: string): AppError {
 }
 
 export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opts) => {
-  const { storage, config, db, jobs, hub, events, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
+  const { storage, config, db, jobs, hub, events, webhooks, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {
@@ -55,7 +58,12 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
     }
     try {
       await checkJobSpec(spec, tenant, { storage, config });
-      const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() }, { alsoSet: claim?.final });
+      // The event's time is the job's creation time, so it sorts before the worker's job.running.
+      const createdAt = new Date();
+      const view = await jobs.create(
+        { jobId, tenant, spec, createdAt: createdAt.toISOString() },
+        { alsoSet: claim?.final, afterCommit: () => webhooks.notify(jobId, "job.queued", 0, createdAt) },
+      );
       request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
     } catch (err) {
@@ -83,6 +91,7 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
     const result = await jobs.cancel(request.tenant, id);
     if (!result) throw notFound(id);
     if (result.accepted) request.log.info({ jobId: id }, "cancel requested");
+    else if (result.view.state === "cancelled") await webhooks.notify(id, "job.cancelled", result.view.attempts);
     return reply.status(result.accepted ? 202 : 200).send(result.view);
   });
 

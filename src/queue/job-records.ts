@@ -22,6 +22,10 @@ export const jobKeys = {
   tenantJobs: (db: JobRedis, tenant: string) => `${db.prefix}:tenant:${tenant}:jobs`,
   /** Set of the job ids that reference one dataset or weights file. */
   uses: (db: JobRedis, tenant: string, kind: "dataset" | "weights", id: string) => `${db.prefix}:uses:${tenant}:${kind}:${id}`,
+  /** List of the job's webhook delivery attempts, oldest first. */
+  webhookDeliveries: (db: JobRedis, jobId: string) => `${db.prefix}:job:${jobId}:webhooks`,
+  /** Sorted set of the job's webhook events not delivered (nor given up) yet, by order of the changes. */
+  webhookPending: (db: JobRedis, jobId: string) => `${db.prefix}:job:${jobId}:webhooks-pending`,
   /** Pub/sub channel carrying the ids of jobs to cancel. */
   cancelChannel: (db: JobRedis) => `${db.prefix}:cancel`,
 };

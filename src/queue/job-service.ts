@@ -170,9 +170,10 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
 
   /**
    * The record, the tenant index, the uses sets, the queue entry and `alsoSet`
-   * (the Idempotency-Key) in one MULTI: all of them exist, or none.
+   * (the Idempotency-Key) in one MULTI: all of them exist, or none. `afterCommit`
+   * runs once they do (the job.queued webhook event, which reads the record).
    */
-  async function create(payload: TrainingJobPayload, opts: { alsoSet?: KeyToSet } = {}): Promise<JobView> {
+  async function create(payload: TrainingJobPayload, opts: { alsoSet?: KeyToSet; afterCommit?: () => Promise<void> } = {}): Promise<JobView> {
     const tx = (await queue.getBackend().client).multi();
     writeJobRecord(tx, db, payload);
     if (opts.alsoSet) tx.runCommand("set", [opts.alsoSet.key, opts.alsoSet.value, "EX", opts.alsoSet.ttlSeconds]);
@@ -181,6 +182,7 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
     const results = await tx.exec();
     const failed = results === null ? new Error("the transaction was aborted") : results.find(([err]) => err)?.[0];
     if (failed) throw failed;
+    await opts.afterCommit?.();
     await pruneTenantIndex(payload.tenant);
     return (await get(payload.tenant, payload.jobId))!;
   }

@@ -1,6 +1,7 @@
 // The training job spec (design §5): what a client posts to /v1/jobs, with the
 // tutorial's defaults applied. openapi.yaml validates it and carries the same
 // defaults (a test keeps the two equal); the worker trains from it as is.
+import type { WebhookSpec } from "../webhooks/webhook-events.js";
 
 /** The classifier head (same shape as model/transfer-model's HeadSpec): pooling -> Dense(denseUnits, relu) -> Dropout -> softmax. */
 export interface HeadSpec {
@@ -48,6 +49,8 @@ export interface JobSpec {
   seed: number;
   /** Checkpoints kept: the last `keepCheckpoints` epochs, plus the best by val_loss. */
   keepCheckpoints: number;
+  /** Where the job's state changes are POSTed (signed); null = nowhere. */
+  webhook: WebhookSpec | null;
 }
 
 export const JOB_SPEC_DEFAULTS = {
@@ -64,6 +67,7 @@ export const JOB_SPEC_DEFAULTS = {
   earlyStopping: null,
   seed: 42,
   keepCheckpoints: 3,
+  webhook: null,
 } as const satisfies Omit<JobSpec, "datasetId">;
 
 export const AUGMENTATION_DEFAULTS: AugmentationSpec = { flip: true, rotate: 0, zoom: 0 };

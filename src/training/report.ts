@@ -27,6 +27,36 @@ export interface ClassificationReport {
   weightedAvg: AveragedMetrics;
   /** confusionMatrix[label][prediction] = count; rows and columns in `classes` order. */
   confusionMatrix: number[][];
+  /** Validation images the model got wrong (at most MISCLASSIFIED_LIMIT); absent in reports written before it existed. */
+  misclassified?: MisclassifiedImage[];
+}
+
+/** A validation image whose prediction differs from its label. */
+export interface MisclassifiedImage {
+  /** Position in the dataset's index: GET /v1/datasets/{id}/images/{index}/thumbnail shows it. */
+  index: number;
+  /** Path inside the uploaded archive. */
+  path: string;
+  true: string;
+  predicted: string;
+}
+
+/** Enough to look through by eye, small enough for the model record. */
+export const MISCLASSIFIED_LIMIT = 100;
+
+/** The first MISCLASSIFIED_LIMIT examples, in evaluation order, whose prediction is not their label. */
+export function misclassifiedImages(
+  labels: readonly number[],
+  predictions: readonly number[],
+  examples: readonly { index: number; path: string }[],
+  classes: readonly string[],
+): MisclassifiedImage[] {
+  const out: MisclassifiedImage[] = [];
+  for (let i = 0; i < labels.length && out.length < MISCLASSIFIED_LIMIT; i++) {
+    if (labels[i] === predictions[i]) continue;
+    out.push({ index: examples[i].index, path: examples[i].path, true: classes[labels[i]], predicted: classes[predictions[i]] });
+  }
+  return out;
 }
 
 /** 0 when the denominator is 0, as scikit-learn's default zero_division does. */

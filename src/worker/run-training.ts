@@ -22,7 +22,8 @@ import { train, type EpochMetrics as TrainEpochMetrics } from "../training/train
 import { earlyStopping } from "../training/early-stopping.js";
 import { exportOptimizerState } from "../training/optimizer-state.js";
 import { evaluate } from "../training/evaluate.js";
-import { classificationReport } from "../training/report.js";
+import { classificationReport, misclassifiedImages } from "../training/report.js";
+import { readDatasetIndex } from "../datasets/dataset-store.js";
 import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
 import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
 import { appendEpochMetrics, setJobInfo, type EpochMetrics, type JobRedis } from "../queue/job-records.js";
@@ -253,7 +254,13 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     const report = data.validation
       ? await (async () => {
           const evaluation = await evaluate(trainedModel, validationSource!);
-          return classificationReport(evaluation.labels, evaluation.predictions, data.classes);
+          // The validation source keeps validationExamples' row order, so example i is row rows[i] of the index.
+          const index = await readDatasetIndex(storage, tenant, spec.datasetId);
+          const examples = data.validationExamples.rows.map((row) => ({ index: row, path: index?.images[row]?.path ?? "" }));
+          return {
+            ...classificationReport(evaluation.labels, evaluation.predictions, data.classes),
+            misclassified: misclassifiedImages(evaluation.labels, evaluation.predictions, examples, data.classes),
+          };
         })()
       : null;
     const modelId = modelIdForJob(jobId);

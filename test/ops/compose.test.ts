@@ -149,5 +149,5 @@ test("the GPU image runs on CUDA 11.2 with cuDNN 8, what tfjs-node-gpu 4.22 (lib
 test(".dockerignore lets in only what the images build from", () => {
   assert.equal(dockerignore[0], "*", "everything is ignored first");
   assert.ok(dockerignore.slice(1).every((r) => r.startsWith("!")));
-  assert.deepEqual([...contextFiles].sort(), ["openapi.yaml", "package-lock.json", "package.json", "src", "tsconfig.build.json", "tsconfig.json"]);
+  assert.deepEqual([...contextFiles].sort(), ["openapi.yaml", "package-lock.json", "package.json", "public", "src", "tsconfig.build.json", "tsconfig.json"]);
 });
