@@ -1,5 +1,5 @@
 // /v1/models: the tenant's trained models, their downloads (TF.js zip, Keras
-// .h5) and predict, which decodes, resizes and preprocesses uploads exactly as
+// .h5, ONNX) and predict, which decodes, resizes and preprocesses uploads exactly as
 // training did and keeps recently used models loaded (LRU).
 import type { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
@@ -12,6 +12,7 @@ import { selectBackend } from "../backend/select-backend.js";
 import { decodeImageForModel } from "../datasets/training-data.js";
 import { loadTfjsModel } from "../model/weights/index.js";
 import { createModelCache } from "../models/model-cache.js";
+import { ensureOnnxFile } from "../models/onnx-file.js";
 import { getModelRecord, listModelRecords, modelKey, TFJS_MODEL_FILE, type ModelRecord } from "../models/model-store.js";
 import { routeSchema } from "./openapi.js";
 
@@ -78,7 +79,7 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
     requireModel(storage, request.tenant, request.params.id),
   );
 
-  app.get<{ Params: { id: string }; Querystring: { format: "tfjs" | "keras" } }>(
+  app.get<{ Params: { id: string }; Querystring: { format: "tfjs" | "keras" | "onnx" } }>(
     "/v1/models/:id/download",
     { schema: routeSchema("GET", "/v1/models/:id/download") },
     async (request, reply) => {
@@ -86,6 +87,10 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
       const record = await requireModel(storage, tenant, request.params.id);
       if (request.query.format === "keras") {
         return sendStored(reply, storage, modelKey(tenant, record.id, record.files.keras), "application/x-hdf5", `${record.id}.h5`);
+      }
+      if (request.query.format === "onnx") {
+        await selectBackend(config.tfjsBackend);
+        return sendStored(reply, storage, await ensureOnnxFile(storage, tenant, record), "application/octet-stream", `${record.id}.onnx`);
       }
       const files = [...record.files.tfjs, record.files.labels].map((f): [string, string] => [f, modelKey(tenant, record.id, f)]);
       return sendZip(reply, storage, files, `${record.id}-tfjs.zip`);
