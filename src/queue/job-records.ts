@@ -40,6 +40,8 @@ export interface EpochMetrics {
 /** What the worker reports about a job; any subset at a time (setJobInfo). */
 export interface JobInfo {
   backend?: string;
+  /** The engine of the frozen trunk: "tfjs" or "onnxruntime". */
+  engine?: string;
   featureCache?: boolean;
   /** Set before the BullMQ job completes. */
   modelId?: string;
@@ -57,7 +59,7 @@ export interface JobRecord extends JobInfo {
   cancelledAt?: string;
 }
 
-const INFO_FIELDS = ["backend", "featureCache", "modelId", "error"] as const;
+const INFO_FIELDS = ["backend", "engine", "featureCache", "modelId", "error"] as const;
 
 export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
   const uses = [jobKeys.uses(db, job.tenant, "dataset", job.spec.datasetId)];
