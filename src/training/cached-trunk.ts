@@ -63,6 +63,7 @@ export async function prepareCachedTrunk(opts: CachedTrunkOptions): Promise<Cach
       datasetId: opts.datasetId,
       imageSize: opts.modelOptions.imageSize,
       trunkFingerprint: trunkFingerprint(split.trunk),
+      engine: onnx ? "onnxruntime" : "tfjs",
       cut: split.cut,
       dtype: opts.dtype,
     },
