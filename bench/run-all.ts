@@ -1,7 +1,7 @@
 // npm run bench: the training-speed and API benchmark suite of issue 7. Writes
 // bench/results/bench-<date>.json and prints a table; a benchmark, not a test.
 //   npm run bench                      everything (full 224 px end-to-end: tens of minutes on wasm)
-//   npm run bench -- --only e2e        one or more sections: trunk,train,e2e,api
+//   npm run bench -- --only e2e        one or more sections: trunk,train,e2e,api,predict,tailstep
 //   npm run bench -- --quick           64 px, 2 epochs, shorter runs: checks the harness in a few minutes
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -16,11 +16,13 @@ import { loadConfig } from "../src/config.js";
 import { machineInfo, printReport } from "./bench-report.js";
 import { apiThroughput } from "./suite/api-throughput.js";
 import { endToEnd } from "./suite/end-to-end.js";
+import { predictLatency } from "./suite/predict-latency.js";
+import { tailStep } from "./suite/tail-step.js";
 import type { Figure, SuiteOptions } from "./suite/figure.js";
 import { trainStep } from "./suite/train-step.js";
 import { trunkForward } from "./suite/trunk-forward.js";
 
-const SECTIONS = ["trunk", "train", "e2e", "api"] as const;
+const SECTIONS = ["trunk", "train", "e2e", "api", "predict", "tailstep"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -50,6 +52,8 @@ const runs: Record<Section, () => Promise<Figure[]>> = {
   train: () => trainStep(opts, sizes),
   e2e: () => endToEnd(opts),
   api: () => apiThroughput(opts),
+  predict: () => predictLatency(opts),
+  tailstep: () => tailStep(opts, sizes),
 };
 
 /**

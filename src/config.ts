@@ -1,6 +1,7 @@
 // The service's configuration: the environment parsed once, checked up front,
 // and described in one table that the README's configuration section follows.
 import path from "node:path";
+import { ENGINE_NAMES, type EngineSetting } from "./engine/engine.js";
 
 export type TfjsBackendName = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
 
@@ -26,6 +27,8 @@ export interface Config {
   /** Largest labels.csv a dataset archive may hold (it is parsed row by row, but every row is kept). */
   maxLabelsBytes: number;
   tfjsBackend: TfjsBackendName;
+  /** Engine of training's frozen trunk and of predict: auto = tfjs on a native TF.js backend, else onnxruntime. */
+  trainingEngine: EngineSetting;
   workerConcurrency: number;
   /** BullMQ lock of a running job, renewed by the worker process every half of it. */
   workerLockDurationMs: number;
@@ -118,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxPredictPixels: int(env, "MAX_PREDICT_PIXELS", 100_000_000, 1),
     predictDecodeConcurrency: int(env, "PREDICT_DECODE_CONCURRENCY", 2, 1, 64),
     tfjsBackend: oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto"),
+    trainingEngine: oneOf(env, "TRAINING_ENGINE", ["auto", ...ENGINE_NAMES] as const, "auto"),
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),
     workerStalledIntervalMs: int(env, "WORKER_STALLED_INTERVAL_MS", 30_000, 500),

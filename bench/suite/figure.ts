@@ -1,6 +1,6 @@
 // One measured figure of `npm run bench`, with what it depends on.
 export interface Figure {
-  section: "trunk" | "train" | "e2e" | "api";
+  section: "trunk" | "train" | "e2e" | "api" | "predict" | "tailstep";
   name: string;
   value: number;
   unit: string;

@@ -1,7 +1,10 @@
 // Trunk forward images/s: the frozen trunk for unfrozenLayers 10, through
-// prepareCachedTrunk's worker_threads pool (one thread per core) and in this
-// thread alone, fed uint8 pixels as the feature cache feeds it.
+// prepareCachedTrunk's worker_threads pool (one thread per core), in this
+// thread alone, and on ONNX Runtime (every core), fed uint8 pixels as the
+// feature cache feeds it.
 import { randomBytes } from "node:crypto";
+import os from "node:os";
+import { createOnnxTrunk } from "../../src/engine/onnx/onnx-trunk.js";
 import type { BackendName } from "../../src/backend/select-backend.js";
 import { splitAtFrozenBoundary } from "../../src/model/trunk-split.js";
 import { buildTransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
@@ -47,6 +50,13 @@ export async function trunkForward(opts: SuiteOptions, sizes: number[]): Promise
     }
     const single = await throughput(inProcessRunner(split.trunk, imageSize), imageSize, chunksPerThread);
     figures.push({ section: "trunk", name: "trunk forward, in-process", value: single, unit: "images/s", threads: 1, ...base });
+    const onnx = await createOnnxTrunk(split.trunk, imageSize);
+    try {
+      const perSecond = await throughput(onnx, imageSize, opts.quick ? 2 : 6);
+      figures.push({ section: "trunk", name: "trunk forward, onnxruntime", value: perSecond, unit: "images/s", ...base, backend: "onnxruntime", threads: os.availableParallelism() });
+    } finally {
+      await onnx.close();
+    }
     tm.model.dispose();
   }
   return figures;

@@ -1,5 +1,5 @@
 // /v1/models: the tenant's trained models, their downloads (TF.js zip, Keras
-// .h5) and predict, which decodes, resizes and preprocesses uploads exactly as
+// .h5, ONNX) and predict, which decodes, resizes and preprocesses uploads exactly as
 // training did and keeps recently used models loaded (LRU).
 import type { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
@@ -12,7 +12,10 @@ import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import { decodeImageForModel } from "../datasets/training-data.js";
 import { loadTfjsModel } from "../model/weights/index.js";
+import { resolveEngine, type EngineName } from "../engine/engine.js";
+import { onnxPredictor, tfjsPredictor, type Predictor } from "../engine/predictor.js";
 import { createModelCache } from "../models/model-cache.js";
+import { ensureOnnxFile } from "../models/onnx-file.js";
 import { getModelRecord, listModelRecords, modelKey, TFJS_MODEL_FILE, type ModelRecord } from "../models/model-store.js";
 import { routeSchema } from "./openapi.js";
 import { createSemaphore } from "./semaphore.js";
@@ -96,10 +99,18 @@ export async function sendZip(reply: FastifyReply, storage: Storage, files: [nam
 }
 
 export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app, { storage, config }) => {
-  const cache = createModelCache(config.modelCacheSize);
+  const cache = createModelCache<Predictor>(config.modelCacheSize);
   // Every predict request of this API process shares these slots: decoded images are its largest buffers.
   const decodeSlots = createSemaphore(config.predictDecodeConcurrency);
   app.addHook("onClose", async () => cache.clear());
+  // Resolved on the first predict: a process that never predicts loads neither engine.
+  let engine: Promise<EngineName> | undefined;
+  const predictEngine = () =>
+    (engine ??= selectBackend(config.tfjsBackend).then((backend) => resolveEngine(config.trainingEngine, backend.name, app.log)));
+  const loadPredictor = async (tenant: string, record: ModelRecord): Promise<Predictor> => {
+    if ((await predictEngine()) === "onnxruntime") return onnxPredictor(await storage.get(await ensureOnnxFile(storage, tenant, record)));
+    return tfjsPredictor(await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, TFJS_MODEL_FILE))));
+  };
 
   app.get("/v1/models", { schema: routeSchema("GET", "/v1/models") }, async (request) => ({
     models: (await listModelRecords(storage, request.tenant)).map(modelSummary),
@@ -109,7 +120,7 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
     requireModel(storage, request.tenant, request.params.id),
   );
 
-  app.get<{ Params: { id: string }; Querystring: { format: "tfjs" | "keras" } }>(
+  app.get<{ Params: { id: string }; Querystring: { format: "tfjs" | "keras" | "onnx" } }>(
     "/v1/models/:id/download",
     { schema: routeSchema("GET", "/v1/models/:id/download") },
     async (request, reply) => {
@@ -117,6 +128,10 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
       const record = await requireModel(storage, tenant, request.params.id);
       if (request.query.format === "keras") {
         return sendStored(reply, storage, modelKey(tenant, record.id, record.files.keras), "application/x-hdf5", `${record.id}.h5`);
+      }
+      if (request.query.format === "onnx") {
+        await selectBackend(config.tfjsBackend);
+        return sendStored(reply, storage, await ensureOnnxFile(storage, tenant, record), "application/octet-stream", `${record.id}.onnx`);
       }
       const files = [...record.files.tfjs, record.files.labels].map((f): [string, string] => [f, modelKey(tenant, record.id, f)]);
       return sendZip(reply, storage, files, `${record.id}-tfjs.zip`);
@@ -164,13 +179,15 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
         }
         if (images.length === 0) throw new AppError("MISSING_FILE", 'the request has no image: send each image in a multipart field "file"');
 
-        const model = await cache.get(`${tenant}/${record.id}`, async () =>
-          loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, TFJS_MODEL_FILE))),
-        );
-        // No await between getting the model and running it: an eviction cannot dispose it meanwhile.
-        const probabilities = tf.tidy(() => model.predict(tf.stack(images.map((i) => i.pixels))) as tf.Tensor2D);
-        const rows = (await probabilities.array()) as number[][];
-        probabilities.dispose();
+        const batch = tf.stack(images.map((i) => i.pixels)) as tf.Tensor4D;
+        let rows: number[][];
+        try {
+          const predictor = await cache.get(`${tenant}/${record.id}`, () => loadPredictor(tenant, record));
+          // No await between getting the model and running it: an eviction cannot dispose it meanwhile.
+          rows = await predictor.predict(batch);
+        } finally {
+          batch.dispose();
+        }
         if (rows.some((row) => row.some((p) => !Number.isFinite(p)))) {
           // A diverged training run (e.g. random base weights, no normalisation, too high a learning rate) leaves NaN weights.
           throw new AppError("MODEL_OUTPUT_INVALID", `model ${record.id} outputs NaN or infinite probabilities: its training diverged; train it again (lower learningRate, or other base weights)`);

@@ -1116,14 +1116,19 @@ export interface paths {
          *     its weight shards and `labels.json` (the class names in output order),
          *     loadable with `tf.loadLayersModel`; `Content-Length` is set.
          *     `format=keras`: the Keras HDF5 full model (`keras.models.load_model`),
-         *     with `Content-Length`. Inputs are `imageSize` x `imageSize` RGB images
-         *     preprocessed as the record's `preprocessing` says (Keras
-         *     `resnet50.preprocess_input`, "caffe").
+         *     with `Content-Length`.
+         *     `format=onnx`: the inference graph as ONNX (opset 17, BatchNormalization
+         *     folded into the convolutions), with `Content-Length`; input `input_1`
+         *     float32 `[batch, imageSize, imageSize, 3]` (NHWC, as the TF.js model),
+         *     output `predictions` float32 `[batch, classes]`, the probabilities.
+         *     Inputs are `imageSize` x `imageSize` RGB images preprocessed as the
+         *     record's `preprocessing` says (Keras `resnet50.preprocess_input`,
+         *     "caffe").
          */
         get: {
             parameters: {
                 query: {
-                    format: "tfjs" | "keras";
+                    format: "tfjs" | "keras" | "onnx";
                 };
                 header?: never;
                 path: {
@@ -1141,6 +1146,7 @@ export interface paths {
                     content: {
                         "application/zip": string;
                         "application/x-hdf5": string;
+                        "application/octet-stream": string;
                     };
                 };
                 400: components["responses"]["Error"];
@@ -1598,6 +1604,11 @@ export interface components {
             metrics?: components["schemas"]["EpochMetrics"][];
             /** @description TensorFlow.js backend the worker trains on. */
             backend: string | null;
+            /**
+             * @description Engine computing the frozen trunk (TRAINING_ENGINE); null until a worker started the job.
+             * @enum {string|null}
+             */
+            engine: "tfjs" | "onnxruntime" | null;
             /** @description Whether the frozen trunk's outputs are cached across epochs. */
             featureCache: boolean | null;
             /** @description Attempts started (a failed or crashed attempt is retried, 3 in all, with exponential backoff from 30 s). */

@@ -2,22 +2,27 @@
 // `capacity`: a second predict on the same model does not load it again.
 import type * as tf from "@tensorflow/tfjs";
 
-export interface ModelCache {
+/** What the cache holds: a TF.js model by default, or another engine's loaded model. */
+interface Disposable {
+  dispose(): void;
+}
+
+export interface ModelCache<T extends Disposable = tf.LayersModel> {
   /** The cached model for `key`, or `load()`'s, which concurrent callers share. */
-  get(key: string, load: () => Promise<tf.LayersModel>): Promise<tf.LayersModel>;
+  get(key: string, load: () => Promise<T>): Promise<T>;
   has(key: string): boolean;
   /** How many times a model was loaded (for tests and metrics). */
   readonly loads: number;
   clear(): void;
 }
 
-export function createModelCache(capacity: number): ModelCache {
-  const entries = new Map<string, Promise<tf.LayersModel>>();
+export function createModelCache<T extends Disposable = tf.LayersModel>(capacity: number): ModelCache<T> {
+  const entries = new Map<string, Promise<T>>();
   let loads = 0;
 
   function evict(): void {
     while (entries.size > capacity) {
-      const [oldest, model] = entries.entries().next().value as [string, Promise<tf.LayersModel>];
+      const [oldest, model] = entries.entries().next().value as [string, Promise<T>];
       entries.delete(oldest);
       void model.then((m) => m.dispose()).catch(() => undefined);
     }

@@ -44,6 +44,8 @@ export interface EpochMetrics {
 /** What the worker reports about a job; any subset at a time (setJobInfo). */
 export interface JobInfo {
   backend?: string;
+  /** The engine of the frozen trunk: "tfjs" or "onnxruntime". */
+  engine?: string;
   featureCache?: boolean;
   /** Set before the BullMQ job completes. */
   modelId?: string;
@@ -61,7 +63,7 @@ export interface JobRecord extends JobInfo {
   cancelledAt?: string;
 }
 
-const INFO_FIELDS = ["backend", "featureCache", "modelId", "error"] as const;
+const INFO_FIELDS = ["backend", "engine", "featureCache", "modelId", "error"] as const;
 
 /** The part of a MULTI that job creation writes through (BullMQ's IRedisTransaction has it). */
 export interface TransactionWrites {

@@ -37,6 +37,7 @@ export interface JobView {
   /** Omitted in lists. */
   metrics?: EpochMetrics[];
   backend: string | null;
+  engine: string | null;
   featureCache: boolean | null;
   /** Attempts started so far (a crashed or failed attempt is retried up to 3 in all). */
   attempts: number;
@@ -148,6 +149,7 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
           ? { epoch: progress.epoch, epochs: progress.epochs!, batch: progress.batch!, batches: progress.batches!, fraction: progress.fraction! }
           : null,
       backend: record.backend ?? progress?.backend ?? null,
+      engine: record.engine ?? null,
       featureCache: record.featureCache ?? progress?.featureCache ?? null,
       attempts: bullJob?.attemptsStarted ?? 0,
       cancelRequested: Boolean(record.cancelRequestedAt),

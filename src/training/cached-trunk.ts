@@ -5,6 +5,8 @@
 // final model stay whole models.
 import type * as tf from "@tensorflow/tfjs";
 import type { BackendName } from "../backend/select-backend.js";
+import type { EngineName } from "../engine/engine.js";
+import { createOnnxTrunk } from "../engine/onnx/onnx-trunk.js";
 import { splitAtFrozenBoundary, type CutTensor } from "../model/trunk-split.js";
 import type { TransferModel, TransferModelOptions } from "../model/transfer-model.js";
 import type { Storage } from "../storage/storage.js";
@@ -25,6 +27,8 @@ export interface CachedTrunkOptions {
   dtype: FeatureDtype;
   budgetBytes: number;
   backend: BackendName;
+  /** The engine computing the features (tfjs by default). */
+  engine?: EngineName;
   /** 0 = one per core on single-threaded backends. */
   threads: number;
   log?: Logger;
@@ -42,8 +46,18 @@ export interface CachedTrunk {
 export async function prepareCachedTrunk(opts: CachedTrunkOptions): Promise<CachedTrunk | null> {
   const split = splitAtFrozenBoundary(opts.tm, opts.modelOptions.unfrozenLayers);
   if (!split) return null;
-  const threads = poolThreads(opts.backend, opts.threads);
+  const onnx = opts.engine === "onnxruntime";
+  // ONNX Runtime uses every core within one run: no pool.
+  const threads = onnx ? 1 : poolThreads(opts.backend, opts.threads);
   let runner: Promise<TrunkRunner> | undefined;
+  const startRunner = (): Promise<TrunkRunner> => {
+    if (onnx) return createOnnxTrunk(split.trunk, opts.modelOptions.imageSize);
+    if (threads > 0) {
+      const weights = split.trunk.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync() as Float32Array }));
+      return createTrunkPool(threads, { backend: opts.backend, model: opts.modelOptions, weights });
+    }
+    return Promise.resolve(inProcessRunner(split.trunk, opts.modelOptions.imageSize));
+  };
   const cache = await ensureFeatureCache({
     storage: opts.storage,
     identity: {
@@ -51,6 +65,7 @@ export async function prepareCachedTrunk(opts: CachedTrunkOptions): Promise<Cach
       datasetId: opts.datasetId,
       imageSize: opts.modelOptions.imageSize,
       trunkFingerprint: trunkFingerprint(split.trunk),
+      engine: onnx ? "onnxruntime" : "tfjs",
       cut: split.cut,
       dtype: opts.dtype,
     },
@@ -62,14 +77,7 @@ export async function prepareCachedTrunk(opts: CachedTrunkOptions): Promise<Cach
         return Math.max(1, threads);
       },
       async run(pixels, count) {
-        runner ??=
-          threads > 0
-            ? createTrunkPool(threads, {
-                backend: opts.backend,
-                model: opts.modelOptions,
-                weights: split.trunk.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync() as Float32Array })),
-              })
-            : Promise.resolve(inProcessRunner(split.trunk, opts.modelOptions.imageSize));
+        runner ??= startRunner();
         return (await runner).run(pixels, count);
       },
       close: async () => {},

@@ -1,6 +1,6 @@
 // Frozen-trunk feature cache: the trunk's outputs for every image of a
 // dataset at one image size, computed once and reused by every epoch and by
-// every job with the same dataset, image size, trunk weights and cut. Stored as
+// every job with the same dataset, image size, trunk weights, engine and cut. Stored as
 // fixed-size rows in the dataset index's order; least recently used entries
 // are deleted to stay under FEATURE_CACHE_BYTES. The meta file, written after
 // the rows, records their size and sha256, checked when the cache is opened: a
@@ -25,6 +25,8 @@ export interface FeatureCacheIdentity {
   imageSize: number;
   /** sha256 of the trunk's weights (trunkFingerprint): the same base weights give the same features. */
   trunkFingerprint: string;
+  /** The engine that computes the features ("tfjs", "onnxruntime"): engines agree within 1e-4, not bit for bit, so each keeps its own. */
+  engine: string;
   cut: CutTensor[];
   dtype: FeatureDtype;
 }
@@ -59,7 +61,7 @@ export function datasetFeaturesPrefix(tenant: string, datasetId: string): string
 
 function cacheKeys(identity: FeatureCacheIdentity) {
   const hash = createHash("sha256")
-    .update(JSON.stringify([identity.imageSize, identity.trunkFingerprint, identity.cut, identity.dtype]))
+    .update(JSON.stringify([identity.imageSize, identity.trunkFingerprint, identity.engine, identity.cut, identity.dtype]))
     .digest("hex")
     .slice(0, 32);
   const base = `${datasetFeaturesPrefix(identity.tenant, identity.datasetId)}/${hash}`;

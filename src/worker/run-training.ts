@@ -15,8 +15,8 @@ import { readDecodedRange } from "../datasets/decoded-cache.js";
 import { rowBatchSource } from "../datasets/row-batch-source.js";
 import type { Examples } from "../datasets/training-data.js";
 import { prepareCachedTrunk, type CachedTrunk } from "../training/cached-trunk.js";
-import { trunkBatches } from "../training/trunk-batches.js";
-import { splitAtFrozenBoundary } from "../model/trunk-split.js";
+import { prepareStreamedTrunk, type StreamedTrunk } from "../training/streamed-trunk.js";
+import { resolveEngine } from "../engine/engine.js";
 import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../model/weights/index.js";
 import { train, type EpochMetrics as TrainEpochMetrics } from "../training/train.js";
 import { earlyStopping } from "../training/early-stopping.js";
@@ -118,7 +118,8 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       log.warn({ err: error }, "filter-gradient helper thread did not start; training on one thread");
       return false;
     }));
-  await setJobInfo(db, jobId, { backend: backend.name });
+  const engine = await resolveEngine(config.trainingEngine, backend.name, log);
+  await setJobInfo(db, jobId, { backend: backend.name, engine });
   await job.updateProgress({ epoch: 1, epochs: spec.epochs, batch: 0, batches: 0, fraction: 0, backend: backend.name });
 
   const data = await prepareTrainingData({
@@ -144,6 +145,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
   const tm = buildTransferModel(modelOptions);
   const { model } = tm;
   let cached: CachedTrunk | null = null;
+  let streamed: StreamedTrunk | null = null;
   try {
     const resumeFrom: CheckpointManifest | undefined = await resumableCheckpoint(storage, tenant, jobId, (epoch, problem) =>
       log.warn({ epoch, problem }, "checkpoint failed its check: deleted, resuming from an earlier one"),
@@ -178,22 +180,23 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       dtype: config.featureCacheDtype,
       budgetBytes: config.featureCacheBytes,
       backend: backend.name,
+      engine,
       threads: config.trunkThreads,
       log,
     }) : null;
     const featureCache = cached !== null;
     await setJobInfo(db, jobId, { featureCache });
-    log.info({ featureCache, gradientThread, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
+    log.info({ featureCache, engine, gradientThread, cut: cached?.cut.map((c) => c.layer), featuresComputed: cached?.cache.built }, "training data ready");
     const featureSource = (examples: Examples, shuffle: boolean) =>
       rowBatchSource({ ...examples, numClasses: data.classes.length, batchSize: spec.batchSize, seed: spec.seed, shuffle, read: (rows) => cached!.reader.read(rows) });
     // Not cached: the frozen trunk still runs outside the gradient tape, batch by batch, in front of the tail.
-    const streamed = cached ? null : splitAtFrozenBoundary(tm, spec.unfrozenLayers);
+    streamed = cached ? null : await prepareStreamedTrunk(tm, spec.unfrozenLayers, spec.imageSize, engine);
     const images = augmenting ? augmentBatches(data.train, spec.augmentation!, spec.seed) : data.train;
-    const trainSource = cached ? featureSource(data.trainExamples, true) : streamed ? trunkBatches(images, streamed.trunk) : images;
+    const trainSource = cached ? featureSource(data.trainExamples, true) : streamed ? streamed.batches(images) : images;
     const validationSource = cached
       ? data.validation && featureSource(data.validationExamples, false)
       : streamed && data.validation
-        ? trunkBatches(data.validation, streamed.trunk)
+        ? streamed.batches(data.validation)
         : data.validation;
     // The tail shares the full model's layers: training it trains the model that is checkpointed and saved.
     const trainedModel = cached?.tail ?? streamed?.tail ?? model;
@@ -284,6 +287,7 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
     return { status: "completed", modelId };
   } finally {
     await cached?.close();
+    await streamed?.close();
     model.dispose();
     tf.disposeVariables();
   }

@@ -10,6 +10,8 @@ import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { CAFFE_PREPROCESSING, modelKey, saveTrainedModel } from "../../src/models/model-store.js";
 import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
 import { decodeImageForModel } from "../../src/datasets/training-data.js";
+import { createOrtSession } from "../../src/engine/onnx/ort-session.js";
+import { ONNX_FILE } from "../../src/models/onnx-file.js";
 
 await selectBackend("wasm");
 
@@ -91,48 +93,97 @@ test("downloads: the Keras file with its Content-Length, the TF.js zip with mode
   assert.equal(zip.headers["content-type"], "application/zip");
   assert.equal(Number(zip.headers["content-length"]), zip.rawPayload.length);
   assert.deepEqual(await zipEntries(zip.rawPayload), ["group1-shard1of1.bin", "labels.json", "model.json"]);
-  const bad = await app.inject({ url: "/v1/models/mdl_small/download?format=onnx" });
+  const bad = await app.inject({ url: "/v1/models/mdl_small/download?format=pytorch" });
   assert.equal(bad.statusCode, 400);
 });
 
-test("predict gives each image its top-k classes as the model computes them, and a second call uses the loaded model", async (t) => {
-  const { app, storage, model } = await withModel(t);
-  const images = [await makeImage(1), await makeImage(2)];
-  const body = () => {
-    const boundary = "----predict";
-    const parts = images.map((image, i) =>
+test("the ONNX download, run in ONNX Runtime, gives predict's probabilities (on TF.js) within 1e-5; the second download is the stored file", async (t) => {
+  const { app, storage, model } = await withModel(t, { TRAINING_ENGINE: "tfjs" });
+  model.dispose();
+  const res = await app.inject({ url: "/v1/models/mdl_small/download?format=onnx" });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(res.headers["content-type"], "application/octet-stream");
+  assert.equal(Number(res.headers["content-length"]), res.rawPayload.length);
+  assert.ok(res.rawPayload.equals(await storage.get(modelKey("default", "mdl_small", ONNX_FILE))));
+
+  const images = [await makeImage(3), await makeImage(4), await makeImage(5)];
+  const boundary = "----onnx";
+  const payload = Buffer.concat([
+    ...images.map((image, i) =>
       Buffer.concat([
         Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`),
         image,
         Buffer.from("\r\n"),
       ]),
-    );
-    return { payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
-  };
-  const first = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=1", ...body() });
-  assert.equal(first.statusCode, 200, first.body);
+    ),
+    Buffer.from(`--${boundary}--\r\n`),
+  ]);
+  const predicted = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=2", payload, headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+  assert.equal(predicted.statusCode, 200, predicted.body);
+
   const inputs = await Promise.all(images.map((image) => decodeImageForModel(image, SMALL_SIZE)));
-  const expected = tf.tidy(() => model.predict(tf.stack(inputs)) as tf.Tensor2D).arraySync();
-  tf.dispose(inputs);
-  model.dispose();
-  const predictions = first.json().predictions as { file: string; top: { class: string; probability: number }[] }[];
-  assert.deepEqual(predictions.map((p) => p.file), ["img0.png", "img1.png"]);
-  predictions.forEach((p, i) => {
-    const best = expected[i].indexOf(Math.max(...expected[i]));
-    assert.equal(p.top.length, 1);
-    assert.equal(p.top[0].class, CLASSES[best]);
-    assert.ok(Math.abs(p.top[0].probability - expected[i][best]) < 1e-6);
+  const batch = tf.stack(inputs);
+  const session = await createOrtSession(new Uint8Array(res.rawPayload));
+  const { predictions } = await session.run({ [session.inputNames[0]]: { data: batch.dataSync() as Float32Array, dims: batch.shape } });
+  await session.release();
+  tf.dispose([batch, ...inputs]);
+  assert.deepEqual(predictions.dims, [3, CLASSES.length]);
+  (predicted.json().predictions as { top: { class: string; probability: number }[] }[]).forEach((p, i) => {
+    for (const { class: name, probability } of p.top) {
+      const onnx = predictions.data[i * CLASSES.length + CLASSES.indexOf(name)];
+      assert.ok(Math.abs(onnx - probability) <= 1e-5, `image ${i} ${name}: onnx ${onnx}, predict ${probability}`);
+    }
   });
 
-  // The model files are gone, the record stays: only the cached model can answer.
-  for (const object of await storage.list(modelKey("default", "mdl_small"))) {
-    if (/\.(bin|json)$/.test(object.key) && !object.key.endsWith("model-record.json")) await storage.delete(object.key);
-  }
-  const second = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=5", ...body() });
-  assert.equal(second.statusCode, 200, second.body);
-  assert.equal(second.json().predictions[0].top.length, 2);
-  assert.equal(second.json().predictions[0].top[0].class, predictions[0].top[0].class);
+  // Derived once: the TF.js files are no longer needed for the next download.
+  await storage.delete(modelKey("default", "mdl_small", "model.json"));
+  const again = await app.inject({ url: "/v1/models/mdl_small/download?format=onnx" });
+  assert.equal(again.statusCode, 200);
+  assert.ok(again.rawPayload.equals(res.rawPayload));
 });
+
+for (const engine of ["tfjs", "onnxruntime"]) {
+  test(`predict on ${engine} gives each image its top-k classes as the TF.js model computes them, and a second call uses the loaded model`, async (t) => {
+    const { app, storage, model } = await withModel(t, { TRAINING_ENGINE: engine });
+    const images = [await makeImage(1), await makeImage(2)];
+    const body = () => {
+      const boundary = "----predict";
+      const parts = images.map((image, i) =>
+        Buffer.concat([
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`),
+          image,
+          Buffer.from("\r\n"),
+        ]),
+      );
+      return { payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+    };
+    const first = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=1", ...body() });
+    assert.equal(first.statusCode, 200, first.body);
+    const inputs = await Promise.all(images.map((image) => decodeImageForModel(image, SMALL_SIZE)));
+    const expected = tf.tidy(() => model.predict(tf.stack(inputs)) as tf.Tensor2D).arraySync();
+    tf.dispose(inputs);
+    model.dispose();
+    // Only the onnxruntime engine writes (and reads) the model's ONNX file.
+    assert.equal(await storage.exists(modelKey("default", "mdl_small", ONNX_FILE)), engine === "onnxruntime");
+    const predictions = first.json().predictions as { file: string; top: { class: string; probability: number }[] }[];
+    assert.deepEqual(predictions.map((p) => p.file), ["img0.png", "img1.png"]);
+    predictions.forEach((p, i) => {
+      const best = expected[i].indexOf(Math.max(...expected[i]));
+      assert.equal(p.top.length, 1);
+      assert.equal(p.top[0].class, CLASSES[best]);
+      assert.ok(Math.abs(p.top[0].probability - expected[i][best]) < 1e-6);
+    });
+
+    // The model files are gone, the record stays: only the cached model can answer.
+    for (const object of await storage.list(modelKey("default", "mdl_small"))) {
+      if (/\.(bin|json)$/.test(object.key) && !object.key.endsWith("model-record.json")) await storage.delete(object.key);
+    }
+    const second = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=5", ...body() });
+    assert.equal(second.statusCode, 200, second.body);
+    assert.equal(second.json().predictions[0].top.length, 2);
+    assert.equal(second.json().predictions[0].top[0].class, predictions[0].top[0].class);
+  });
+}
 
 test("predict refuses a part that is not an image, and a request without images", async (t) => {
   const { app, model } = await withModel(t);

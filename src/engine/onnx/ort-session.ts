@@ -1,0 +1,51 @@
+// An ONNX Runtime session over float32 tensors, with onnxruntime-node loaded
+// on first use only: processes that never run a graph never load the native
+// library.
+import type * as ort from "onnxruntime-node";
+
+export interface FloatTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Named float32 inputs -> every output, by name. */
+  run(inputs: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
+  release(): Promise<void>;
+}
+
+export interface OrtSessionOptions {
+  /** Threads for one operator; 0 lets ONNX Runtime use one per physical core. */
+  threads?: number;
+}
+
+let runtime: Promise<typeof ort> | undefined;
+
+export function loadOnnxRuntime(): Promise<typeof ort> {
+  runtime ??= import("onnxruntime-node");
+  return runtime;
+}
+
+export async function createOrtSession(model: Uint8Array, options: OrtSessionOptions = {}): Promise<OrtSession> {
+  const { InferenceSession, Tensor } = await loadOnnxRuntime();
+  const session = await InferenceSession.create(model, {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: options.threads ?? 0,
+  });
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(inputs) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(inputs)) feeds[name] = new Tensor("float32", t.data, t.dims);
+      const results = await session.run(feeds);
+      const out: Record<string, FloatTensor> = {};
+      for (const [name, t] of Object.entries(results)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
+      return out;
+    },
+    release: () => session.release(),
+  };
+}

@@ -1,0 +1,392 @@
+// One training step of the tail as a single ONNX graph: the forward pass in
+// training mode, the backward pass and Adam, all as ordinary ONNX ops. It
+// takes the cut tensors, the one-hot labels, each Dropout's mask (already
+// scaled by 1 / (1 - rate)), every trainable weight, BN moving statistics and
+// Adam moment in TF.js layout, and Adam's bias corrections; it returns the
+// loss and the new weights, statistics and moments, named "<input>:new".
+// What TF.js computes is the reference: BatchNormalization uses batch
+// statistics and updates its moving ones as tfjs-layers does, Adam is
+// tfjs' (and the project's FusedAdamOptimizer's) formula.
+import type * as tf from "@tensorflow/tfjs";
+import { AttributeType, DataType, encodeModel, type Attribute, type NodeMessage, type TensorMessage, type ValueInfoMessage } from "./onnx-proto.js";
+import { BATCH_DIM } from "./tfjs-to-onnx.js";
+
+export interface AdamConstants {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** A tensor the step reads and writes back: a trainable weight, a moving statistic or an Adam moment. */
+export interface StateTensor {
+  /** Graph input; the output is `${input}:new`. */
+  input: string;
+  shape: number[];
+  /** The TF.js variable it mirrors (for moments: the weight's). */
+  variable: tf.LayerVariable;
+  kind: "weight" | "moving" | "m" | "v";
+}
+
+export interface TrainStepGraph {
+  bytes: Uint8Array;
+  /** Cut tensor inputs, in the tail's input order (NHWC, as TF.js). */
+  cutInputs: string[];
+  labels: string;
+  /** One per Dropout layer: [batch, units], the layer's mask times 1 / (1 - rate). */
+  dropoutMasks: { input: string; layer: string; units: number }[];
+  state: StateTensor[];
+  /** Scalars [1]: 1 - beta1^t and 1 - beta2^t, as float32, for step t (1-based). */
+  corrections: [string, string];
+  loss: string;
+}
+
+const TO_NCHW = [0, 3, 1, 2];
+const TO_NHWC = [0, 2, 3, 1];
+const CHANNEL_AXES = [0, 2, 3];
+/** Keras' (and tfjs') epsilon in categorical cross-entropy's clip. */
+const LOSS_EPSILON = 1e-7;
+
+interface Value {
+  name: string;
+  /** [C, H, W] for images (held NCHW), [units] for flat values; without the batch. */
+  shape: number[];
+  image: boolean;
+}
+
+type Config = Record<string, unknown>;
+
+function pair(v: unknown): [number, number] {
+  return Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number];
+}
+
+/** Forward nodes, backward closures run in reverse, and gradient sums. */
+function createBuilder() {
+  const nodes: NodeMessage[] = [];
+  const initializers: TensorMessage[] = [];
+  const inputs: ValueInfoMessage[] = [];
+  const outputs: ValueInfoMessage[] = [];
+  const backward: (() => void)[] = [];
+  const grads = new Map<string, string[]>();
+  let counter = 0;
+
+  const fresh = (hint: string) => `${hint}#${counter++}`;
+  const op = (opType: string, input: string[], attrs: Attribute[] = [], output = fresh(opType)): string => {
+    nodes.push({ opType, name: fresh(`n_${opType}`), input, output: [output], attribute: attrs });
+    return output;
+  };
+  const floats = (hint: string, dims: number[], values: ArrayLike<number>): string => {
+    const name = fresh(hint);
+    const data = Float32Array.from(values);
+    initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(data.buffer) });
+    return name;
+  };
+  const int64s = (values: number[]): string => {
+    const name = fresh("i64");
+    const data = BigInt64Array.from(values.map(BigInt));
+    initializers.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(data.buffer) });
+    return name;
+  };
+  const ints = (name: string, values: number[]): Attribute => ({ name, type: AttributeType.INTS, ints: values });
+  const int = (name: string, i: number): Attribute => ({ name, type: AttributeType.INT, i });
+  const scalar = (v: number) => floats("c", [1], [v]);
+  const scalarTensor = (v: number) => floats("c", [], [v]);
+  const sum = (x: string, axes: number[], keep = 0) => op("ReduceSum", [x, int64s(axes)], [int("keepdims", keep)]);
+  const mean = (x: string, axes: number[], keep = 1) => op("ReduceMean", [x], [ints("axes", axes), int("keepdims", keep)]);
+
+  return {
+    nodes,
+    initializers,
+    inputs,
+    outputs,
+    op,
+    floats,
+    int64s,
+    ints,
+    int,
+    scalar,
+    scalarTensor,
+    sum,
+    mean,
+    input(name: string, shape: (number | string)[]): string {
+      inputs.push({ name, elemType: DataType.FLOAT, shape });
+      return name;
+    },
+    output(value: string, name: string, shape: (number | string)[]): void {
+      op("Identity", [value], [], name);
+      outputs.push({ name, elemType: DataType.FLOAT, shape });
+    },
+    onBackward(fn: () => void) {
+      backward.push(fn);
+    },
+    addGrad(value: string, grad: string) {
+      const list = grads.get(value) ?? [];
+      list.push(grad);
+      grads.set(value, list);
+    },
+    /** The summed gradient of `value`, or null when nothing downstream depends on it. */
+    gradOf(value: string): string | null {
+      const list = grads.get(value);
+      if (!list || list.length === 0) return null;
+      return list.slice(1).reduce((total, g) => op("Add", [total, g]), list[0]);
+    },
+    runBackward() {
+      for (let i = backward.length - 1; i >= 0; i--) backward[i]();
+    },
+  };
+}
+
+type Builder = ReturnType<typeof createBuilder>;
+
+function unsupported(layer: tf.layers.Layer, why: string): Error {
+  return new Error(`cannot write the training step of layer ${layer.name} (${layer.getClassName()}) to ONNX: ${why}`);
+}
+
+function variablesOf(layer: tf.layers.Layer): Map<string, tf.LayerVariable> {
+  return new Map(layer.weights.map((w) => [w.originalName.slice(w.originalName.lastIndexOf("/") + 1), w]));
+}
+
+/** "same" padding as TF computes it (the extra pixel at the end), or none. */
+function convPads(config: Config, size: [number, number], kernel: [number, number], strides: [number, number]): number[] {
+  if (config.padding !== "same") return [0, 0, 0, 0];
+  const begin: number[] = [];
+  const end: number[] = [];
+  for (let d = 0; d < 2; d++) {
+    const out = Math.ceil(size[d] / strides[d]);
+    const total = Math.max((out - 1) * strides[d] + kernel[d] - size[d], 0);
+    begin.push(Math.floor(total / 2));
+    end.push(total - Math.floor(total / 2));
+  }
+  return [...begin, ...end];
+}
+
+/** The tail's training step. Every layer of the tail must be trainable (what splitAtFrozenBoundary gives). */
+export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): TrainStepGraph {
+  const g = createBuilder();
+  const state: StateTensor[] = [];
+  const dropoutMasks: TrainStepGraph["dropoutMasks"] = [];
+  const weightGrads: { variable: tf.LayerVariable; input: string; grad: () => string | null }[] = [];
+  const values = new Map<number, Value>();
+
+  const stateInput = (variable: tf.LayerVariable, kind: StateTensor["kind"], suffix = ""): string => {
+    const input = `${variable.name}${suffix}`;
+    state.push({ input, shape: variable.shape as number[], variable, kind });
+    return g.input(input, variable.shape as number[]);
+  };
+  const weight = (variable: tf.LayerVariable | undefined, layer: tf.layers.Layer): string => {
+    if (!variable) throw unsupported(layer, "a weight is missing (use_bias/center/scale false)");
+    if (!variable.trainable) throw unsupported(layer, `${variable.name} is frozen: the tail must be trainable throughout`);
+    const input = stateInput(variable, "weight");
+    const gradName = `${input}@grad`;
+    weightGrads.push({ variable, input, grad: () => g.gradOf(gradName) });
+    return input;
+  };
+
+  const cutInputs = tail.inputs.map((t) => {
+    const name = t.sourceLayer.name;
+    const shape = t.shape.slice(1) as number[];
+    g.input(name, [BATCH_DIM, ...shape]);
+    const value = shape.length === 3 ? { name: g.op("Transpose", [name], [g.ints("perm", TO_NCHW)]), shape: [shape[2], shape[0], shape[1]], image: true } : { name, shape, image: false };
+    values.set(t.id, value);
+    return name;
+  });
+  const labels = g.input("labels", [BATCH_DIM, ...(tail.outputs[0].shape.slice(1) as number[])]);
+  let logits: string | null = null;
+
+  const relu = (x: Value): Value => {
+    const y = g.op("Relu", [x.name]);
+    g.onBackward(() => {
+      const dy = g.gradOf(y);
+      if (dy) g.addGrad(x.name, g.op("Mul", [dy, g.op("Cast", [g.op("Greater", [x.name, g.scalar(0)])], [g.int("to", DataType.FLOAT)])]));
+    });
+    return { ...x, name: y };
+  };
+
+  const layerStep = (layer: tf.layers.Layer, inputs: Value[]): Value => {
+    const config = layer.getConfig() as Config;
+    const [x] = inputs;
+    const vars = variablesOf(layer);
+    switch (layer.getClassName()) {
+      case "Conv2D": {
+        if (!x.image) throw unsupported(layer, "not an image input");
+        if (pair(config.dilationRate).some((d) => d !== 1)) throw unsupported(layer, "dilation");
+        const kernelVar = vars.get("kernel");
+        const kernel = weight(kernelVar, layer);
+        const bias = weight(vars.get("bias"), layer);
+        const [kh, kw, , co] = kernelVar!.shape as number[];
+        const strides = pair(config.strides);
+        const [, h, w] = x.shape;
+        const pads = convPads(config, [h, w], [kh, kw], strides);
+        const oihw = g.op("Transpose", [kernel], [g.ints("perm", [3, 2, 0, 1])]);
+        const y = g.op("Conv", [x.name, oihw, bias], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads)]);
+        const ho = Math.floor((h + pads[0] + pads[2] - kh) / strides[0]) + 1;
+        const wo = Math.floor((w + pads[1] + pads[3] - kw) / strides[1]) + 1;
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (!dy) return;
+          g.addGrad(`${bias}@grad`, g.sum(dy, CHANNEL_AXES));
+          // Filter gradient: the input (channels as batch) convolved with dy (channels as filters), dilated by the stride.
+          const xT = g.op("Transpose", [x.name], [g.ints("perm", [1, 0, 2, 3])]);
+          const dyT = g.op("Transpose", [dy], [g.ints("perm", [1, 0, 2, 3])]);
+          let dW = g.op("Conv", [xT, dyT], [g.ints("kernel_shape", [ho, wo]), g.ints("dilations", strides), g.ints("pads", pads)]); // [ci, co, kh', kw']
+          const fullH = h + pads[0] + pads[2] - (ho - 1) * strides[0];
+          const fullW = w + pads[1] + pads[3] - (wo - 1) * strides[1];
+          if (fullH !== kh || fullW !== kw) dW = g.op("Slice", [dW, g.int64s([0, 0]), g.int64s([kh, kw]), g.int64s([2, 3])]);
+          g.addGrad(`${kernel}@grad`, g.op("Transpose", [dW], [g.ints("perm", [2, 3, 0, 1])]));
+          const outputPadding = [h - ((ho - 1) * strides[0] + kh - pads[0] - pads[2]), w - ((wo - 1) * strides[1] + kw - pads[1] - pads[3])];
+          g.addGrad(
+            x.name,
+            g.op("ConvTranspose", [dy, oihw], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads), g.ints("output_padding", outputPadding)]),
+          );
+        });
+        return { name: y, shape: [co, ho, wo], image: true };
+      }
+      case "BatchNormalization": {
+        if (!x.image || !(config.axis === -1 || config.axis === 3)) throw unsupported(layer, `axis ${String(config.axis)}`);
+        const channels = x.shape[0];
+        const gamma = weight(vars.get("gamma"), layer);
+        const beta = weight(vars.get("beta"), layer);
+        const movingMean = stateInput(vars.get("moving_mean")!, "moving");
+        const movingVariance = stateInput(vars.get("moving_variance")!, "moving");
+        const broadcast = g.int64s([1, channels, 1, 1]);
+        const batchMean = g.mean(x.name, CHANNEL_AXES);
+        const centred = g.op("Sub", [x.name, batchMean]);
+        const batchVariance = g.mean(g.op("Mul", [centred, centred]), CHANNEL_AXES);
+        const inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [batchVariance, g.scalar(config.epsilon as number)])])]);
+        const xhat = g.op("Mul", [centred, inv]);
+        const gammaB = g.op("Reshape", [gamma, broadcast]);
+        const y = g.op("Add", [g.op("Mul", [xhat, gammaB]), g.op("Reshape", [beta, broadcast])]);
+        // tfjs-layers: moving -= (moving - batch statistic) * (1 - momentum), with the biased batch variance.
+        const decay = g.scalar(1 - (config.momentum as number));
+        const flat = g.int64s([channels]);
+        for (const [moving, batch] of [[movingMean, batchMean], [movingVariance, batchVariance]]) {
+          const updated = g.op("Sub", [moving, g.op("Mul", [g.op("Sub", [moving, g.op("Reshape", [batch, flat])]), decay])]);
+          g.output(updated, `${moving}:new`, [channels]);
+        }
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (!dy) return;
+          g.addGrad(`${beta}@grad`, g.sum(dy, CHANNEL_AXES));
+          g.addGrad(`${gamma}@grad`, g.sum(g.op("Mul", [dy, xhat]), CHANNEL_AXES));
+          const dxhat = g.op("Mul", [dy, gammaB]);
+          const projection = g.op("Mul", [xhat, g.mean(g.op("Mul", [dxhat, xhat]), CHANNEL_AXES)]);
+          g.addGrad(x.name, g.op("Mul", [inv, g.op("Sub", [g.op("Sub", [dxhat, g.mean(dxhat, CHANNEL_AXES)]), projection])]));
+        });
+        return { ...x, name: y };
+      }
+      case "Activation": {
+        if (config.activation === "relu") return relu(x);
+        if (config.activation === "linear") return x;
+        throw unsupported(layer, `activation ${String(config.activation)}`);
+      }
+      case "Add": {
+        const y = inputs.slice(1).reduce((total, v) => g.op("Add", [total, v.name]), x.name);
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (dy) for (const v of inputs) g.addGrad(v.name, dy);
+        });
+        return { ...x, name: y };
+      }
+      case "Flatten": {
+        if (!x.image) return x;
+        const [c, h, w] = x.shape;
+        // Keras flattens NHWC: the Dense weights' rows are in that order.
+        const y = g.op("Flatten", [g.op("Transpose", [x.name], [g.ints("perm", TO_NHWC)])], [g.int("axis", 1)]);
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (dy) g.addGrad(x.name, g.op("Transpose", [g.op("Reshape", [dy, g.int64s([-1, h, w, c])])], [g.ints("perm", TO_NCHW)]));
+        });
+        return { name: y, shape: [c * h * w], image: false };
+      }
+      case "GlobalAveragePooling2D": {
+        const [c, h, w] = x.shape;
+        const y = g.op("Flatten", [g.op("GlobalAveragePool", [x.name])], [g.int("axis", 1)]);
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (dy) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, c, 1, 1])]), g.floats("avg", [1, 1, h, w], new Array(h * w).fill(1 / (h * w)))]));
+        });
+        return { name: y, shape: [c], image: false };
+      }
+      case "Dense": {
+        if (x.image) throw unsupported(layer, "a Dense on an image input");
+        const kernelVar = vars.get("kernel");
+        const kernel = weight(kernelVar, layer);
+        const bias = weight(vars.get("bias"), layer);
+        const units = kernelVar!.shape[1] as number;
+        const z = g.op("Gemm", [x.name, kernel, bias]);
+        g.onBackward(() => {
+          const dz = g.gradOf(z);
+          if (!dz) return;
+          g.addGrad(`${kernel}@grad`, g.op("Gemm", [x.name, dz], [g.int("transA", 1)]));
+          g.addGrad(`${bias}@grad`, g.sum(dz, [0]));
+          g.addGrad(x.name, g.op("Gemm", [dz, kernel], [g.int("transB", 1)]));
+        });
+        const out = { name: z, shape: [units], image: false };
+        if (config.activation === "relu") return relu(out);
+        if (config.activation === "linear") return out;
+        if (config.activation === "softmax") {
+          if (logits) throw unsupported(layer, "a second softmax");
+          logits = z;
+          return out; // the loss takes the logits: softmax and cross-entropy differentiate together
+        }
+        throw unsupported(layer, `activation ${String(config.activation)}`);
+      }
+      case "Dropout": {
+        const mask = g.input(`${layer.name}/mask`, [BATCH_DIM, ...x.shape]);
+        dropoutMasks.push({ input: mask, layer: layer.name, units: x.shape.reduce((a, b) => a * b, 1) });
+        const y = g.op("Mul", [x.name, mask]);
+        g.onBackward(() => {
+          const dy = g.gradOf(y);
+          if (dy) g.addGrad(x.name, g.op("Mul", [dy, mask]));
+        });
+        return { ...x, name: y };
+      }
+      default:
+        throw unsupported(layer, "no training-step writer for this layer class");
+    }
+  };
+
+  const visit = (t: tf.SymbolicTensor): Value => {
+    const known = values.get(t.id);
+    if (known) return known;
+    const node = t.sourceLayer.inboundNodes[t.nodeIndex];
+    const value = layerStep(t.sourceLayer, node.inputTensors.map(visit));
+    values.set(t.id, value);
+    return value;
+  };
+  if (tail.outputs.length !== 1) throw new Error("the tail must have one output");
+  visit(tail.outputs[0]);
+  if (!logits) throw new Error("the tail must end in a Dense softmax layer");
+
+  // Loss as Keras reports it: renormalise, clip, -sum y log p, mean over the batch.
+  const probabilities = g.op("Softmax", [logits], [g.int("axis", -1)]);
+  const renormalised = g.op("Div", [probabilities, g.sum(probabilities, [1], 1)]);
+  const clipped = g.op("Clip", [renormalised, g.scalarTensor(LOSS_EPSILON), g.scalarTensor(1 - LOSS_EPSILON)]);
+  const batchSize = g.op("Cast", [g.op("Shape", [labels], [g.int("start", 0), g.int("end", 1)])], [g.int("to", DataType.FLOAT)]);
+  const perExample = g.op("Neg", [g.sum(g.op("Mul", [labels, g.op("Log", [clipped])]), [1])]);
+  g.output(g.op("Div", [g.sum(perExample, [0], 1), batchSize]), "loss", [1]);
+  g.addGrad(logits, g.op("Div", [g.op("Sub", [probabilities, labels]), batchSize]));
+  g.runBackward();
+
+  // Adam, as tfjs: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w += -lr (m / c1) / (sqrt(v / c2) + eps).
+  const correction1 = g.input("adam/correction1", [1]);
+  const correction2 = g.input("adam/correction2", [1]);
+  const [b1, b2, keep1, keep2, eps, step] = [adam.beta1, adam.beta2, 1 - adam.beta1, 1 - adam.beta2, adam.epsilon, -adam.learningRate].map((v) => g.scalar(v));
+  for (const { variable, input, grad } of weightGrads) {
+    const shape = variable.shape as number[];
+    const gradient = grad() ?? g.floats("zero", shape, new Array(shape.reduce((a, b) => a * b, 1)).fill(0));
+    const m = stateInput(variable, "m", ":m");
+    const v = stateInput(variable, "v", ":v");
+    const newM = g.op("Add", [g.op("Mul", [m, b1]), g.op("Mul", [gradient, keep1])]);
+    const newV = g.op("Add", [g.op("Mul", [v, b2]), g.op("Mul", [g.op("Mul", [gradient, gradient]), keep2])]);
+    const mHat = g.op("Div", [newM, correction1]);
+    const vHat = g.op("Div", [newV, correction2]);
+    const updated = g.op("Add", [g.op("Mul", [g.op("Div", [mHat, g.op("Add", [g.op("Sqrt", [vHat]), eps])]), step]), input]);
+    g.output(updated, `${input}:new`, shape);
+    g.output(newM, `${m}:new`, shape);
+    g.output(newV, `${v}:new`, shape);
+  }
+
+  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
+  return { bytes, cutInputs, labels, dropoutMasks, state, corrections: [correction1, correction2], loss: "loss" };
+}
