@@ -28,6 +28,7 @@ import { createTrainingQueueEvents } from "./queue/training-queue-events.js";
 import { jobRedis } from "./queue/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
+import { warmMemoryEstimate } from "./model/memory-estimate.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -102,6 +103,8 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   });
   // Requests right after start should not fail only because the connection is still opening.
   app.addHook("onReady", async () => {
+    // The memory estimate builds its model description once (about a second): before the first POST /v1/jobs, not during it.
+    warmMemoryEstimate();
     if (!(await waitForRedis(redis, 5_000))) app.log.warn({ redisUrl: config.redisUrl }, "Redis is not reachable yet");
   });
 

@@ -40,6 +40,8 @@ export interface Config {
   /** On wasm with more than one core, a helper thread computes convolution filter gradients while training computes the rest. */
   gradientThread: boolean;
   shutdownTimeoutMs: number;
+  /** Memory one training job may take on a worker; POST /v1/jobs refuses a spec whose estimate is larger. */
+  workerMemoryBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -88,8 +90,23 @@ function redisPrefix(env: Env): string {
   return raw;
 }
 
+/**
+ * WORKER_MEMORY_BYTES when unset, by the backend TFJS_BACKEND names: wasm's heap
+ * is 32-bit (4 GiB), and `auto` and `cpu` may end up on wasm or on plain JS
+ * arrays on a small host, so they get the same; the native backends get 16 GiB
+ * (a typical worker's RAM, or a 16 GB GPU).
+ */
+export const WORKER_MEMORY_DEFAULTS: Record<TfjsBackendName, number> = {
+  auto: 4 * 1024 ** 3,
+  wasm: 4 * 1024 ** 3,
+  cpu: 4 * 1024 ** 3,
+  tensorflow: 16 * 1024 ** 3,
+  "tensorflow-gpu": 16 * 1024 ** 3,
+};
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || "./data");
+  const tfjsBackend = oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto");
   return {
     port: int(env, "PORT", 3000, 0, 65535),
     host: env.HOST || undefined,
@@ -102,7 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxUncompressedBytes: int(env, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 ** 3, 1),
     maxCompressionRatio: int(env, "MAX_COMPRESSION_RATIO", 100, 1),
     maxImagePixels: int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
-    tfjsBackend: oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto"),
+    tfjsBackend,
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),
     workerStalledIntervalMs: int(env, "WORKER_STALLED_INTERVAL_MS", 30_000, 500),
@@ -119,5 +136,6 @@ export function loadConfig(env: Env = process.env): Config {
     trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
     gradientThread: oneOf(env, "GRADIENT_THREAD", ["on", "off"] as const, "on") === "on",
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
+    workerMemoryBytes: int(env, "WORKER_MEMORY_BYTES", WORKER_MEMORY_DEFAULTS[tfjsBackend], 1),
   };
 }

@@ -72,6 +72,8 @@ export const ERRORS = {
   EARLY_STOPPING_NEEDS_VALIDATION: client(422),
   WEIGHTS_IN_USE: client(409),
   DATASET_NOT_READY: client(409),
+  // the spec's training cannot fit in the worker's memory (WORKER_MEMORY_BYTES)
+  JOB_TOO_LARGE: client(422),
   // server side
   INTERNAL: transient(500),
   SERVICE_UNAVAILABLE: transient(503),
