@@ -10,7 +10,7 @@ import { loggerOptions } from "./log.js";
 import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
 import { registerErrorHandler } from "./api/error-handler.js";
-import { registerAuth } from "./api/auth.js";
+import { dashboardEnabled, registerAuth } from "./api/auth.js";
 import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH, toOpenApiPath } from "./api/openapi.js";
 import { healthRoutes } from "./api/health-routes.js";
 import { datasetsRoutes } from "./api/datasets-routes.js";
@@ -115,7 +115,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     // Uploads are streamed part by part (request.parts()); each route sets its own size limits.
     await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, parts: 10, fieldSize: 64 * 1024 } });
     registerErrorHandler(app);
-    registerAuth(app, config.apiKeys);
+    registerAuth(app, config);
     addOpenApiSchemas(app);
     registerMetrics(app, { queue, queueEvents });
 
@@ -130,7 +130,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
-    await registerQueueDashboard(app, [queue]);
+    if (dashboardEnabled(config)) await registerQueueDashboard(app, [queue]);
   } catch (err) {
     await closeConnections();
     throw err;

@@ -14,6 +14,10 @@ export interface Config {
   dataDir: string;
   /** tenant -> key; empty when auth is off. */
   apiKeys: Map<string, string>;
+  /** admin name -> key: open the admin routes (the queue dashboard), which tenant keys never do. */
+  adminKeys: Map<string, string>;
+  /** Bearer token /metrics requires; undefined = /metrics is public. */
+  metricsToken: string | undefined;
   maxUploadBytes: number;
   maxArchiveEntries: number;
   maxUncompressedBytes: number;
@@ -67,8 +71,8 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
-/** `tenant:key,tenant2:key2` -> Map(tenant -> key). */
-export function parseApiKeys(raw: string | undefined): Map<string, string> {
+/** `tenant:key,tenant2:key2` -> Map(tenant -> key); `variable` names the setting in errors. */
+export function parseApiKeys(raw: string | undefined, variable = "API_KEYS"): Map<string, string> {
   const keys = new Map<string, string>();
   if (!raw) return keys;
   for (const entry of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -76,9 +80,9 @@ export function parseApiKeys(raw: string | undefined): Map<string, string> {
     const tenant = entry.slice(0, colon);
     const key = entry.slice(colon + 1);
     if (colon <= 0 || !key || !/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) {
-      throw new ConfigError(`API_KEYS entries must be tenant:key with tenant in [A-Za-z0-9_-], got an entry for "${tenant || "?"}"`);
+      throw new ConfigError(`${variable} entries must be name:key with name in [A-Za-z0-9_-], got an entry for "${tenant || "?"}"`);
     }
-    if (keys.has(tenant)) throw new ConfigError(`API_KEYS names tenant "${tenant}" twice`);
+    if (keys.has(tenant)) throw new ConfigError(`${variable} names "${tenant}" twice`);
     keys.set(tenant, key);
   }
   return keys;
@@ -106,6 +110,10 @@ export const WORKER_MEMORY_DEFAULTS: Record<TfjsBackendName, number> = {
 
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || "./data");
+  const apiKeys = parseApiKeys(env.API_KEYS);
+  const adminKeys = parseApiKeys(env.ADMIN_KEYS, "ADMIN_KEYS");
+  const shared = [...adminKeys.values()].filter((key) => [...apiKeys.values()].includes(key));
+  if (shared.length > 0) throw new ConfigError("ADMIN_KEYS and API_KEYS share a key: an admin key must not also be a tenant's");
   const tfjsBackend = oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto");
   return {
     port: int(env, "PORT", 3000, 0, 65535),
@@ -113,7 +121,9 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
     redisPrefix: redisPrefix(env),
     dataDir,
-    apiKeys: parseApiKeys(env.API_KEYS),
+    apiKeys,
+    adminKeys,
+    metricsToken: env.METRICS_TOKEN || undefined,
     maxUploadBytes: int(env, "MAX_UPLOAD_BYTES", 2 * 1024 ** 3, 1),
     maxArchiveEntries: int(env, "MAX_ARCHIVE_ENTRIES", 100_000, 1),
     maxUncompressedBytes: int(env, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 ** 3, 1),

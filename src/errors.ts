@@ -15,6 +15,8 @@ export const ERRORS = {
   VALIDATION_FAILED: client(400),
   NOT_MULTIPART: client(400),
   UNAUTHORIZED: client(401),
+  // an admin route called with a tenant key (or from afar with no admin key set)
+  ADMIN_KEY_REQUIRED: client(403),
   NOT_FOUND: client(404),
   ROUTE_NOT_FOUND: client(404),
   CONFLICT: client(409),

@@ -30,7 +30,7 @@ export function toAppError(err: unknown): AppError {
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) return new AppError(mapped, e.message);
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-    const byStatus: Record<number, ErrorCode> = { 401: "UNAUTHORIZED", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS" };
+    const byStatus: Record<number, ErrorCode> = { 401: "UNAUTHORIZED", 403: "ADMIN_KEY_REQUIRED", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS" };
     return new AppError(byStatus[e.statusCode] ?? "VALIDATION_FAILED", e.message);
   }
   return new AppError("INTERNAL", "internal error");
