@@ -29,6 +29,7 @@ import { jobRedis } from "./queue/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
 import { warmMemoryEstimate } from "./model/memory-estimate.js";
+import { sweepDataDirScratch } from "./storage/scratch-sweep.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -105,6 +106,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   app.addHook("onReady", async () => {
     // The memory estimate builds its model description once (about a second): before the first POST /v1/jobs, not during it.
     warmMemoryEstimate();
+    await sweepDataDirScratch(config, app.log);
     if (!(await waitForRedis(redis, 5_000))) app.log.warn({ redisUrl: config.redisUrl }, "Redis is not reachable yet");
   });
 

@@ -44,6 +44,8 @@ export interface Config {
   /** On wasm with more than one core, a helper thread computes convolution filter gradients while training computes the rest. */
   gradientThread: boolean;
   shutdownTimeoutMs: number;
+  /** Scratch entries untouched this long are swept at start even when their owner cannot be checked (another host). */
+  scratchMaxAgeMs: number;
   /** Memory one training job may take on a worker; POST /v1/jobs refuses a spec whose estimate is larger. */
   workerMemoryBytes: number;
 }
@@ -146,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
     gradientThread: oneOf(env, "GRADIENT_THREAD", ["on", "off"] as const, "on") === "on",
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
+    scratchMaxAgeMs: int(env, "SCRATCH_MAX_AGE_MS", 6 * 3600 * 1000, 60_000),
     workerMemoryBytes: int(env, "WORKER_MEMORY_BYTES", WORKER_MEMORY_DEFAULTS[tfjsBackend], 1),
   };
 }

@@ -8,9 +8,11 @@ import { jobRedis } from "./queue/job-records.js";
 import { onCancel } from "./queue/cancel.js";
 import { createTrainingWorker } from "./worker/training-worker.js";
 import { STOP_REASON } from "./worker/stop-reasons.js";
+import { sweepDataDirScratch } from "./storage/scratch-sweep.js";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "worker");
+await sweepDataDirScratch(config, log);
 const connection = createRedis(config.redisUrl, "consumer");
 const training = createTrainingWorker({ config, connection, log });
 const stopListening = await onCancel(jobRedis(connection, config), (jobId) => {

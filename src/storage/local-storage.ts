@@ -7,8 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { PendingWrite, Storage, StoredObject } from "./storage.js";
-
-const TMP_DIR = ".tmp";
+import { scratchOwnerTag, TMP_DIR } from "./scratch-sweep.js";
 
 export function createLocalStorage(root: string): Storage {
   const base = path.resolve(root);
@@ -23,7 +22,7 @@ export function createLocalStorage(root: string): Storage {
 
   async function tempFile(): Promise<string> {
     await fs.mkdir(tmpRoot, { recursive: true });
-    return path.join(tmpRoot, `${randomUUID()}.part`);
+    return path.join(tmpRoot, `${scratchOwnerTag()}${randomUUID()}.part`);
   }
 
   async function stat(key: string): Promise<StoredObject | null> {
@@ -172,7 +171,7 @@ export function createLocalStorage(root: string): Storage {
     },
     async scratchDir(label) {
       await fs.mkdir(tmpRoot, { recursive: true });
-      return fs.mkdtemp(path.join(tmpRoot, `${label.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
+      return fs.mkdtemp(path.join(tmpRoot, `${scratchOwnerTag()}${label.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
     },
     async checkWritable() {
       await this.put(`${TMP_DIR}-probe/ready`, String(Date.now()));
