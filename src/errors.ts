@@ -78,6 +78,8 @@ export const ERRORS = {
   JOB_TOO_LARGE: client(422),
   // server side
   INTERNAL: transient(500),
+  // the disk (or the tenant's stored-bytes quota) is full: retrying after space is freed helps
+  STORAGE_FULL: transient(507),
   SERVICE_UNAVAILABLE: transient(503),
 } as const satisfies Record<string, Entry>;
 
