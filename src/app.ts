@@ -10,6 +10,8 @@ import { loggerOptions } from "./log.js";
 import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
 import { registerErrorHandler } from "./api/error-handler.js";
+import { registerRateLimit } from "./api/rate-limit.js";
+import { registerBodyIdleTimeout, serverTimeoutOptions } from "./api/timeouts.js";
 import { dashboardEnabled, registerAuth } from "./api/auth.js";
 import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH, toOpenApiPath } from "./api/openapi.js";
 import { healthRoutes } from "./api/health-routes.js";
@@ -29,6 +31,7 @@ import { jobRedis } from "./queue/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./queue/job-events.js";
 import { createJobService, type JobService } from "./queue/job-service.js";
 import { warmMemoryEstimate } from "./model/memory-estimate.js";
+import { createTenantQuotas } from "./api/tenant-quotas.js";
 import { sweepDataDirScratch } from "./storage/scratch-sweep.js";
 
 export interface AppDeps {
@@ -75,6 +78,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const queueEvents = createTrainingQueueEvents(config);
   const db = jobRedis(redis, config);
   const jobs = createJobService({ db, queue, config });
+  const quotas = createTenantQuotas({ redis, storage, config });
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
@@ -87,6 +91,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     logger: loggerOptions(config.logLevel, "api"),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
     bodyLimit: 1024 * 1024,
+    ...serverTimeoutOptions(config),
   });
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);
@@ -116,7 +121,9 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(swaggerUi, { routePrefix: "/docs" });
     // Uploads are streamed part by part (request.parts()); each route sets its own size limits.
     await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, parts: 10, fieldSize: 64 * 1024 } });
+    await registerRateLimit(app, redis, config);
     registerErrorHandler(app);
+    registerBodyIdleTimeout(app, config);
     registerAuth(app, config);
     addOpenApiSchemas(app);
     registerMetrics(app, { queue, queueEvents });
@@ -126,10 +133,11 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(datasetsRoutes, {
       storage,
       config,
+      quotas,
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
-    await app.register(weightsRoutes, { storage, config, jobs });
-    await app.register(jobsRoutes, { storage, config, db, jobs, hub, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
+    await app.register(weightsRoutes, { storage, config, jobs, quotas });
+    await app.register(jobsRoutes, { storage, config, db, jobs, hub, quotas, events: { ...EVENT_STREAM_DEFAULTS, ...deps.events } });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
     if (dashboardEnabled(config)) await registerQueueDashboard(app, [queue]);

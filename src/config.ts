@@ -44,6 +44,20 @@ export interface Config {
   /** On wasm with more than one core, a helper thread computes convolution filter gradients while training computes the rest. */
   gradientThread: boolean;
   shutdownTimeoutMs: number;
+  /** Requests one tenant (or, unauthenticated, one IP) may make per rate-limit window, counted in Redis across replicas. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Slowloris guards: all headers within this time... */
+  headersTimeoutMs: number;
+  /** ...the whole request body within this time (uploads: generous)... */
+  requestTimeoutMs: number;
+  /** ...and never this long without a byte of body. */
+  bodyIdleTimeoutMs: number;
+  /** Per-tenant quotas. */
+  maxActiveJobsPerTenant: number;
+  maxStoredBytesPerTenant: number;
+  maxEventStreamsPerTenant: number;
+  maxUploadsPerTenant: number;
   /** Scratch entries untouched this long are swept at start even when their owner cannot be checked (another host). */
   scratchMaxAgeMs: number;
   /** Memory one training job may take on a worker; POST /v1/jobs refuses a spec whose estimate is larger. */
@@ -117,7 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
   const shared = [...adminKeys.values()].filter((key) => [...apiKeys.values()].includes(key));
   if (shared.length > 0) throw new ConfigError("ADMIN_KEYS and API_KEYS share a key: an admin key must not also be a tenant's");
   const tfjsBackend = oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto");
-  return {
+  const config: Config = {
     port: int(env, "PORT", 3000, 0, 65535),
     host: env.HOST || undefined,
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
@@ -148,7 +162,20 @@ export function loadConfig(env: Env = process.env): Config {
     trunkThreads: int(env, "TRUNK_THREADS", 0, 0, 256),
     gradientThread: oneOf(env, "GRADIENT_THREAD", ["on", "off"] as const, "on") === "on",
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 30_000, 0),
+    rateLimitMax: int(env, "RATE_LIMIT_MAX", 600, 1),
+    rateLimitWindowMs: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
+    headersTimeoutMs: int(env, "HEADERS_TIMEOUT_MS", 30_000, 100),
+    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 3600_000, 1000),
+    bodyIdleTimeoutMs: int(env, "BODY_IDLE_TIMEOUT_MS", 60_000, 100),
+    maxActiveJobsPerTenant: int(env, "MAX_ACTIVE_JOBS_PER_TENANT", 20, 1),
+    maxStoredBytesPerTenant: int(env, "MAX_STORED_BYTES_PER_TENANT", 100 * 1024 ** 3, 1),
+    maxEventStreamsPerTenant: int(env, "MAX_EVENT_STREAMS_PER_TENANT", 20, 1),
+    maxUploadsPerTenant: int(env, "MAX_UPLOADS_PER_TENANT", 2, 1),
     scratchMaxAgeMs: int(env, "SCRATCH_MAX_AGE_MS", 6 * 3600 * 1000, 60_000),
     workerMemoryBytes: int(env, "WORKER_MEMORY_BYTES", WORKER_MEMORY_DEFAULTS[tfjsBackend], 1),
   };
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
+  return config;
 }

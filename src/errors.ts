@@ -24,6 +24,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: client(415),
   UNPROCESSABLE: client(422),
   TOO_MANY_REQUESTS: transient(429),
+  // a per-tenant quota (active jobs, event streams, uploads in flight): retry once one ends
+  QUOTA_EXCEEDED: transient(429),
   // datasets: the upload and its archive (each limit has its own code)
   MISSING_FILE: client(400),
   NOT_AN_ARCHIVE: client(400),

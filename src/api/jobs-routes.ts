@@ -13,6 +13,8 @@ import { routeSchema } from "./openapi.js";
 import { checkJobSpec } from "./job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, releaseIdempotencyKey } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
+import { isFinalState } from "../queue/job-service.js";
 
 export interface JobsRoutesOptions {
   storage: Storage;
@@ -20,6 +22,7 @@ export interface JobsRoutesOptions {
   db: JobRedis;
   jobs: JobService;
   hub: JobEventsHub;
+  quotas: Pick<TenantQuotas, "claimJob" | "releaseJob" | "eventStream">;
   events: EventStreamOptions;
 }
 
@@ -27,7 +30,7 @@ function notFound(id: string): AppError {
   return new AppError("NOT_FOUND", `job ${id} does not exist`, { id });
 }
 
-export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, events }) => {
+export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { storage, config, db, jobs, hub, quotas, events }) => {
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {
@@ -48,12 +51,19 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
         return reply.status(200).send(view);
       }
     }
+    let claimed = false;
     try {
       await checkJobSpec(spec, tenant, { storage, config });
+      await quotas.claimJob(tenant, jobId, async (id) => {
+        const earlier = await jobs.get(tenant, id, { metrics: false });
+        return earlier && !isFinalState(earlier.state);
+      });
+      claimed = true;
       const view = await jobs.create({ jobId, tenant, spec, createdAt: new Date().toISOString() });
       request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
     } catch (err) {
+      if (claimed) await quotas.releaseJob(tenant, jobId);
       if (idempotencyKey !== undefined) await releaseIdempotencyKey(db, tenant, idempotencyKey);
       throw err;
     }
@@ -83,6 +93,8 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
     const { id } = request.params as { id: string };
     const view = await jobs.get(request.tenant, id, { metrics: false });
     if (!view) throw notFound(id);
+    const release = await quotas.eventStream(request.tenant);
+    reply.raw.once("close", () => void release());
     await streamJobEvents({ request, reply, jobs, hub, db, view, tenant: request.tenant, options: events, streams });
   });
 };
