@@ -11,12 +11,20 @@ import { incompressible, makeZip, makeImage } from "../helpers/dataset-archives.
 import { filesUnder, uploadArchive } from "../helpers/dataset-upload.js";
 import { assertStillServing, errorOf } from "../helpers/security.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
+import { startRedis } from "../helpers/redis.js";
+import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
+import { loadConfig } from "../../src/config.js";
+import { createRedis } from "../../src/queue/redis.js";
+import { createJobRecord, jobRedis, readJobRecord } from "../../src/queue/job-records.js";
+import { createLogger } from "../../src/log.js";
+import { processTrainingJob } from "../../src/worker/training-processor.js";
+import { listCheckpoints } from "../../src/worker/checkpoints.js";
 
-/** A 2 MB tmpfs, or null when this process may not mount one. */
-async function tinyDisk(t: { after(fn: () => Promise<void>): void }): Promise<string | null> {
+/** A tmpfs of `size` (2 MB by default), or null when this process may not mount one. */
+async function tinyDisk(t: { after(fn: () => Promise<void>): void }, size = "2m"): Promise<string | null> {
   const dir = await tempDir("rf-tiny-");
   try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir], { stdio: "ignore" });
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "ignore" });
   } catch {
     await fs.rm(dir, { recursive: true, force: true });
     return null;
@@ -76,5 +84,34 @@ test("a storage write that hits a full disk leaves no object and no temporary fi
   const storage = createLocalStorage(disk);
   await assert.rejects(storage.put("tenants/a/models/m/model.bin", incompressible(3 * 1024 * 1024)), { code: "ENOSPC" });
   assert.equal(await storage.exists("tenants/a/models/m/model.bin"), false);
+  assert.deepEqual(await filesUnder(path.join(disk, ".tmp")), []);
+});
+
+test("a worker whose disk fills during a job fails the attempt with STORAGE_FULL (retried), no checkpoint visible", { skip, timeout: 300_000 }, async (t) => {
+  // Room for the dataset and its caches, not for a ResNet-50 checkpoint (about 95 MB of weights).
+  const disk = await tinyDisk(t, "24m");
+  assert.ok(disk, "tmpfs mounted");
+  const redis = await startRedis();
+  const config = loadConfig({ LOG_LEVEL: "silent", DATA_DIR: disk, REDIS_URL: redis.url, TFJS_BACKEND: "wasm" });
+  const connection = createRedis(redis.url, "consumer");
+  t.after(async () => {
+    connection.disconnect();
+    await redis.stop();
+  });
+  const storage = createLocalStorage(disk);
+  const db = jobRedis(connection, config);
+  const dataset = await storeDataset(storage, config, "acme", 3);
+  const spec = smallSpec(dataset.id, { epochs: 1 });
+  const payload = { jobId: "job_full", tenant: "acme", spec, createdAt: new Date().toISOString() };
+  await createJobRecord(db, payload);
+  const job = { id: "job_full", data: payload, attemptsMade: 0, async updateProgress() {}, async moveToWait() {} };
+
+  const failure = await processTrainingJob({ config, storage, db, log: createLogger("silent") }, job, undefined, undefined).then(
+    () => assert.fail("the job cannot complete on a full disk"),
+    (err: unknown) => err,
+  );
+  assert.equal((failure as { code?: string }).code, "STORAGE_FULL", "retried: not an UnrecoverableError");
+  assert.equal((await readJobRecord(db, "job_full"))?.error?.code, "STORAGE_FULL");
+  assert.deepEqual(await listCheckpoints(storage, "acme", "job_full"), []);
   assert.deepEqual(await filesUnder(path.join(disk, ".tmp")), []);
 });
