@@ -12,8 +12,10 @@ export interface HostileContext {
   port: number;
   /** A ready dataset of the tenant "acme" (classes cat, dog). */
   datasetId: string;
-  /** A job of "acme" (for event streams). */
+  /** A small job of "acme" (event streams follow it; the worker trains it). */
   jobId: string;
+  /** The model that job makes, once trained (waits for it; undefined if it fails or takes too long). */
+  model(): Promise<string | undefined>;
   dataDir: string;
   /** acme's Authorization header. */
   headers: Record<string, string>;

@@ -76,6 +76,18 @@ function probeReadiness(base: string): { stop(): Promise<number> } {
   };
 }
 
+/** Waits (up to 10 minutes) for the setup job to complete; its model id, or undefined. */
+async function trainedModel(base: string, jobId: string): Promise<string | undefined> {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const job = (await fetch(`${base}/v1/jobs/${jobId}`, { headers: ACME }).then((r) => r.json())) as { state: string; modelId: string | null };
+    if (job.state === "completed") return job.modelId ?? undefined;
+    if (job.state === "failed" || job.state === "cancelled") return undefined;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return undefined;
+}
+
 /** "2x422 JOB_TOO_LARGE, 2x202": each distinct status and code, with how many times it came. */
 function summarise(outcomes: Outcome[]): { statuses: string; codes: string } {
   const count = (values: string[]) => {
@@ -161,8 +173,25 @@ function tenancyInputs(): HostileInput[] {
       name: "30 jobs queued at once from one key",
       item: 7,
       copies: 1,
-      run: async (ctx) =>
-        Promise.all(Array.from({ length: 30 }, () => post(ctx, "/v1/jobs", { datasetId: ctx.datasetId, imageSize: 32, batchSize: 2, epochs: 1, baseWeights: "none" }))),
+      async run(ctx) {
+        const responses = await Promise.all(
+          Array.from({ length: 30 }, () =>
+            fetch(`${ctx.base}/v1/jobs`, {
+              method: "POST",
+              headers: { ...ACME, "content-type": "application/json" },
+              body: JSON.stringify({ datasetId: ctx.datasetId, imageSize: 32, batchSize: 2, epochs: 1, baseWeights: "none" }),
+            }),
+          ),
+        );
+        const outcomes: Outcome[] = [];
+        for (const res of responses) {
+          const body = (await res.json()) as { id?: string; error?: { code: string } };
+          outcomes.push({ status: res.status, code: body.error?.code });
+          // The queued ones are cancelled: the worker has the setup job to train.
+          if (body.id) await fetch(`${ctx.base}/v1/jobs/${body.id}/cancel`, { method: "POST", headers: ACME });
+        }
+        return outcomes;
+      },
     },
     {
       name: "8 uploads in flight from one key",
@@ -224,7 +253,8 @@ async function main(): Promise<void> {
       body: JSON.stringify({ datasetId, imageSize: 32, batchSize: 2, epochs: 1, baseWeights: "none" }),
     });
     const jobId = ((await job.json()) as { id: string }).id;
-    const ctx: HostileContext = { base, port, datasetId, jobId, dataDir, headers: ACME };
+    let modelId: Promise<string | undefined> | undefined;
+    const ctx: HostileContext = { base, port, datasetId, jobId, dataDir, headers: ACME, model: () => (modelId ??= trainedModel(base, jobId)) };
 
     const inputs = [...(await hostileInputsOfInputsBranch()), ...tenancyInputs()];
     const rows: string[][] = [];
