@@ -91,10 +91,11 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, { s
 
   app.get("/v1/jobs/:id/events", { schema: routeSchema("GET", "/v1/jobs/:id/events") }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    const view = await jobs.get(request.tenant, id, { metrics: false });
-    if (!view) throw notFound(id);
+    // The quota first: a flood of streams is refused at the cost of two Redis commands each.
     const release = await quotas.eventStream(request.tenant);
     reply.raw.once("close", () => void release());
+    const view = await jobs.get(request.tenant, id, { metrics: false });
+    if (!view) throw notFound(id);
     await streamJobEvents({ request, reply, jobs, hub, db, view, tenant: request.tenant, options: events, streams });
   });
 };
