@@ -23,6 +23,8 @@ export interface Config {
   maxUncompressedBytes: number;
   maxCompressionRatio: number;
   maxImagePixels: number;
+  /** Largest labels.csv a dataset archive may hold (it is parsed row by row, but every row is kept). */
+  maxLabelsBytes: number;
   tfjsBackend: TfjsBackendName;
   workerConcurrency: number;
   /** BullMQ lock of a running job, renewed by the worker process every half of it. */
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxUncompressedBytes: int(env, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 ** 3, 1),
     maxCompressionRatio: int(env, "MAX_COMPRESSION_RATIO", 100, 1),
     maxImagePixels: int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
+    maxLabelsBytes: int(env, "MAX_LABELS_BYTES", 8 * 1024 ** 2, 1),
     tfjsBackend,
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),

@@ -38,6 +38,7 @@ export const ERRORS = {
   ARCHIVE_TOO_MANY_ENTRIES: client(413),
   ARCHIVE_TOO_LARGE_UNCOMPRESSED: client(413),
   ARCHIVE_COMPRESSION_RATIO: client(413),
+  LABELS_TOO_LARGE: client(413),
   // datasets: content and lifecycle
   DATASET_LAYOUT_INVALID: client(422),
   DATASET_LABELS_INVALID: client(422),
@@ -48,6 +49,8 @@ export const ERRORS = {
   INVALID_MODEL_OPTIONS: client(400),
   WEIGHTS_UNREADABLE: client(422),
   WEIGHTS_MISMATCH: client(422),
+  // a dataset would be read from outside the file (external storage or link, virtual dataset)
+  WEIGHTS_UNSAFE: client(422),
   IMAGENET_WEIGHTS_MISSING: client(422),
   // another worker (or this one, later) may have the backend
   BACKEND_UNAVAILABLE: transient(503),

@@ -7,6 +7,7 @@ import { loadConfig } from "./config.js";
 import { chooseRedis } from "./launcher/choose-redis.js";
 import { onPath, pingRedis, startRedisServer, type RedisServer } from "./launcher/redis-server.js";
 import { prettyLines, startService, type ServiceProcess } from "./launcher/child-process.js";
+import { childEnvironment } from "./worker/child-env.js";
 
 const config = loadConfig();
 const here = fileURLToPath(import.meta.url);
@@ -47,7 +48,8 @@ const format = process.stdout.isTTY ? prettyLines(true) : undefined;
 const write = (text: string) => void process.stdout.write(text);
 const services: ServiceProcess[] = [startService("api", sibling("server"), env, write, format)];
 if (existsSync(sibling("worker"))) {
-  services.push(startService("worker", sibling("worker"), env, write, format));
+  // The worker holds no tenant's key: it gets the allow-listed environment its training children get.
+  services.push(startService("worker", sibling("worker"), childEnvironment(env), write, format));
 } else {
   say("no worker found next to the API: jobs will wait in the queue until a worker runs");
 }

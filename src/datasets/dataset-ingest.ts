@@ -23,7 +23,7 @@ const CHECK_CONCURRENCY = 2;
 
 export interface IngestOptions {
   storage: Storage;
-  config: Pick<Config, "maxArchiveEntries" | "maxUncompressedBytes" | "maxCompressionRatio" | "maxImagePixels">;
+  config: Pick<Config, "maxArchiveEntries" | "maxUncompressedBytes" | "maxCompressionRatio" | "maxImagePixels" | "maxLabelsBytes">;
   tenant: string;
   name: string;
   /** The uploaded file, inside `scratch`. */
@@ -98,7 +98,7 @@ export async function ingestDataset(opts: IngestOptions): Promise<DatasetRecord>
 
   const files = await extractArchive(opts.upload, type, path.join(scratch, "entries"), archiveLimits(config));
   await fs.rm(opts.upload, { force: true });
-  const layout = await readLayout(files);
+  const layout = await readLayout(files, { maxLabelsBytes: config.maxLabelsBytes, maxLabelsRows: config.maxArchiveEntries });
 
   const rejected: RejectedFile[] = [...layout.rejected];
   const sorted = [...layout.files].sort(compareFiles);

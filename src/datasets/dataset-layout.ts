@@ -1,7 +1,7 @@
 // Reads a dataset's layout from the paths of its files: class folders
 // (optionally under one top folder), train/ + val/ folders, or a labels.csv.
 // The result says which class (and predefined subset) every file belongs to.
-import fs from "node:fs/promises";
+import { createReadStream } from "node:fs";
 import { AppError } from "../errors.js";
 import type { ExtractedFile } from "./extract-archive.js";
 
@@ -37,38 +37,68 @@ function commonTopFolder(paths: string[]): string | null {
   return inner.includes(LABELS_FILE) || inner.every((p) => p.includes("/")) ? first : null;
 }
 
-/** Minimal RFC 4180: quoted fields, doubled quotes, CRLF or LF. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
+/**
+ * Minimal RFC 4180 (quoted fields, doubled quotes, CRLF or LF), fed text piece by piece: rows go to
+ * `onRow` as they end, so a file is never held whole. Blank lines are skipped.
+ */
+export function createCsvParser(onRow: (row: string[]) => void) {
   let row: string[] = [];
   let field = "";
   let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
+  /** The previous piece ended on a quote inside a quoted field, or on a CR: decided by the next character. */
+  let pending: '"' | "\r" | "" = "";
+  const endRow = () => {
+    row.push(field);
+    if (!(row.length === 1 && row[0].trim() === "")) onRow(row);
+    row = [];
+    field = "";
+  };
+  const step = (c: string) => {
+    if (pending === '"') {
+      pending = "";
+      if (c === '"') {
         field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
+        return;
+      }
+      quoted = false;
+    } else if (pending === "\r") {
+      pending = "";
+      if (c === "\n") return;
+    }
+    if (quoted) {
+      if (c === '"') pending = '"';
       else field += c;
     } else if (c === '"' && field === "") quoted = true;
     else if (c === ",") {
       row.push(field);
       field = "";
     } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
+      endRow();
+      if (c === "\r") pending = "\r";
     } else field += c;
-  }
-  if (quoted) throw new AppError("DATASET_LABELS_INVALID", "labels.csv has an unterminated quoted field");
-  if (field !== "" || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows.filter((r) => !(r.length === 1 && r[0].trim() === ""));
+  };
+  return {
+    write(text: string): void {
+      for (const c of text) step(c);
+    },
+    end(): void {
+      if (pending === '"') {
+        pending = "";
+        quoted = false;
+      }
+      if (quoted) throw new AppError("DATASET_LABELS_INVALID", "labels.csv has an unterminated quoted field");
+      if (field !== "" || row.length > 0) endRow();
+    },
+  };
+}
+
+/** All rows of a CSV text (tests and small inputs; uploads go through createCsvParser). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  const parser = createCsvParser((row) => rows.push(row));
+  parser.write(text);
+  parser.end();
+  return rows;
 }
 
 function checkClassName(name: string, where: string): string {
@@ -85,18 +115,53 @@ function normaliseCsvPath(p: string): string {
   return p.trim().replace(/\\/g, "/").split("/").filter((s) => s !== "" && s !== ".").join("/");
 }
 
-async function labelsLayout(files: ExtractedFile[], root: string, labelsFile: ExtractedFile): Promise<Layout> {
-  const text = (await fs.readFile(labelsFile.file, "utf8")).replace(/^\uFEFF/, "");
-  const rows = parseCsv(text);
-  const header = rows.shift()?.map((h) => h.trim().toLowerCase());
-  if (!header || header[0] !== "path" || header[1] !== "label") {
-    throw new AppError("DATASET_LABELS_INVALID", `labels.csv must start with the header "path,label", got ${JSON.stringify(header?.join(",") ?? "")}`);
+export interface LayoutLimits {
+  /** MAX_LABELS_BYTES: a larger labels.csv is refused before a byte of it is parsed. */
+  maxLabelsBytes: number;
+  /** Data rows a labels.csv may hold: no more than an archive may hold files (MAX_ARCHIVE_ENTRIES). */
+  maxLabelsRows: number;
+}
+
+/** Streams labels.csv row by row: the header, then `onRow(row, line)` for each data row. */
+async function readLabelsCsv(labelsFile: ExtractedFile, limits: LayoutLimits, onRow: (row: string[], line: number) => void): Promise<void> {
+  if (labelsFile.size > limits.maxLabelsBytes) {
+    throw new AppError("LABELS_TOO_LARGE", `labels.csv is larger than MAX_LABELS_BYTES=${limits.maxLabelsBytes} bytes`, {
+      limit: limits.maxLabelsBytes,
+      bytes: labelsFile.size,
+    });
   }
+  let line = 0;
+  const parser = createCsvParser((row) => {
+    line++;
+    if (line === 1) {
+      const header = row.map((h) => h.trim().toLowerCase());
+      if (header[0] !== "path" || header[1] !== "label") {
+        throw new AppError("DATASET_LABELS_INVALID", `labels.csv must start with the header "path,label", got ${JSON.stringify(row.join(","))}`);
+      }
+      return;
+    }
+    if (line - 1 > limits.maxLabelsRows) {
+      throw new AppError("DATASET_LABELS_INVALID", `labels.csv has more than ${limits.maxLabelsRows} rows (MAX_ARCHIVE_ENTRIES)`, {
+        limit: limits.maxLabelsRows,
+      });
+    }
+    onRow(row, line);
+  });
+  const stream = createReadStream(labelsFile.file, { encoding: "utf8", highWaterMark: 64 * 1024 });
+  let first = true;
+  for await (const chunk of stream as AsyncIterable<string>) {
+    parser.write(first ? chunk.replace(/^\uFEFF/, "") : chunk);
+    first = false;
+  }
+  parser.end();
+  if (line === 0) throw new AppError("DATASET_LABELS_INVALID", 'labels.csv must start with the header "path,label", got ""');
+}
+
+async function labelsLayout(files: ExtractedFile[], root: string, labelsFile: ExtractedFile, limits: LayoutLimits): Promise<Layout> {
   const byPath = new Map(files.map((f) => [f.path.slice(root.length), f]));
   const labels = new Map<string, string>();
   const rejected: Layout["rejected"] = [];
-  rows.forEach((row, i) => {
-    const line = i + 2;
+  await readLabelsCsv(labelsFile, limits, (row, line) => {
     if (row.length < 2) throw new AppError("DATASET_LABELS_INVALID", `labels.csv line ${line} has no label`, { line });
     const p = normaliseCsvPath(row[0]);
     const label = checkClassName(row[1], `labels.csv line ${line}`);
@@ -140,11 +205,11 @@ function folderLayout(files: ExtractedFile[], root: string): Layout {
 }
 
 /** Which class each file belongs to. Throws DATASET_LAYOUT_INVALID when no layout fits. */
-export async function readLayout(files: ExtractedFile[]): Promise<Layout> {
+export async function readLayout(files: ExtractedFile[], limits: LayoutLimits): Promise<Layout> {
   const top = commonTopFolder(files.map((f) => f.path));
   const root = top ? `${top}/` : "";
   const labelsFile = files.find((f) => f.path === `${root}${LABELS_FILE}`);
-  const layout = labelsFile ? await labelsLayout(files, root, labelsFile) : folderLayout(files, root);
+  const layout = labelsFile ? await labelsLayout(files, root, labelsFile, limits) : folderLayout(files, root);
   if (layout.files.length === 0) {
     throw new AppError("DATASET_LAYOUT_INVALID", `the archive holds no file in a recognised layout: ${LAYOUT_HELP}`, {
       files: files.length,

@@ -8,6 +8,7 @@ import { Worker, type ConnectionOptions } from "bullmq";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { TRAINING_QUEUE } from "../queue/training-queue.js";
+import { childEnvironment } from "./child-env.js";
 import { STOP_REASON, type StopReason } from "./stop-reasons.js";
 
 /**
@@ -47,7 +48,10 @@ export interface TrainingWorkerOptions {
   log: Logger;
   /** Defaults to the training processor; tests pass their own. */
   processorFile?: string;
-  /** Environment of the training children on top of this process's (tests give their REDIS_URL and DATA_DIR). */
+  /**
+   * Environment of the training children on top of this process's (tests give their REDIS_URL and
+   * DATA_DIR); both are reduced to the allow-list of childEnvironment().
+   */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -73,7 +77,7 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): TrainingWorke
     maxStalledCount: MAX_STALLED_COUNT,
     workerForkOptions: {
       execArgv: childExecArgv(),
-      env: { ...process.env, ...opts.env },
+      env: childEnvironment({ ...process.env, ...opts.env }),
     },
   });
   worker.on("active", (job) => log.info({ jobId: job.id, attemptsMade: job.attemptsMade }, "job started"));

@@ -1,6 +1,7 @@
 // h5wasm access for the weights formats: opens host files in place (h5wasm's node build reads and writes
-// host paths directly, so a 100 MB file is never copied into an in-memory filesystem), turns HDF5
-// failures into coded errors, and reads and writes string-list attributes the way h5py/Keras lay them out.
+// host paths directly, so a 100 MB file is never copied into an in-memory filesystem), confines every
+// file to its own bytes, turns HDF5 failures into coded errors, and reads and writes string-list
+// attributes the way h5py/Keras lay them out.
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Attribute, Dataset, File as H5File, Group } from "h5wasm/node";
@@ -9,12 +10,14 @@ import { AppError } from "../../errors.js";
 export type { Dataset, Group, H5File };
 
 type H5wasm = (typeof import("h5wasm/node"))["default"];
+type H5Module = Awaited<H5wasm["ready"]>;
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 let loading: Promise<H5wasm> | undefined;
 /** Set once loaded: every entity this module hands out comes from a file opened after that. */
 let h5wasm: H5wasm | undefined;
+let ExternalLinkClass: (typeof import("h5wasm/node"))["ExternalLink"] | undefined;
 
 /**
  * Loads h5wasm on first use: compiling its HDF5 library costs seconds of CPU, which processes that never
@@ -22,13 +25,61 @@ let h5wasm: H5wasm | undefined;
  * printing a diagnostic to stderr.
  */
 function h5Ready(): Promise<H5wasm> {
-  loading ??= import("h5wasm/node").then(async ({ default: lib }) => {
+  loading ??= import("h5wasm/node").then(async ({ default: lib, ExternalLink }) => {
     const module = await lib.ready;
     module.activate_throwing_error_handler();
+    confineOpens(module);
     h5wasm = lib;
+    ExternalLinkClass = ExternalLink;
     return lib;
   });
   return loading;
+}
+
+// Linux open(2) flags as emscripten passes them: O_CREAT | O_EXCL opens a file that did not exist.
+const O_CREAT_EXCL = 0o100 | 0o200;
+const EACCES = 2; // emscripten's errno numbering
+/** The one host file HDF5 may open right now: the file being opened by openH5ForRead or createH5. */
+let opening: string | undefined;
+/** Every open refused so far; a read that grows it tried to reach outside its file. */
+let refusedOpens = 0;
+
+/**
+ * HDF5 follows a dataset's external storage, external links and virtual-dataset sources by opening
+ * other files, anywhere on the host. Every open goes through emscripten's FS.open, so that is where a
+ * weights file is kept to itself: the only file HDF5 may open is the one we are opening; anything it
+ * opens later on a file's behalf is refused (EACCES) and counted. Brand-new files (O_CREAT|O_EXCL:
+ * libc's tmpfile, used for HDF5's error stack) hold no host bytes and stay allowed.
+ */
+function confineOpens(module: H5Module): void {
+  const fsApi = (module as unknown as { FS: { open: (...args: unknown[]) => unknown; ErrnoError: new (errno: number) => Error } }).FS;
+  const open = fsApi.open;
+  fsApi.open = function confinedOpen(this: unknown, target: unknown, flags: unknown, ...rest: unknown[]) {
+    const creatingNew = typeof flags === "number" && (flags & O_CREAT_EXCL) === O_CREAT_EXCL;
+    if (!creatingNew && (typeof target !== "string" || path.resolve(target) !== opening)) {
+      refusedOpens++;
+      throw new fsApi.ErrnoError(EACCES);
+    }
+    return open.call(this, target, flags, ...rest);
+  };
+}
+
+function openConfined<T>(filePath: string, create: () => T): T {
+  opening = path.resolve(filePath);
+  try {
+    return create();
+  } finally {
+    opening = undefined;
+  }
+}
+
+/** WEIGHTS_UNSAFE: a dataset of the file would be read (or sized) from something other than the file's own bytes. */
+export function unsafe(filePath: string, dataset: string, reason: string): AppError {
+  return new AppError("WEIGHTS_UNSAFE", `weights file ${path.basename(filePath)} is refused: dataset ${dataset} ${reason}`, {
+    file: path.basename(filePath),
+    dataset,
+    reason,
+  });
 }
 
 export function unreadable(filePath: string, reason: string): AppError {
@@ -61,7 +112,7 @@ export async function isHdf5(filePath: string): Promise<boolean> {
 export async function openH5ForRead(filePath: string): Promise<H5File> {
   const lib = await h5Ready();
   try {
-    return new lib.File(path.resolve(filePath), "r");
+    return openConfined(filePath, () => new lib.File(path.resolve(filePath), "r"));
   } catch (error) {
     throw unreadable(filePath, `not a readable HDF5 file (${firstLine(error)})`);
   }
@@ -70,16 +121,59 @@ export async function openH5ForRead(filePath: string): Promise<H5File> {
 /** A new HDF5 file in the oldest format (superblock 0), as h5py writes by default, for old readers. */
 export async function createH5(filePath: string): Promise<H5File> {
   const lib = await h5Ready();
-  return new lib.File(path.resolve(filePath), "w", { libver: ["earliest", "v108"] });
+  return openConfined(filePath, () => new lib.File(path.resolve(filePath), "w", { libver: ["earliest", "v108"] }));
 }
 
-/** Runs a read, turning HDF5 failures (a truncated or corrupt file) into WEIGHTS_UNREADABLE. */
-export function guardRead<T>(filePath: string, read: () => T): T {
+/**
+ * Runs a read, turning HDF5 failures (a truncated or corrupt file) into WEIGHTS_UNREADABLE, and any
+ * attempt to reach another file during it into WEIGHTS_UNSAFE naming `what` (the object being read).
+ */
+export function guardRead<T>(filePath: string, read: () => T, what = "/"): T {
+  const refusedBefore = refusedOpens;
+  let result: T;
   try {
-    return read();
+    result = read();
   } catch (error) {
     if (error instanceof AppError) throw error;
+    if (refusedOpens !== refusedBefore) throw unsafe(filePath, what, "is stored in or linked to another file");
     throw unreadable(filePath, firstLine(error));
+  }
+  if (refusedOpens !== refusedBefore) throw unsafe(filePath, what, "is stored in or linked to another file");
+  return result;
+}
+
+/**
+ * `holder.get(name)` that never leaves the file: an external link (to a dataset or a group) is refused
+ * as WEIGHTS_UNSAFE. Soft links are paths inside the same file; h5wasm follows them and the object they
+ * resolve to is checked like any other (a soft link that crosses an external link is refused above).
+ */
+export function getInFile(filePath: string, holder: Group, name: string): ReturnType<Group["get"]> {
+  const where = `${holder.path === "/" ? "" : holder.path}/${name}`;
+  const entity = guardRead(filePath, () => holder.get(name), where);
+  if (ExternalLinkClass !== undefined && entity instanceof ExternalLinkClass) throw unsafe(filePath, where, "is an external link to another file");
+  return entity;
+}
+
+/**
+ * Refuses a weight dataset whose bytes would not come from the file itself, or that is not a plain
+ * array of floats: a virtual dataset (its values are mapped from other datasets, possibly in other
+ * files), chunks larger than the dataset (a read would allocate the chunk), and external storage (found
+ * by reading its first value: HDF5 then tries to open the external file, which confineOpens refuses).
+ */
+export function checkWeightDataset(filePath: string, dataset: Dataset): void {
+  const meta = guardRead(filePath, () => dataset.metadata, dataset.path);
+  if (meta.virtual_sources !== undefined) throw unsafe(filePath, dataset.path, "is a virtual dataset (mapped from other datasets)");
+  const floatClass = 1; // H5T_FLOAT
+  if (meta.type !== floatClass || (meta.size !== 4 && meta.size !== 8)) {
+    throw unreadable(filePath, `dataset ${dataset.path} holds ${String(dataset.dtype)}, not float32 weights`);
+  }
+  const elements = meta.total_size;
+  if (meta.chunks && meta.chunks.reduce((a, b) => a * b, 1) > Math.max(elements, 1)) {
+    throw unsafe(filePath, dataset.path, "has chunks larger than the dataset itself");
+  }
+  if (elements > 0) {
+    const first = (meta.shape ?? []).map(() => [0, 1] as [number, number]);
+    guardRead(filePath, () => dataset.slice(first), dataset.path);
   }
 }
 
@@ -148,11 +242,15 @@ export function writeStringList(holder: Group, name: string, items: string[], li
 
 /** Reads a dataset as float32, converting float64; anything else is unreadable as weights. */
 export function readFloat32(filePath: string, dataset: Dataset): Float32Array {
-  return guardRead(filePath, () => {
+  return guardRead(
+    filePath,
+    () => {
     const value = dataset.value;
     if (value instanceof Float32Array) return value;
     if (value instanceof Float64Array) return Float32Array.from(value);
     if (typeof value === "number") return Float32Array.of(value);
     throw unreadable(filePath, `dataset ${dataset.path} holds ${String(dataset.dtype)}, not float32 weights`);
-  });
+    },
+    dataset.path,
+  );
 }

@@ -3,7 +3,9 @@
 import fs from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
 import {
+  checkWeightDataset,
   createH5,
+  getInFile,
   guardRead,
   isDataset,
   isGroup,
@@ -20,12 +22,18 @@ import type { SourceLayer, SourceWeight, WeightsSource } from "./weights-source.
 /** The Keras version our files claim; their layout is the one Keras 2.x (2.4 to 2.15) reads and writes. */
 export const KERAS_VERSION = "2.13.1";
 
-/** A weight's dataset inside its layer group: the name as written, tolerating a missing or extra ":0". */
-function findWeightDataset(layerGroup: Group, weightName: string): Dataset | undefined {
+/**
+ * A weight's dataset inside its layer group: the name as written, tolerating a missing or extra ":0";
+ * checked to be read from the file itself.
+ */
+function findWeightDataset(filePath: string, layerGroup: Group, weightName: string): Dataset | undefined {
   const alternative = weightName.endsWith(":0") ? weightName.slice(0, -2) : `${weightName}:0`;
   for (const candidate of [weightName, alternative]) {
-    const entity = layerGroup.get(candidate);
-    if (isDataset(entity)) return entity;
+    const entity = getInFile(filePath, layerGroup, candidate);
+    if (isDataset(entity)) {
+      checkWeightDataset(filePath, entity);
+      return entity;
+    }
   }
   return undefined;
 }
@@ -43,18 +51,18 @@ function ownerOf(weightName: string, layerName: string): string {
  */
 export function readKerasH5(filePath: string, file: H5File): WeightsSource | undefined {
   return guardRead(filePath, () => {
-    const modelWeights = file.get("model_weights");
+    const modelWeights = getInFile(filePath, file, "model_weights");
     const root = isGroup(modelWeights) ? modelWeights : file;
     const layerNames = readStringList(root, "layer_names");
     if (layerNames === undefined) return undefined;
     const layers: SourceLayer[] = [];
     for (const layerName of layerNames) {
-      const group = root.get(layerName);
+      const group = getInFile(filePath, root, layerName);
       if (!isGroup(group)) throw unreadable(filePath, `layer_names lists "${layerName}" but the file has no group for it`);
       const weightNames = readStringList(group, "weight_names") ?? [];
       const byOwner = new Map<string, SourceWeight[]>();
       for (const weightName of weightNames) {
-        const dataset = findWeightDataset(group, weightName);
+        const dataset = findWeightDataset(filePath, group, weightName);
         if (!dataset) throw unreadable(filePath, `layer "${layerName}" lists weight "${weightName}" but holds no such dataset`);
         const owner = ownerOf(weightName, layerName);
         if (!byOwner.has(owner)) byOwner.set(owner, []);

@@ -2,7 +2,7 @@
 // per layer under `layers/`, keyed by the layer's class in snake case with a per-class counter
 // (`conv2d`, `conv2d_1`, ...), its variables as datasets `vars/0`, `vars/1`... in layer.weights order.
 import type * as tf from "@tensorflow/tfjs";
-import { guardRead, isDataset, isGroup, readFloat32, type H5File } from "./h5-file.js";
+import { checkWeightDataset, getInFile, guardRead, isDataset, isGroup, readFloat32, type H5File } from "./h5-file.js";
 import type { SourceLayer, WeightsSource } from "./weights-source.js";
 
 /** Keras 2.13-2.15 wrote the same layout under `_layer_checkpoint_dependencies`. */
@@ -31,16 +31,17 @@ export function keras3Keys(layers: readonly tf.layers.Layer[]): string[] {
 /** The weighted layers of a Keras 3 weights file, or undefined when the file is not in that format. */
 export function readKeras3(filePath: string, file: H5File): WeightsSource | undefined {
   return guardRead(filePath, () => {
-    const container = LAYER_CONTAINERS.map((name) => file.get(name)).find(isGroup);
+    const container = LAYER_CONTAINERS.map((name) => getInFile(filePath, file, name)).find(isGroup);
     if (!container) return undefined;
     const layers: SourceLayer[] = [];
     for (const key of container.keys()) {
-      const vars = container.get(`${key}/vars`);
+      const vars = getInFile(filePath, container, `${key}/vars`);
       if (!isGroup(vars)) continue;
       const indices = vars.keys().filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
       const weights = indices.flatMap((index) => {
-        const dataset = vars.get(index);
+        const dataset = getInFile(filePath, vars, index);
         if (!isDataset(dataset)) return [];
+        checkWeightDataset(filePath, dataset);
         return [{ name: `vars/${index}`, shape: dataset.shape ?? [], read: async () => readFloat32(filePath, dataset) }];
       });
       if (weights.length > 0) layers.push({ name: key, weights });

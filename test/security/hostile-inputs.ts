@@ -1,0 +1,168 @@
+// Builders of hostile inputs, as an attacker with one valid API key would send them: each returns the
+// bytes (or writes the file) and says what it attacks. Used by test/security/*.test.ts and by the
+// hostile-input benchmark, so keep them free of test assertions.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+import { createH5 } from "../../src/model/weights/h5-file.js";
+import { classFolders, makeImage, makeTgz, makeZip, type ArchiveEntry } from "../helpers/dataset-archives.js";
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "hostile-h5");
+
+/** The bytes host files hold in tests, so a test can look for them in anything a model received. */
+export const HOST_MARKER = Buffer.from("HOSTFILEHOSTFILE", "latin1");
+
+/** `bytes` bytes of HOST_MARKER repeated: the content of a "host file" an attack tries to read. */
+export function hostMarkerBytes(bytes = 4096): Buffer {
+  return Buffer.alloc(bytes, HOST_MARKER);
+}
+
+// ---- 1. HDF5 weights files that read bytes from outside themselves ----
+// All are Keras 2 weights layouts with one Dense layer "dense" (kernel 4x2, bias 2) whose kernel is
+// not stored in the file: the API must refuse them at upload and the engine again when it opens them.
+
+/** The external-storage fixture's file name: a placeholder the builder overwrites (see make-fixtures.py). */
+const EXTERNAL_NAME_PLACEHOLDER = Buffer.from(`/${"X".repeat(254)}`, "latin1");
+
+/** A weights file whose kernel's bytes are read from `hostPath` (HDF5 external storage), e.g. /proc/self/environ. */
+export async function h5ExternalStorage(hostPath: string): Promise<Buffer> {
+  if (Buffer.byteLength(hostPath) >= EXTERNAL_NAME_PLACEHOLDER.length) throw new Error(`host path too long: ${hostPath}`);
+  const bytes = await fs.readFile(path.join(FIXTURES, "external-storage.h5"));
+  const at = bytes.indexOf(EXTERNAL_NAME_PLACEHOLDER);
+  if (at < 0) throw new Error("external-storage.h5 has no file-name placeholder");
+  const name = Buffer.alloc(EXTERNAL_NAME_PLACEHOLDER.length); // NUL-padded: HDF5 reads the name up to the first NUL
+  name.write(hostPath, "latin1");
+  name.copy(bytes, at);
+  return bytes;
+}
+
+/**
+ * A weights file whose kernel is a virtual dataset mapped from dataset "s" of `secret.h5` beside it
+ * (HDF5 resolves the relative name against the file's own folder), e.g. another tenant's upload.
+ */
+export async function h5VirtualDataset(): Promise<Buffer> {
+  return fs.readFile(path.join(FIXTURES, "virtual-dataset.h5"));
+}
+
+/** The HDF5 file a virtual dataset or an external link reads: dataset "s" (4x2 float32) of marker bytes. */
+export async function writeH5Secret(filePath: string): Promise<void> {
+  const file = await createH5(filePath);
+  try {
+    const data = new Float32Array(new Uint8Array(hostMarkerBytes(32)).buffer);
+    file.create_dataset({ name: "s", data, shape: [4, 2], dtype: "<f" });
+  } finally {
+    file.close();
+  }
+}
+
+function writeDenseLayout(file: Awaited<ReturnType<typeof createH5>>): ReturnType<Awaited<ReturnType<typeof createH5>>["create_group"]> {
+  file.create_attribute("layer_names", ["dense"], [1], "A6");
+  const group = file.create_group("dense");
+  group.create_attribute("weight_names", ["dense/kernel:0", "dense/bias:0"], [2], "A15");
+  const inner = group.create_group("dense");
+  inner.create_dataset({ name: "bias:0", data: new Float32Array(2), shape: [2], dtype: "<f" });
+  return inner;
+}
+
+/** A weights file whose kernel is an external link to dataset `dataset` of the HDF5 file `target`. */
+export async function writeH5ExternalLink(filePath: string, target: string, dataset = "s"): Promise<void> {
+  const file = await createH5(filePath);
+  try {
+    writeDenseLayout(file).create_external_link(target, dataset, "kernel:0");
+  } finally {
+    file.close();
+  }
+}
+
+/** A weights file whose layer group is an external link to a group of another file (layer_names points into it). */
+export async function writeH5ExternalGroupLink(filePath: string, target: string): Promise<void> {
+  const file = await createH5(filePath);
+  try {
+    file.create_attribute("layer_names", ["dense"], [1], "A6");
+    file.create_external_link(target, "/dense", "dense");
+  } finally {
+    file.close();
+  }
+}
+
+/** A weights file whose kernel is a soft link to a dataset inside the same file (allowed: it never leaves the file). */
+export async function writeH5InternalSoftLink(filePath: string): Promise<void> {
+  const file = await createH5(filePath);
+  try {
+    const inner = writeDenseLayout(file);
+    file.create_dataset({ name: "stored_kernel", data: new Float32Array(8).fill(0.25), shape: [4, 2], dtype: "<f" });
+    inner.create_soft_link("/stored_kernel", "kernel:0");
+  } finally {
+    file.close();
+  }
+}
+
+// ---- 2. labels.csv ----
+
+/**
+ * A tar.gz of two classes of images and a `labels.csv` of about `csvBytes` bytes of short distinct
+ * rows naming missing files: it compresses like real text (well under MAX_COMPRESSION_RATIO) and
+ * costs a row object, a map entry and a `rejected` entry per row once parsed.
+ */
+export async function labelsCsvBomb(csvBytes: number): Promise<Buffer> {
+  const images = await classFolders(["a", "b"], 2);
+  const flat: ArchiveEntry[] = images.map((e) => ({ path: e.path.replace("/", "_"), data: e.data }));
+  const lines = ["path,label", ...flat.map((e) => `${e.path},${e.path.split("_")[0]}`)];
+  let size = lines.reduce((n, l) => n + l.length + 1, 0);
+  for (let i = 0; size < csvBytes; i++) {
+    const row = `${i},a`;
+    lines.push(row);
+    size += row.length + 1;
+  }
+  return makeTgz([{ path: "labels.csv", data: Buffer.from(lines.join("\n") + "\n") }, ...flat]);
+}
+
+// ---- 3. weights zips and predict images ----
+
+/**
+ * A zip holding a `model.json` that inflates to `bytes` bytes (spaces, then a valid-looking model):
+ * the model.json deflate bomb. Deflate caps at ~1030:1, so 1 GB costs ~1 MB of upload.
+ */
+export async function weightsZipModelJsonBomb(bytes: number): Promise<Buffer> {
+  const tail = Buffer.from('{"modelTopology":{},"weightsManifest":[]}');
+  const json = Buffer.alloc(bytes, " ");
+  tail.copy(json, bytes - tail.length);
+  return makeZip([{ path: "model.json", data: json }]);
+}
+
+/** A valid-looking TF.js model zip whose single shard inflates to `bytes` bytes of zeros (declared in the manifest). */
+export async function weightsZipShardBomb(bytes: number): Promise<Buffer> {
+  const floats = Math.floor(bytes / 4);
+  const modelJson = JSON.stringify({
+    modelTopology: { class_name: "Model", config: { layers: [{ class_name: "Dense", config: { name: "dense" } }] } },
+    weightsManifest: [{ paths: ["group1-shard1of1.bin"], weights: [{ name: "dense/kernel", shape: [floats], dtype: "float32" }] }],
+  });
+  return makeZip([
+    { path: "model.json", data: Buffer.from(modelJson) },
+    { path: "group1-shard1of1.bin", data: Buffer.alloc(floats * 4) },
+  ]);
+}
+
+/** A PNG of `width` x `height` RGBA pixels of one colour: ~0.5 MB at 12000 x 12000, 576 MB once decoded. */
+export async function hugePng(width = 12000, height = 12000): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 1 } } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+}
+
+/** `count` small distinct PNGs (predict accepts up to 32 per request). */
+export async function smallImages(count: number, size = 32): Promise<Buffer[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => makeImage(i + 1, "png", size)));
+}
+
+// ---- 6. class names that are Object.prototype's keys ----
+
+/** Legitimate class names that break code using `{}` as a dictionary. */
+export const PROTOTYPE_CLASS_NAMES = ["constructor", "__proto__", "toString", "hasOwnProperty"];
+
+/** A zip of class folders named after Object.prototype's keys, `perClass` images each. */
+export async function prototypeClassesZip(perClass = 3, classes = PROTOTYPE_CLASS_NAMES): Promise<Buffer> {
+  return makeZip(await classFolders(classes, perClass));
+}
+
