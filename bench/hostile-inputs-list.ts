@@ -59,7 +59,7 @@ export async function hostileInputsOfInputsBranch(): Promise<HostileInput[]> {
     {
       name: "dataset zip with a ../ path",
       item: 3,
-      run: async (ctx) => upload(ctx, "/v1/datasets", await makeZip([{ path: "a/0.png", data: png }, { path: "qqq/x.png", data: png }], { "qqq/x.png": "../x.png" }), "d.zip"),
+      run: async (ctx) => upload(ctx, "/v1/datasets", await makeZip([{ path: "a/0.png", data: png }, { path: "qq/x.png", data: png }], { "qq/x.png": "../x.png" }), "d.zip"),
     },
     { name: "dataset with classes constructor, __proto__, toString, hasOwnProperty", item: 6, run: async (ctx) => upload(ctx, "/v1/datasets", await prototypeClassesZip(), "d.zip") },
     {

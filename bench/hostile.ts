@@ -31,6 +31,8 @@ const SERVICE_ENV = {
   NODE_ENV: "production",
   BODY_IDLE_TIMEOUT_MS: "2000",
   HEADERS_TIMEOUT_MS: "2000",
+  // Every copy of an upload attack is processed at once (the upload quota has its own input below).
+  MAX_UPLOADS_PER_TENANT: String(COPIES),
 };
 
 async function rssBytes(pid: number): Promise<number> {
@@ -86,6 +88,11 @@ async function trainedModel(base: string, jobId: string): Promise<string | undef
     await new Promise((r) => setTimeout(r, 2000));
   }
   return undefined;
+}
+
+/** A run that got no answer: the connection's error (a reset while the body was still being sent), or the bench's own. */
+function failedRun(err: Error & { cause?: { code?: string } }): Outcome {
+  return { status: "no answer", code: err.cause?.code ?? err.message.slice(0, 60) };
 }
 
 /** "2x422 JOB_TOO_LARGE, 2x202": each distinct status and code, with how many times it came. */
@@ -156,16 +163,24 @@ function tenancyInputs(): HostileInput[] {
       item: 7,
       copies: 1,
       async run(ctx) {
+        // A job of its own, cancelled afterwards: its streams stay open while the flood lasts.
+        const job = await fetch(`${ctx.base}/v1/jobs`, {
+          method: "POST",
+          headers: { ...ACME, "content-type": "application/json" },
+          body: JSON.stringify({ datasetId: ctx.datasetId, imageSize: 32, batchSize: 2, epochs: 50, baseWeights: "none" }),
+        });
+        const jobId = ((await job.json()) as { id: string }).id;
         const aborts: AbortController[] = [];
         const outcomes = await Promise.all(
           Array.from({ length: 200 }, async () => {
             const abort = new AbortController();
             aborts.push(abort);
-            const res = await fetch(`${ctx.base}/v1/jobs/${ctx.jobId}/events`, { headers: ACME, signal: abort.signal });
+            const res = await fetch(`${ctx.base}/v1/jobs/${jobId}/events`, { headers: ACME, signal: abort.signal });
             return res.status === 200 ? { status: 200 } : outcomeOf(res);
           }),
         );
         for (const abort of aborts) abort.abort();
+        await fetch(`${ctx.base}/v1/jobs/${jobId}/cancel`, { method: "POST", headers: ACME });
         return outcomes;
       },
     },
@@ -262,7 +277,7 @@ async function main(): Promise<void> {
       const copies = input.copies ?? COPIES;
       const before = await rssBytes(api.pid!);
       const probe = probeReadiness(base);
-      const results = await Promise.all(Array.from({ length: copies }, () => input.run(ctx).catch((err: Error): Outcome => ({ status: "error", code: err.message.slice(0, 60) }))));
+      const results = await Promise.all(Array.from({ length: copies }, () => input.run(ctx).catch(failedRun)));
       const slowest = await probe.stop();
       const after = await rssBytes(api.pid!);
       const { statuses, codes } = summarise(results.flat());
