@@ -9,7 +9,7 @@ import type { Config } from "./config.js";
 import { loggerOptions } from "./log.js";
 import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
-import { registerErrorHandler } from "./api/error-handler.js";
+import { registerErrorHandler, sendError, toAppError } from "./api/error-handler.js";
 import { registerRateLimit } from "./api/rate-limit.js";
 import { registerBodyIdleTimeout, serverTimeoutOptions } from "./api/timeouts.js";
 import { dashboardEnabled, registerAuth } from "./api/auth.js";
@@ -92,6 +92,8 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
     bodyLimit: 1024 * 1024,
     ...serverTimeoutOptions(config),
+    // Errors the router raises before any route runs (a malformed or over-long URL) get the error shape too.
+    frameworkErrors: (err, _request, reply) => sendError(reply, toAppError(err)),
   });
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);

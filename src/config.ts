@@ -23,6 +23,10 @@ export interface Config {
   maxUncompressedBytes: number;
   maxCompressionRatio: number;
   maxImagePixels: number;
+  /** Pixels (width x height, summed over its images) one predict request may ask the API to decode. */
+  maxPredictPixels: number;
+  /** Predict images the API process decodes at once, all requests together. */
+  predictDecodeConcurrency: number;
   /** Largest labels.csv a dataset archive may hold (it is parsed row by row, but every row is kept). */
   maxLabelsBytes: number;
   tfjsBackend: TfjsBackendName;
@@ -150,6 +154,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxCompressionRatio: int(env, "MAX_COMPRESSION_RATIO", 100, 1),
     maxImagePixels: int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
     maxLabelsBytes: int(env, "MAX_LABELS_BYTES", 8 * 1024 ** 2, 1),
+    maxPredictPixels: int(env, "MAX_PREDICT_PIXELS", 100_000_000, 1),
+    predictDecodeConcurrency: int(env, "PREDICT_DECODE_CONCURRENCY", 2, 1, 64),
     tfjsBackend,
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),

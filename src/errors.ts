@@ -19,6 +19,10 @@ export const ERRORS = {
   ADMIN_KEY_REQUIRED: client(403),
   NOT_FOUND: client(404),
   ROUTE_NOT_FOUND: client(404),
+  // a static file path that tries to leave its folder (the docs' assets)
+  PATH_FORBIDDEN: client(403),
+  // a path parameter longer than the router accepts (100 characters)
+  URI_TOO_LONG: client(414),
   CONFLICT: client(409),
   PAYLOAD_TOO_LARGE: client(413),
   UNSUPPORTED_MEDIA_TYPE: client(415),
@@ -63,6 +67,9 @@ export const ERRORS = {
   CHECKPOINT_NOT_FOUND: client(404),
   WEIGHTS_NOT_FOUND: client(404),
   PREDICT_IMAGE_INVALID: client(422),
+  // predict: one image over MAX_IMAGE_PIXELS, or a request over MAX_PREDICT_PIXELS
+  PREDICT_IMAGE_TOO_LARGE: client(413),
+  PREDICT_TOO_MANY_PIXELS: client(413),
   MODEL_OUTPUT_INVALID: client(422),
   TRAINING_FAILED: transient(500),
   TRAINING_DIVERGED: client(422),

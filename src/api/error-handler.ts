@@ -17,6 +17,14 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_FILES_LIMIT: "PAYLOAD_TOO_LARGE",
   FST_FIELDS_LIMIT: "PAYLOAD_TOO_LARGE",
   FST_PROTO_VIOLATION: "VALIDATION_FAILED",
+  FST_ERR_BAD_URL: "VALIDATION_FAILED",
+  FST_ERR_MAX_PARAM_LENGTH: "URI_TOO_LONG",
+};
+
+/** Messages of Fastify errors that would echo a client's (possibly huge) URL. */
+const FIXED_MESSAGES: Partial<Record<string, string>> = {
+  FST_ERR_BAD_URL: "the URL is not valid (a malformed percent-encoding?)",
+  FST_ERR_MAX_PARAM_LENGTH: "a path parameter is longer than 100 characters",
 };
 
 export function toAppError(err: unknown): AppError {
@@ -30,9 +38,18 @@ export function toAppError(err: unknown): AppError {
   if (isStorageFull(err)) return storageFull();
   if (isRedisUnavailable(err)) return new AppError("SERVICE_UNAVAILABLE", "the job store (Redis) is unavailable; retry shortly");
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
-  if (mapped) return new AppError(mapped, e.message);
+  if (mapped) return new AppError(mapped, FIXED_MESSAGES[e.code] ?? e.message);
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-    const byStatus: Record<number, ErrorCode> = { 401: "UNAUTHORIZED", 403: "ADMIN_KEY_REQUIRED", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS" };
+    const byStatus: Record<number, ErrorCode> = {
+      401: "UNAUTHORIZED",
+      403: "PATH_FORBIDDEN",
+      404: "NOT_FOUND",
+      409: "CONFLICT",
+      413: "PAYLOAD_TOO_LARGE",
+      414: "URI_TOO_LONG",
+      415: "UNSUPPORTED_MEDIA_TYPE",
+      429: "TOO_MANY_REQUESTS",
+    };
     return new AppError(byStatus[e.statusCode] ?? "VALIDATION_FAILED", e.message);
   }
   return new AppError("INTERNAL", "internal error");

@@ -10,6 +10,7 @@ import { getWeights } from "../weights/weights-store.js";
 import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
 import { estimateTrainingMemory, largestThatFit } from "../model/memory-estimate.js";
 import { loadOpenApi } from "./openapi.js";
+import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
 
 /** A job whose training cannot fit in a worker would kill the worker on every attempt: refused here. */
 export function checkJobFits(spec: JobSpec, numClasses: number, budgetBytes: number): void {
@@ -77,8 +78,9 @@ export async function checkJobSpec(
     } catch {
       throw new AppError(
         "IMAGENET_WEIGHTS_MISSING",
-        `baseWeights "imagenet" needs Keras' ResNet-50 no-top weights at ${deps.config.imagenetWeights} (set IMAGENET_WEIGHTS to use another path)`,
-        { path: deps.config.imagenetWeights, file: "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" },
+        // The server's path is the operator's business: the client learns which setting to ask about.
+        `baseWeights "imagenet" needs Keras' ResNet-50 no-top weights, which this server does not have (its operator sets IMAGENET_WEIGHTS)`,
+        { setting: "IMAGENET_WEIGHTS", file: IMAGENET_WEIGHTS_FILE },
       );
     }
   } else if (!isBuiltinWeights(spec.baseWeights) && !(await getWeights(deps.storage, tenant, spec.baseWeights))) {

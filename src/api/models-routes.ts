@@ -4,6 +4,7 @@
 import type { Readable } from "node:stream";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import * as tf from "@tensorflow/tfjs";
+import sharp from "sharp";
 import yazl from "yazl";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
@@ -14,6 +15,7 @@ import { loadTfjsModel } from "../model/weights/index.js";
 import { createModelCache } from "../models/model-cache.js";
 import { getModelRecord, listModelRecords, modelKey, TFJS_MODEL_FILE, type ModelRecord } from "../models/model-store.js";
 import { routeSchema } from "./openapi.js";
+import { createSemaphore } from "./semaphore.js";
 
 export interface ModelsRoutesOptions {
   storage: Storage;
@@ -23,6 +25,33 @@ export interface ModelsRoutesOptions {
 /** Images one predict request may carry, and the largest of them. */
 export const MAX_PREDICT_IMAGES = 32;
 export const MAX_PREDICT_IMAGE_BYTES = 20 * 1024 * 1024;
+/** Small form fields tolerated beside the images (ignored). */
+const MAX_PREDICT_FIELDS = 4;
+
+/**
+ * An image's width x height from its header, before anything is decoded: over `maxPixels` it is refused
+ * (413), so a small, highly compressed PNG cannot make the API decode hundreds of megabytes.
+ */
+async function checkImagePixels(file: string, bytes: Buffer, maxPixels: number): Promise<number> {
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes).metadata());
+  } catch (error) {
+    throw new AppError("PREDICT_IMAGE_INVALID", `"${file}" is not an image we can read: ${(error as Error).message}`, { file });
+  }
+  if (!width || !height) throw new AppError("PREDICT_IMAGE_INVALID", `"${file}" has no width and height`, { file });
+  const pixels = width * height;
+  if (pixels > maxPixels) {
+    throw new AppError("PREDICT_IMAGE_TOO_LARGE", `"${file}" has ${width}x${height} pixels, more than MAX_IMAGE_PIXELS=${maxPixels}`, {
+      file,
+      width,
+      height,
+      limit: maxPixels,
+    });
+  }
+  return pixels;
+}
 
 /** The list view: the record without the bulky per-epoch history and report. */
 export function modelSummary(record: ModelRecord) {
@@ -68,6 +97,8 @@ export async function sendZip(reply: FastifyReply, storage: Storage, files: [nam
 
 export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app, { storage, config }) => {
   const cache = createModelCache(config.modelCacheSize);
+  // Every predict request of this API process shares these slots: decoded images are its largest buffers.
+  const decodeSlots = createSemaphore(config.predictDecodeConcurrency);
   app.addHook("onClose", async () => cache.clear());
 
   app.get("/v1/models", { schema: routeSchema("GET", "/v1/models") }, async (request) => ({
@@ -102,16 +133,31 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
       const k = Math.min(request.query.k, record.classes.length);
 
       const images: { file: string; pixels: tf.Tensor3D }[] = [];
+      let requestPixels = 0;
       try {
-        const parts = request.files({ limits: { files: MAX_PREDICT_IMAGES, fileSize: MAX_PREDICT_IMAGE_BYTES } });
+        // Route-level limits: the global multipart limits are an upload's (one file), predict takes up to 32 images.
+        const parts = request.files({
+          limits: { files: MAX_PREDICT_IMAGES, parts: MAX_PREDICT_IMAGES + MAX_PREDICT_FIELDS, fields: MAX_PREDICT_FIELDS, fileSize: MAX_PREDICT_IMAGE_BYTES },
+        });
         for await (const part of parts) {
           const bytes = await part.toBuffer();
           if (part.file.truncated) {
             throw new AppError("PAYLOAD_TOO_LARGE", `image "${part.filename}" is larger than ${MAX_PREDICT_IMAGE_BYTES} bytes`);
           }
+          requestPixels += await checkImagePixels(part.filename, bytes, config.maxImagePixels);
+          if (requestPixels > config.maxPredictPixels) {
+            throw new AppError(
+              "PREDICT_TOO_MANY_PIXELS",
+              `the request's images hold more than MAX_PREDICT_PIXELS=${config.maxPredictPixels} pixels together`,
+              { limit: config.maxPredictPixels, file: part.filename },
+            );
+          }
           await selectBackend(config.tfjsBackend);
           try {
-            images.push({ file: part.filename, pixels: await decodeImageForModel(bytes, record.imageSize) });
+            images.push({
+              file: part.filename,
+              pixels: await decodeSlots.run(() => decodeImageForModel(bytes, record.imageSize, config.maxImagePixels)),
+            });
           } catch (error) {
             throw new AppError("PREDICT_IMAGE_INVALID", `"${part.filename}" is not an image we can read: ${(error as Error).message}`, { file: part.filename });
           }

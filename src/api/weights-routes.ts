@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { inspectWeightsFile } from "../model/weights/index.js";
+import { archiveLimits } from "../datasets/archive-guard.js";
 import { detectArchiveType } from "../datasets/archive-type.js";
 import { isHdf5 } from "../model/weights/h5-file.js";
 import { deleteWeights, getWeights, listWeights, newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../weights/weights-store.js";
@@ -46,7 +47,7 @@ export const weightsRoutes: FastifyPluginAsync<WeightsRoutesOptions> = async (ap
       const upload = await receiveUpload(request, scratch, config.maxUploadBytes);
       const file = path.join(scratch, `weights.${await uploadedFormat(upload.file)}`);
       await fs.rename(upload.file, file);
-      const { usable, fileLayers: _all, ...report } = await inspectWeightsFile(file);
+      const { usable, fileLayers: _all, ...report } = await inspectWeightsFile(file, archiveLimits(config));
       if (!usable) {
         throw new AppError(
           "WEIGHTS_MISMATCH",

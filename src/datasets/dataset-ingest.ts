@@ -85,10 +85,14 @@ function dropDuplicates(images: ValidImage[]): { kept: ValidImage[]; duplicates:
   return { kept: images.filter((img) => !dropped.has(img)), duplicates };
 }
 
+/**
+ * Class names are the client's strings ("constructor", "__proto__"...): counted in a Map, then made own
+ * keys by Object.fromEntries (an assignment `counts["__proto__"] = n` would set the prototype instead).
+ */
 function countBy(images: ValidImage[], subset?: Subset): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const img of images) if (subset === undefined || img.subset === subset) counts[img.class] = (counts[img.class] ?? 0) + 1;
-  return counts;
+  const counts = new Map<string, number>();
+  for (const img of images) if (subset === undefined || img.subset === subset) counts.set(img.class, (counts.get(img.class) ?? 0) + 1);
+  return Object.fromEntries(counts);
 }
 
 export async function ingestDataset(opts: IngestOptions): Promise<DatasetRecord> {

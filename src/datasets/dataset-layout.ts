@@ -37,9 +37,13 @@ function commonTopFolder(paths: string[]): string | null {
   return inner.includes(LABELS_FILE) || inner.every((p) => p.includes("/")) ? first : null;
 }
 
+/** labels.csv uses two columns; a few more are tolerated, a line of thousands of commas is not. */
+const MAX_CSV_FIELDS = 64;
+
 /**
  * Minimal RFC 4180 (quoted fields, doubled quotes, CRLF or LF), fed text piece by piece: rows go to
- * `onRow` as they end, so a file is never held whole. Blank lines are skipped.
+ * `onRow` as they end, so a file is never held whole. Blank lines are skipped; a row of more than
+ * MAX_CSV_FIELDS fields is refused.
  */
 export function createCsvParser(onRow: (row: string[]) => void) {
   let row: string[] = [];
@@ -72,6 +76,9 @@ export function createCsvParser(onRow: (row: string[]) => void) {
     else if (c === ",") {
       row.push(field);
       field = "";
+      if (row.length >= MAX_CSV_FIELDS) {
+        throw new AppError("DATASET_LABELS_INVALID", `a labels.csv row has more than ${MAX_CSV_FIELDS} fields`, { limit: MAX_CSV_FIELDS });
+      }
     } else if (c === "\n" || c === "\r") {
       endRow();
       if (c === "\r") pending = "\r";

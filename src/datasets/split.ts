@@ -20,17 +20,17 @@ export function validationCount(n: number, validationSplit: number): number {
 
 /** Per class {train, validation} counts of the split a job would get (the predefined one when the dataset has it). */
 export function splitCounts(record: Pick<DatasetRecord, "counts" | "subsetCounts">, classes: string[], validationSplit: number): Record<string, SplitCounts> {
-  const out: Record<string, SplitCounts> = {};
-  for (const cls of classes) {
-    if (record.subsetCounts) {
-      out[cls] = { train: record.subsetCounts.train[cls] ?? 0, validation: record.subsetCounts.validation[cls] ?? 0 };
-    } else {
-      const n = record.counts[cls] ?? 0;
+  // Class names are the client's strings ("constructor", "__proto__"): only a record's own keys count,
+  // and the answer is built with Object.fromEntries, which makes every name an own key.
+  const count = (counts: Record<string, number>, cls: string) => (Object.hasOwn(counts, cls) ? counts[cls] : 0);
+  return Object.fromEntries(
+    classes.map((cls): [string, SplitCounts] => {
+      if (record.subsetCounts) return [cls, { train: count(record.subsetCounts.train, cls), validation: count(record.subsetCounts.validation, cls) }];
+      const n = count(record.counts, cls);
       const validation = validationCount(n, validationSplit);
-      out[cls] = { train: n - validation, validation };
-    }
-  }
-  return out;
+      return [cls, { train: n - validation, validation }];
+    }),
+  );
 }
 
 export interface SplitIndices {

@@ -11,6 +11,16 @@ test("validationCount rounds, keeps at least one image on each side when a class
   assert.equal(validationCount(10, 0), 0);
 });
 
+test("splitCounts counts only a record's own classes: constructor and __proto__ are classes like any other", () => {
+  const record = { counts: JSON.parse('{"constructor": 3, "__proto__": 4}') as Record<string, number>, subsetCounts: null };
+  const counts = splitCounts(record, ["constructor", "__proto__", "toString"], 0.5);
+  assert.deepEqual(Object.entries(counts), [
+    ["constructor", { train: 1, validation: 2 }],
+    ["__proto__", { train: 2, validation: 2 }],
+    ["toString", { train: 0, validation: 0 }],
+  ]);
+});
+
 test("splitCounts shows a class that would be empty on one side, so a job can be refused", () => {
   const record = { counts: { a: 5, b: 1 }, subsetCounts: null };
   assert.deepEqual(splitCounts(record, ["a", "b", "c"], 0.2), {

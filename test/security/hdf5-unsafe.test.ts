@@ -9,9 +9,20 @@ import * as tf from "@tensorflow/tfjs";
 import type { FastifyInstance } from "fastify";
 import { AppError } from "../../src/errors.js";
 import { loadModelWeights, openWeightsFile } from "../../src/model/weights/index.js";
+import { QueueEvents } from "bullmq";
+import { createLogger } from "../../src/log.js";
+import { redisOptions } from "../../src/queue/redis.js";
+import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
+import { createLocalStorage } from "../../src/storage/local-storage.js";
+import { newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../../src/weights/weights-store.js";
+import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { build, tempDir } from "../helpers/app.js";
-import { multipartBody } from "../helpers/dataset-archives.js";
-import { filesUnder } from "../helpers/dataset-upload.js";
+import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
+import { filesUnder, uploadArchive } from "../helpers/dataset-upload.js";
+import { nextEvent } from "../helpers/jobs.js";
+import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
+import { buildResNet50 } from "../../src/model/resnet50.js";
+import { startRedis } from "../helpers/redis.js";
 import {
   HOST_MARKER,
   h5ExternalStorage,
@@ -21,6 +32,7 @@ import {
   writeH5ExternalLink,
   writeH5InternalSoftLink,
   writeH5Secret,
+  writeResNetWithExternalLink,
 } from "./hostile-inputs.js";
 
 /** Each hostile file, written into `dir` beside its "host" files (a marker file and an HDF5 secret). */
@@ -113,4 +125,78 @@ test("POST /v1/weights refuses them with 422 WEIGHTS_UNSAFE naming the dataset; 
   assert.doesNotMatch(absolute.body, /API_KEYS|PATH=/);
   const kept = (await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/"));
   assert.deepEqual(kept, [], "a refused upload leaves nothing in DATA_DIR/.tmp or storage");
+});
+
+test("a ResNet-50-shaped file whose first kernel links to another tenant's weights file is 422 WEIGHTS_UNSAFE (it was accepted)", async (t) => {
+  const { app, config } = await build(t);
+  const dir = await tempDir("rf-h5-resnet-");
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // The victim: a file laid out like a stored upload, whose conv1 kernel the attacker's file links to.
+  const victim = path.join(dir, "victim.h5");
+  const resnet = buildResNet50({ imageSize: 32, seed: 2 });
+  await writeKerasWeightsFile(resnet, victim);
+  resnet.dispose();
+  const attack = path.join(dir, "attack.h5");
+  await writeResNetWithExternalLink(attack, victim);
+  const res = await uploadWeights(app, await fs.readFile(attack));
+  assert.equal(res.statusCode, 422, res.body.slice(0, 500));
+  assert.equal(res.json().error.code, "WEIGHTS_UNSAFE");
+  assert.equal(res.json().error.details.dataset, "/conv1_conv/conv1_conv/kernel:0");
+  const kept = (await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/"));
+  assert.deepEqual(kept, []);
+});
+
+test("a hostile file planted in storage as a job's base weights fails the job with WEIGHTS_UNSAFE, without retries", { timeout: 180_000 }, async (t) => {
+  // Our own Redis, stopped after the worker (build() would stop its own before this test's hooks run).
+  const redis = await startRedis();
+  const { app, config } = await build(t, { REDIS_URL: redis.url, TFJS_BACKEND: "wasm" });
+  const storage = createLocalStorage(config.dataDir);
+  const dir = await tempDir("rf-h5-planted-");
+  const marker = path.join(dir, "host-file.bin");
+  await fs.writeFile(marker, hostMarkerBytes());
+  const planted = path.join(dir, "planted.h5");
+  await fs.writeFile(planted, await h5ExternalStorage(marker));
+  const record: WeightsRecord = {
+    id: newWeightsId(),
+    format: "keras-h5",
+    matchedLayers: 106,
+    ignoredLayers: [],
+    fileName: "planted.h5",
+    bytes: (await fs.stat(planted)).size,
+    createdAt: new Date().toISOString(),
+  };
+  await storage.putFile(weightsKeys("default", record.id, record.format).file, planted);
+  await saveWeightsRecord(storage, "default", record);
+
+  const dataset = await uploadArchive(app, await makeZip(await classFolders(["a", "b"], 2)));
+  assert.equal(dataset.statusCode, 201, dataset.body);
+  const connection = { url: config.redisUrl, ...redisOptions("consumer") };
+  const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
+  await events.waitUntilReady();
+  const worker = createTrainingWorker({
+    config,
+    connection,
+    log: createLogger("silent"),
+    env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
+  });
+  t.after(async () => {
+    await worker.shutdown();
+    await events.close();
+    await redis.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const posted = await app.inject({
+    method: "POST",
+    url: "/v1/jobs",
+    payload: { datasetId: dataset.json().id, baseWeights: record.id, unfrozenLayers: 0, epochs: 1, batchSize: 2, imageSize: 32, validationSplit: 0 },
+  });
+  assert.equal(posted.statusCode, 202, posted.body);
+  const jobId = posted.json().id as string;
+  await nextEvent(events, "failed", ({ jobId: id }: { jobId: string }) => id === jobId, 150_000);
+  const job = (await app.inject({ method: "GET", url: `/v1/jobs/${jobId}` })).json();
+  assert.equal(job.state, "failed");
+  assert.equal(job.error.code, "WEIGHTS_UNSAFE", JSON.stringify(job.error));
+  assert.equal(job.attempts, 1, "a client's file is not retried");
+  assert.equal(JSON.stringify(job).includes(HOST_MARKER.toString("latin1")), false);
 });

@@ -1,11 +1,14 @@
 // Builders of hostile inputs, as an attacker with one valid API key would send them: each returns the
 // bytes (or writes the file) and says what it attacks. Used by test/security/*.test.ts and by the
 // hostile-input benchmark, so keep them free of test assertions.
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { createH5 } from "../../src/model/weights/h5-file.js";
+import { buildResNet50 } from "../../src/model/resnet50.js";
+import { createH5, writeStringList } from "../../src/model/weights/h5-file.js";
+import { kerasLayersOf } from "../../src/model/weights/keras-h5.js";
 import { classFolders, makeImage, makeTgz, makeZip, type ArchiveEntry } from "../helpers/dataset-archives.js";
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "hostile-h5");
@@ -98,6 +101,60 @@ export async function writeH5InternalSoftLink(filePath: string): Promise<void> {
   }
 }
 
+/**
+ * A ResNet-50-shaped Keras 2 weights file (every layer and shape right, so it passes the ResNet-50 check)
+ * whose `conv1_conv` kernel is an external link to dataset `dataset` of the HDF5 file `target` (another
+ * tenant's upload, say): the attack as a client would mount it. About 94 MB; a second to write.
+ */
+export async function writeResNetWithExternalLink(filePath: string, target: string, dataset = "/conv1_conv/conv1_conv/kernel:0"): Promise<void> {
+  const model = buildResNet50({ imageSize: 32, seed: 1 });
+  const layers = kerasLayersOf(model);
+  model.dispose();
+  const file = await createH5(filePath);
+  try {
+    writeStringList(file, "layer_names", layers.map((l) => l.name));
+    for (const layer of layers) {
+      const group = file.create_group(layer.name);
+      writeStringList(group, "weight_names", layer.weights.map((w) => w.name));
+      if (layer.weights.length === 0) continue;
+      const inner = group.create_group(layer.name);
+      for (const weight of layer.weights) {
+        const name = weight.name.slice(weight.name.lastIndexOf("/") + 1);
+        if (weight.name === "conv1_conv/kernel:0") inner.create_external_link(target, dataset, name);
+        else inner.create_dataset({ name, data: weight.data, shape: weight.shape, dtype: "<f" });
+      }
+    }
+  } finally {
+    file.close();
+  }
+}
+
+// ---- dataset archives (their tests are test/api/datasets-limits.test.ts) ----
+
+/** A zip of two good classes plus an entry named `../<name>` (forged in the finished bytes: yazl refuses such names). */
+export async function zipPathEscape(name = "x.png"): Promise<Buffer> {
+  const forged = `../${name}`;
+  const placeholder = `qq/${name}`;
+  return makeZip([...(await classFolders(["a", "b"], 2)), { path: placeholder, data: await makeImage(1) }], { [placeholder]: forged });
+}
+
+/** A zip of two good classes plus a symbolic link to `target`. */
+export async function zipSymlink(target = "/etc/passwd"): Promise<Buffer> {
+  return makeZip([...(await classFolders(["a", "b"], 2)), { path: "a/link.png", type: "symlink", linkTarget: target }]);
+}
+
+/** A zip (or tar.gz) of two good classes plus `bytes` zeros in one entry: ~1000:1, refused by MAX_COMPRESSION_RATIO. */
+export async function archiveBomb(bytes = 256 * 1024 ** 2, kind: "zip" | "tgz" = "zip"): Promise<Buffer> {
+  const entries = [...(await classFolders(["a", "b"], 2)), { path: "a/zeros.png", data: Buffer.alloc(bytes) }];
+  return kind === "zip" ? makeZip(entries) : makeTgz(entries);
+}
+
+/** A zip of two good classes with a zip inside (by content, under an image's name). */
+export async function zipNested(): Promise<Buffer> {
+  const good = await classFolders(["a", "b"], 2);
+  return makeZip([...good, { path: "a/disguised.png", data: await makeZip(good) }]);
+}
+
 // ---- 2. labels.csv ----
 
 /**
@@ -129,6 +186,17 @@ export async function weightsZipModelJsonBomb(bytes: number): Promise<Buffer> {
   const json = Buffer.alloc(bytes, " ");
   tail.copy(json, bytes - tail.length);
   return makeZip([{ path: "model.json", data: json }]);
+}
+
+/**
+ * A zip whose `model.json` is `bytes` bytes of JSON around a long string of random hex: it compresses
+ * only about 2:1 (under any ratio limit), so only a size cap on model.json refuses it.
+ */
+export async function weightsZipLargeModelJson(bytes: number): Promise<Buffer> {
+  const head = '{"modelTopology":{"padding":"';
+  const tail = '"},"weightsManifest":[]}';
+  const hex = randomBytes(Math.ceil((bytes - head.length - tail.length) / 2)).toString("hex").slice(0, bytes - head.length - tail.length);
+  return makeZip([{ path: "model.json", data: Buffer.from(head + hex + tail) }]);
 }
 
 /** A valid-looking TF.js model zip whose single shard inflates to `bytes` bytes of zeros (declared in the manifest). */

@@ -52,13 +52,18 @@ let refusedOpens = 0;
  * libc's tmpfile, used for HDF5's error stack) hold no host bytes and stay allowed.
  */
 function confineOpens(module: H5Module): void {
-  const fsApi = (module as unknown as { FS: { open: (...args: unknown[]) => unknown; ErrnoError: new (errno: number) => Error } }).FS;
-  const open = fsApi.open;
+  // FS is part of h5wasm's module typings (H5Module.FS); fail closed should a version stop exposing it.
+  const fsApi = (module as unknown as { FS?: { open?: (...args: unknown[]) => unknown; ErrnoError?: new (errno: number) => Error } }).FS;
+  const open = fsApi?.open;
+  const ErrnoError = fsApi?.ErrnoError;
+  if (!fsApi || typeof open !== "function" || typeof ErrnoError !== "function") {
+    throw new Error("h5wasm no longer exposes FS.open: weights files cannot be confined to themselves");
+  }
   fsApi.open = function confinedOpen(this: unknown, target: unknown, flags: unknown, ...rest: unknown[]) {
     const creatingNew = typeof flags === "number" && (flags & O_CREAT_EXCL) === O_CREAT_EXCL;
     if (!creatingNew && (typeof target !== "string" || path.resolve(target) !== opening)) {
       refusedOpens++;
-      throw new fsApi.ErrnoError(EACCES);
+      throw new ErrnoError(EACCES);
     }
     return open.call(this, target, flags, ...rest);
   };
@@ -172,8 +177,9 @@ export function checkWeightDataset(filePath: string, dataset: Dataset): void {
     throw unsafe(filePath, dataset.path, "has chunks larger than the dataset itself");
   }
   if (elements > 0) {
-    const first = (meta.shape ?? []).map(() => [0, 1] as [number, number]);
-    guardRead(filePath, () => dataset.slice(first), dataset.path);
+    const rank = meta.shape?.length ?? 0;
+    // One value is enough to make HDF5 open an external file; a scalar is read whole (it is one value).
+    guardRead(filePath, () => (rank === 0 ? dataset.value : dataset.slice(Array.from({ length: rank }, () => [0, 1]))), dataset.path);
   }
 }
 

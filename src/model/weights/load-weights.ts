@@ -3,9 +3,10 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { ArchiveLimits } from "../../datasets/archive-guard.js";
 import { AppError } from "../../errors.js";
 import { buildResNet50 } from "../resnet50.js";
-import { isHdf5, openH5ForRead, unreadable } from "./h5-file.js";
+import { isHdf5, openH5ForRead, unreadable, unsafe } from "./h5-file.js";
 import { IMAGENET_WEIGHTS_FILE, IMAGENET_WEIGHTS_MD5, IMAGENET_WEIGHTS_URL } from "./imagenet.js";
 import { readKeras3, keras3Keys } from "./keras3.js";
 import { readKerasH5 } from "./keras-h5.js";
@@ -40,8 +41,11 @@ function baseLayersOf(target: ModelOrTransfer): tf.layers.Layer[] {
   return "baseLayers" in target ? target.baseLayers : target.layers;
 }
 
-/** Detects the format (Keras 2 h5, Keras 3 weights.h5, TF.js directory/model.json/zip) and opens the file. */
-export async function openWeightsFile(filePath: string): Promise<WeightsSource> {
+/**
+ * Detects the format (Keras 2 h5, Keras 3 weights.h5, TF.js directory/model.json/zip) and opens the file.
+ * A zip is held to `zipLimits` (the dataset archives' limits; their default settings when not given).
+ */
+export async function openWeightsFile(filePath: string, zipLimits?: ArchiveLimits): Promise<WeightsSource> {
   const stat = await fs.stat(filePath).catch(() => undefined);
   if (!stat) throw unreadable(filePath, "no such file");
   if (stat.isFile() && (await isHdf5(filePath))) {
@@ -55,7 +59,7 @@ export async function openWeightsFile(filePath: string): Promise<WeightsSource> 
       throw error;
     }
   }
-  return readTfjs(filePath).catch((error: unknown) => {
+  return readTfjs(filePath, zipLimits).catch((error: unknown) => {
     if (error instanceof AppError) throw error;
     throw unreadable(filePath, "neither a Keras HDF5 file nor a TensorFlow.js model (directory, model.json or zip)");
   });
@@ -103,13 +107,22 @@ function mismatchError(filePath: string, report: WeightsReport, what: string): A
   );
 }
 
-/** Reads every matched layer's values first, then sets them, so a failed read leaves the model untouched. */
-async function applyWeights(layers: readonly tf.layers.Layer[], expected: ExpectedLayer[], match: WeightsMatch): Promise<void> {
+/**
+ * Reads every matched layer's values first, then sets them, so a failed read leaves the model untouched.
+ * A read that returns more (or fewer) values than the layer's weight holds is refused: whatever a file
+ * claims about a dataset's shape, a weight is filled only with exactly its own number of values.
+ */
+async function applyWeights(filePath: string, layers: readonly tf.layers.Layer[], expected: ExpectedLayer[], match: WeightsMatch): Promise<void> {
   const byName = new Map(layers.map((l) => [l.name, l]));
   const values: { layer: tf.layers.Layer; data: Float32Array[] }[] = [];
   for (const [index, source] of match.pairs) {
     const layer = byName.get(expected[index].name)!;
-    values.push({ layer, data: await Promise.all(source.weights.map((w) => w.read())) });
+    const data = await Promise.all(source.weights.map((w) => w.read()));
+    data.forEach((d, i) => {
+      const size = layer.weights[i].read().size;
+      if (d.length !== size) throw unsafe(filePath, source.weights[i].name, `holds ${d.length} values for a weight of ${size}`);
+    });
+    values.push({ layer, data });
   }
   for (const { layer, data } of values) {
     const tensors = data.map((d, i) => tf.tensor(d, layer.weights[i].read().shape));
@@ -129,7 +142,7 @@ async function loadInto(
     const match = matchWeights(expected, source);
     const report = toReport(source, match, options.exact);
     if (!report.usable) throw mismatchError(filePath, report, options.what);
-    await applyWeights(layers, expected, match);
+    await applyWeights(filePath, layers, expected, match);
     return report;
   } finally {
     source.close();
@@ -149,8 +162,8 @@ function resnet50Layers(): ExpectedLayer[] {
 }
 
 /** What a file holds and whether it can serve as ResNet-50 base weights; throws only WEIGHTS_UNREADABLE. */
-export async function inspectWeightsFile(filePath: string): Promise<WeightsReport> {
-  const source = await openWeightsFile(filePath);
+export async function inspectWeightsFile(filePath: string, zipLimits?: ArchiveLimits): Promise<WeightsReport> {
+  const source = await openWeightsFile(filePath, zipLimits);
   try {
     return toReport(source, matchWeights(resnet50Layers(), source), false);
   } finally {
@@ -180,9 +193,10 @@ export async function loadImagenetWeights(target: ModelOrTransfer, filePath: str
   if (!exists) {
     throw new AppError(
       "IMAGENET_WEIGHTS_MISSING",
-      `ImageNet weights not found at ${filePath}: put Keras' ${IMAGENET_WEIGHTS_FILE} there (from ${IMAGENET_WEIGHTS_URL}, md5 ${IMAGENET_WEIGHTS_MD5}; ` +
+      // This error reaches clients (a job's error): it names the setting, never the server's path.
+      `ImageNet weights not found where IMAGENET_WEIGHTS points: put Keras' ${IMAGENET_WEIGHTS_FILE} there (from ${IMAGENET_WEIGHTS_URL}, md5 ${IMAGENET_WEIGHTS_MD5}; ` +
         "`npm run fetch:imagenet` downloads it) or set IMAGENET_WEIGHTS to its path",
-      { path: filePath, file: IMAGENET_WEIGHTS_FILE, url: IMAGENET_WEIGHTS_URL, md5: IMAGENET_WEIGHTS_MD5 },
+      { setting: "IMAGENET_WEIGHTS", file: IMAGENET_WEIGHTS_FILE, url: IMAGENET_WEIGHTS_URL, md5: IMAGENET_WEIGHTS_MD5 },
     );
   }
   return loadBaseWeights(target, filePath);

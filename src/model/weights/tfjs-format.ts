@@ -7,14 +7,27 @@ import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
 // Registers our BatchNormalization class, so models loaded from model.json keep Keras' frozen-BN semantics.
 import "../keras-batch-normalization.js";
+import { loadConfig } from "../../config.js";
+import { archiveLimits, createLimitTracker, tooManyEntries, type ArchiveLimits } from "../../datasets/archive-guard.js";
 import { unreadable } from "./h5-file.js";
+import { AppError } from "../../errors.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
 const MODEL_JSON = "model.json";
 /** Shard size of the tfjs converter: small enough for any HTTP cache or object store. */
 const SHARD_BYTES = 4 * 1024 * 1024;
-/** A zip's model.json and shards are held in memory; ResNet-50 with a Flatten head at 512 px is ~1.2 GB. */
+/** A zip's shards are held in memory one at a time; the converter writes 4 MB shards. */
 const MAX_ZIP_ENTRY_BYTES = 2 * 1024 ** 3;
+/**
+ * model.json is parsed whole: ResNet-50 with its head is ~100 KB of topology and manifest, so 16 MiB
+ * leaves room for any layers model while a model.json bomb is refused from its declared size.
+ */
+export const MAX_MODEL_JSON_BYTES = 16 * 1024 ** 2;
+
+/** The dataset archives' limits (entries, uncompressed bytes, compression ratio) with their default settings. */
+function defaultZipLimits(): ArchiveLimits {
+  return archiveLimits(loadConfig({}));
+}
 
 interface ManifestGroup {
   paths: string[];
@@ -62,8 +75,14 @@ function safeRelative(file: string): boolean {
   return !path.posix.isAbsolute(normal) && !normal.startsWith("../") && normal !== "..";
 }
 
+function modelJsonTooLarge(filePath: string, bytes: number): AppError {
+  return unreadable(filePath, `${MODEL_JSON} is ${bytes} bytes, more than ${MAX_MODEL_JSON_BYTES}`);
+}
+
 async function directoryContainer(modelJsonPath: string): Promise<TfjsContainer> {
   const dir = path.dirname(modelJsonPath);
+  const size = (await fs.stat(modelJsonPath)).size;
+  if (size > MAX_MODEL_JSON_BYTES) throw modelJsonTooLarge(modelJsonPath, size);
   return {
     modelJson: await fs.readFile(modelJsonPath),
     size: async (file) => (safeRelative(file) ? (await fs.stat(path.join(dir, file)).catch(() => undefined))?.size : undefined),
@@ -72,20 +91,40 @@ async function directoryContainer(modelJsonPath: string): Promise<TfjsContainer>
   };
 }
 
-async function zipContainer(zipPath: string): Promise<TfjsContainer> {
+/**
+ * Checks a zip's entries against the dataset archives' limits before anything is unpacked: the entry
+ * count, the declared uncompressed total, and the compression ratio of each entry and of the whole
+ * (yauzl refuses an entry that inflates past its declared size, so the declared sizes hold).
+ */
+function checkZipEntries(archiveBytes: number, entries: Iterable<yauzl.Entry>, limits: ArchiveLimits): void {
+  const tracker = createLimitTracker(limits, archiveBytes);
+  for (const entry of entries) {
+    tracker.entry();
+    tracker.checkEntryRatio(entry.fileName, entry.uncompressedSize, entry.compressedSize);
+    tracker.addBytes(entry.uncompressedSize);
+  }
+}
+
+async function zipContainer(zipPath: string, limits: ArchiveLimits): Promise<TfjsContainer> {
   const zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false }).catch((error: Error) => {
     throw unreadable(zipPath, `not a readable zip archive (${error.message})`);
   });
   try {
     const entries = new Map<string, yauzl.Entry>();
+    let count = 0;
     for await (const entry of zip.eachEntry()) {
+      // Counted as they are listed: a central directory of millions of entries stops at the limit.
+      if (++count > limits.maxEntries) tooManyEntries(limits.maxEntries, count);
       if (!entry.fileName.endsWith("/")) entries.set(entry.fileName, entry);
     }
+    checkZipEntries(zip.fileSize, entries.values(), limits);
     // model.json at the root or in one folder (a zipped model directory)
     const modelJsonName = [...entries.keys()]
       .filter((name) => path.posix.basename(name) === MODEL_JSON)
       .sort((a, b) => a.split("/").length - b.split("/").length)[0];
     if (!modelJsonName) throw unreadable(zipPath, `the zip holds no ${MODEL_JSON}`);
+    const modelJsonSize = entries.get(modelJsonName)!.uncompressedSize;
+    if (modelJsonSize > MAX_MODEL_JSON_BYTES) throw modelJsonTooLarge(zipPath, modelJsonSize);
     const base = path.posix.dirname(modelJsonName);
     const entryOf = (file: string) => (safeRelative(file) ? entries.get(path.posix.join(base, file)) : undefined);
     const read = async (file: string): Promise<Buffer> => {
@@ -110,13 +149,13 @@ async function zipContainer(zipPath: string): Promise<TfjsContainer> {
   }
 }
 
-async function openContainer(filePath: string): Promise<TfjsContainer> {
+async function openContainer(filePath: string, limits: ArchiveLimits = defaultZipLimits()): Promise<TfjsContainer> {
   const stat = await fs.stat(filePath);
   if (stat.isDirectory()) return directoryContainer(path.join(filePath, MODEL_JSON));
   const handle = await fs.open(filePath, "r");
   const head = Buffer.alloc(4);
   await handle.read(head, 0, 4, 0).finally(() => handle.close());
-  if (head.toString("latin1") === "PK\u0003\u0004") return zipContainer(filePath);
+  if (head.toString("latin1") === "PK\u0003\u0004") return zipContainer(filePath, limits);
   return directoryContainer(filePath);
 }
 
@@ -156,40 +195,52 @@ function topologyLayerNames(topology: unknown): string[] {
   return names;
 }
 
-/** The shards of each manifest group, read once when the first weight is read. */
-function groupReader(container: TfjsContainer, group: ManifestGroup): () => Promise<Buffer[]> {
-  let shards: Promise<Buffer[]> | undefined;
-  return () => (shards ??= Promise.all(group.paths.map((p) => container.read(p))));
-}
-
-/** Bytes [start, start + length) of the shards taken as one stream, copied once into a float32 array. */
-function copyRange(shards: Buffer[], start: number, length: number): Float32Array {
-  const out = new Uint8Array(length);
-  let shardStart = 0;
-  let written = 0;
-  for (const shard of shards) {
-    const from = Math.max(start + written - shardStart, 0);
-    if (written < length && from < shard.length) {
-      const piece = shard.subarray(from, Math.min(shard.length, from + length - written));
-      out.set(piece, written);
-      written += piece.length;
+/**
+ * Reads bytes [start, start + length) of a manifest group's shards taken as one stream, one shard at a
+ * time: only the shards the range touches are unpacked, and the last one is kept for the next weight
+ * (weights are mostly read in order), so at most one shard is held beyond the weight being read.
+ */
+function groupReader(container: TfjsContainer, group: ManifestGroup, shardSizes: number[]) {
+  let cached: { index: number; bytes: Buffer } | undefined;
+  const shard = async (index: number): Promise<Buffer> => {
+    if (cached?.index !== index) cached = { index, bytes: await container.read(group.paths[index]) };
+    return cached.bytes;
+  };
+  return async (start: number, length: number): Promise<Float32Array> => {
+    const out = new Uint8Array(length);
+    let shardStart = 0;
+    let written = 0;
+    for (let i = 0; i < group.paths.length && written < length; i++) {
+      const shardEnd = shardStart + shardSizes[i];
+      if (start + written < shardEnd) {
+        const bytes = await shard(i);
+        const from = start + written - shardStart;
+        const piece = bytes.subarray(from, Math.min(bytes.length, from + length - written));
+        out.set(piece, written);
+        written += piece.length;
+      }
+      shardStart = shardEnd;
     }
-    shardStart += shard.length;
-  }
-  return new Float32Array(out.buffer);
+    return new Float32Array(out.buffer);
+  };
 }
 
-async function checkShardSizes(filePath: string, container: TfjsContainer, manifest: ManifestGroup[]): Promise<void> {
+/** Each group's shard sizes (as declared by the container), checked against what its manifest describes. */
+async function checkShardSizes(filePath: string, container: TfjsContainer, manifest: ManifestGroup[]): Promise<number[][]> {
+  const sizes: number[][] = [];
   for (const group of manifest) {
     const expected = group.weights.reduce((sum, w) => sum + shapeSize(w.shape) * 4, 0);
-    let found = 0;
+    const groupSizes: number[] = [];
     for (const shard of group.paths) {
       const size = await container.size(shard);
       if (size === undefined) throw unreadable(filePath, `weights shard ${shard} is missing`);
-      found += size;
+      groupSizes.push(size);
     }
+    const found = groupSizes.reduce((a, b) => a + b, 0);
     if (found !== expected) throw unreadable(filePath, `weights shards hold ${found} bytes, the manifest describes ${expected}`);
+    sizes.push(groupSizes);
   }
+  return sizes;
 }
 
 /**
@@ -197,15 +248,15 @@ async function checkShardSizes(filePath: string, container: TfjsContainer, manif
  * grouped by layer ("conv1_conv/kernel" belongs to conv1_conv) and put in topology order: tfjs lists
  * trainable weights before non-trainable ones, which is not layer order.
  */
-export async function readTfjs(filePath: string): Promise<WeightsSource> {
-  const container = await openContainer(filePath);
+export async function readTfjs(filePath: string, limits?: ArchiveLimits): Promise<WeightsSource> {
+  const container = await openContainer(filePath, limits);
   try {
     const modelJson = parseModelJson(filePath, container);
-    await checkShardSizes(filePath, container, modelJson.weightsManifest);
+    const shardSizes = await checkShardSizes(filePath, container, modelJson.weightsManifest);
     const order = new Map(topologyLayerNames(modelJson.modelTopology).map((name, i) => [name, i]));
     const byOwner = new Map<string, SourceWeight[]>();
-    for (const group of modelJson.weightsManifest) {
-      const readGroup = groupReader(container, group);
+    for (const [g, group] of modelJson.weightsManifest.entries()) {
+      const readRange = groupReader(container, group, shardSizes[g]);
       let offset = 0;
       for (const spec of group.weights) {
         const start = offset;
@@ -216,7 +267,7 @@ export async function readTfjs(filePath: string): Promise<WeightsSource> {
         byOwner.get(owner)!.push({
           name: spec.name,
           shape: spec.shape,
-          read: async () => copyRange(await readGroup(), start, bytes),
+          read: () => readRange(start, bytes),
         });
       }
     }

@@ -14,17 +14,18 @@ await selectBackend("wasm");
 const config = await testConfig();
 after(() => fs.rm(config.dataDir, { recursive: true, force: true }));
 
-test("without the file, IMAGENET_WEIGHTS_MISSING names the path, the file and where Keras publishes it", async () => {
+test("without the file, IMAGENET_WEIGHTS_MISSING names the setting (never the server's path), the file and where Keras publishes it", async () => {
   const model = buildResNet50({ imageSize: 32 });
   const error = await loadImagenetWeights(model, config.imagenetWeights).then(
     () => assert.fail("expected IMAGENET_WEIGHTS_MISSING"),
     (e: unknown) => e as AppError,
   );
   assert.equal(error.code, "IMAGENET_WEIGHTS_MISSING");
-  assert.ok(error.message.includes(config.imagenetWeights));
+  assert.ok(!error.message.includes(config.imagenetWeights), "the error reaches clients: no server path");
+  assert.ok(error.message.includes("IMAGENET_WEIGHTS"));
   assert.ok(error.message.includes("https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_WEIGHTS_FILE));
   assert.deepEqual(error.details, {
-    path: config.imagenetWeights,
+    setting: "IMAGENET_WEIGHTS",
     file: IMAGENET_WEIGHTS_FILE,
     url: "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_WEIGHTS_FILE,
     md5: "4d473c1dd8becc155b73f8504c6f6626",
