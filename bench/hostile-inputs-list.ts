@@ -5,7 +5,6 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { multipartBody } from "../test/helpers/dataset-archives.js";
 import {
   archiveBomb,
   h5ExternalStorage,
@@ -23,16 +22,9 @@ import {
   zipPathEscape,
   zipSymlink,
 } from "../test/security/hostile-inputs.js";
-import type { HostileContext, HostileInput, Outcome } from "./hostile-input.js";
+import { upload, type HostileContext, type HostileInput } from "./hostile-input.js";
 
 const MB = 1_000_000;
-
-async function post(ctx: HostileContext, url: string, file: Buffer, filename: string, field = "file"): Promise<Outcome> {
-  const body = multipartBody(file, {}, filename, field);
-  const res = await fetch(`${ctx.base}${url}`, { method: "POST", headers: { ...ctx.headers, ...body.headers }, body: body.payload });
-  const text = await res.text();
-  return { status: res.status, code: /"code":"([A-Z_]+)"/.exec(text)?.[1] };
-}
 
 /** A weights file written by `write(file, secret)` next to an HDF5 "secret" it links to, read back as bytes. */
 async function linkedH5(write: (file: string, secret: string) => Promise<void>): Promise<Buffer> {
@@ -48,38 +40,29 @@ async function linkedH5(write: (file: string, secret: string) => Promise<void>):
   }
 }
 
-export async function hostileInputsOfInputsBranch(): Promise<HostileInput[]> {
-  const weights = (ctx: HostileContext, file: Buffer, name: string) => post(ctx, "/v1/weights", file, name);
-  const dataset = (ctx: HostileContext, file: Buffer, name: string) => post(ctx, "/v1/datasets", file, name);
-  // The ResNet-50-shaped file is about 94 MB: built once, sent four times.
-  let resnet: Promise<Buffer> | undefined;
+const predictUrl = async (ctx: HostileContext) => {
+  const modelId = await ctx.model();
+  return modelId ? `/v1/models/${modelId}/predict` : undefined;
+};
+
+export async function hostileInputsOfInputsBranch(): Promise<HostileInput<Buffer>[]> {
+  const W = "/v1/weights";
+  const D = "/v1/datasets";
   return [
-    { name: "HDF5 weights with external storage on /proc/self/environ", item: 1, run: async (ctx) => weights(ctx, await h5ExternalStorage("/proc/self/environ"), "w.h5") },
-    { name: "HDF5 weights with a virtual dataset", item: 1, run: async (ctx) => weights(ctx, await h5VirtualDataset(), "w.h5") },
-    { name: "HDF5 weights with an external link", item: 1, run: async (ctx) => weights(ctx, await linkedH5((f, s) => writeH5ExternalLink(f, s)), "w.h5") },
-    {
-      name: "ResNet-50-shaped HDF5 weights whose conv1 kernel is an external link",
-      item: 1,
-      run: async (ctx) => weights(ctx, await (resnet ??= linkedH5((f, s) => writeResNetWithExternalLink(f, s, "s"))), "w.h5"),
-    },
-    { name: "80 MB labels.csv in a tar.gz", item: 2, run: async (ctx) => dataset(ctx, await labelsCsvBomb(80 * MB), "d.tgz") },
-    { name: "weights zip: 1 GB model.json deflate bomb", item: 3, run: async (ctx) => weights(ctx, await weightsZipModelJsonBomb(1000 * MB), "w.zip") },
-    { name: "weights zip: 64 MB model.json that compresses 2:1", item: 3, run: async (ctx) => weights(ctx, await weightsZipLargeModelJson(64 * MB), "w.zip") },
-    { name: "weights zip: 1 GB shard deflate bomb", item: 3, run: async (ctx) => weights(ctx, await weightsZipShardBomb(1000 * MB), "w.zip") },
-    {
-      name: "predict with a 12000x12000 PNG",
-      item: 3,
-      async run(ctx) {
-        const modelId = await ctx.model();
-        if (!modelId) return { status: "skipped", code: "no trained model" };
-        return post(ctx, `/v1/models/${modelId}/predict`, await hugePng(), "huge.png", "image");
-      },
-    },
-    { name: "dataset zip bomb (256 MiB of zeros)", item: 7, run: async (ctx) => dataset(ctx, await archiveBomb(), "d.zip") },
-    { name: "dataset tar.gz bomb (256 MiB of zeros)", item: 7, run: async (ctx) => dataset(ctx, await archiveBomb(256 * 1024 ** 2, "tgz"), "d.tgz") },
-    { name: "dataset zip with a ../ path", item: 7, run: async (ctx) => dataset(ctx, await zipPathEscape(), "d.zip") },
-    { name: "dataset zip with a symbolic link to /etc/passwd", item: 7, run: async (ctx) => dataset(ctx, await zipSymlink(), "d.zip") },
-    { name: "dataset zip with a zip inside", item: 7, run: async (ctx) => dataset(ctx, await zipNested(), "d.zip") },
-    { name: "dataset with classes constructor, __proto__, toString, hasOwnProperty", item: 6, run: async (ctx) => dataset(ctx, await prototypeClassesZip(), "d.zip") },
+    upload("HDF5 weights with external storage on /proc/self/environ", 1, W, "w.h5", () => h5ExternalStorage("/proc/self/environ")),
+    upload("HDF5 weights with a virtual dataset", 1, W, "w.h5", () => h5VirtualDataset()),
+    upload("HDF5 weights with an external link", 1, W, "w.h5", () => linkedH5((f, s) => writeH5ExternalLink(f, s))),
+    upload("ResNet-50-shaped HDF5 weights whose conv1 kernel is an external link", 1, W, "w.h5", () => linkedH5((f, s) => writeResNetWithExternalLink(f, s, "s"))),
+    upload("80 MB labels.csv in a tar.gz", 2, D, "d.tgz", () => labelsCsvBomb(80 * MB)),
+    upload("weights zip: 1 GB model.json deflate bomb", 3, W, "w.zip", () => weightsZipModelJsonBomb(1000 * MB)),
+    upload("weights zip: 64 MB model.json that compresses 2:1", 3, W, "w.zip", () => weightsZipLargeModelJson(64 * MB)),
+    upload("weights zip: 1 GB shard deflate bomb", 3, W, "w.zip", () => weightsZipShardBomb(1000 * MB)),
+    upload("predict with a 12000x12000 PNG", 3, predictUrl, "huge.png", () => hugePng(), "image"),
+    upload("dataset zip bomb (256 MiB of zeros)", 7, D, "d.zip", () => archiveBomb()),
+    upload("dataset tar.gz bomb (256 MiB of zeros)", 7, D, "d.tgz", () => archiveBomb(256 * 1024 ** 2, "tgz")),
+    upload("dataset zip with a ../ path", 7, D, "d.zip", () => zipPathEscape()),
+    upload("dataset zip with a symbolic link to /etc/passwd", 7, D, "d.zip", () => zipSymlink()),
+    upload("dataset zip with a zip inside", 7, D, "d.zip", () => zipNested()),
+    upload("dataset with classes constructor, __proto__, toString, hasOwnProperty", 6, D, "d.zip", () => prototypeClassesZip()),
   ];
 }

@@ -269,13 +269,14 @@ async function main(): Promise<void> {
     let modelId: Promise<string | undefined> | undefined;
     const ctx: HostileContext = { base, port, datasetId, jobId, dataDir, headers: ACME, model: () => (modelId ??= trainedModel(base, jobId)) };
 
-    const inputs = [...(await hostileInputsOfInputsBranch()), ...tenancyInputs()];
+    const inputs: HostileInput[] = [...((await hostileInputsOfInputsBranch()) as HostileInput[]), ...tenancyInputs()];
     const rows: string[][] = [];
     for (const input of inputs) {
       const copies = input.copies ?? COPIES;
+      const prepared = await input.prepare?.(ctx);
       const before = await rssBytes(api.pid!);
       const probe = probeReadiness(base);
-      const results = await Promise.all(Array.from({ length: copies }, () => input.run(ctx).catch(failedRun)));
+      const results = await Promise.all(Array.from({ length: copies }, () => input.run(ctx, prepared).catch(failedRun)));
       const slowest = await probe.stop();
       const after = await rssBytes(api.pid!);
       const { statuses, codes } = summarise(results.flat());
