@@ -36,13 +36,16 @@ export function registerBodyIdleTimeout(app: FastifyInstance, config: TimeoutCon
     const socket = raw.socket;
     // Injected requests (tests, app.inject) have a stand-in socket without timeouts.
     if (typeof socket?.setTimeout !== "function") return;
+    // Node destroys a timed-out socket itself (that is the point); this only logs who it was.
+    const stalled = () => request.log.warn({ url: request.url, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs }, "request body stalled: connection closed");
     socket.setTimeout(config.bodyIdleTimeoutMs);
-    const received = () => socket.setTimeout(0);
+    socket.once("timeout", stalled);
+    // A keep-alive socket serves many requests: each one takes its listener back.
+    const received = () => {
+      socket.setTimeout(0);
+      socket.off("timeout", stalled);
+    };
     raw.once("end", received);
     raw.once("close", received);
-    // Without a listener of its own Node destroys a timed-out socket: that is the point; log who it was.
-    socket.once("timeout", () => {
-      if (!raw.complete) request.log.warn({ url: request.url, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs }, "request body stalled: connection closed");
-    });
   });
 }

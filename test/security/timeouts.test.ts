@@ -3,6 +3,7 @@
 // progressing still succeeds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { build } from "../helpers/app.js";
@@ -134,4 +135,26 @@ test("a slow upload that keeps progressing (pauses shorter than the idle timeout
   const answer = await slow.closed(10_000);
   assert.match(answer, /^HTTP\/1\.1 201/);
   await assertStillServing(app, config);
+});
+
+test("a keep-alive connection carrying many uploads keeps no timeout listener per request", async (t) => {
+  const { app, port } = await listening(t);
+  const upload = multipartBody(Buffer.from("not an archive"));
+  const sockets = new Set<net.Socket>();
+  app.server.on("connection", (s: net.Socket) => sockets.add(s));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  for (let i = 0; i < 15; i++) {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ port, host: "127.0.0.1", method: "POST", path: "/v1/datasets", agent, headers: upload.headers }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end(upload.payload);
+    });
+    assert.equal(status, 400);
+  }
+  assert.equal(sockets.size, 1, "one connection carried every request");
+  assert.ok([...sockets][0].listenerCount("timeout") <= 2, `timeout listeners: ${[...sockets][0].listenerCount("timeout")}`);
 });
