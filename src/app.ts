@@ -10,7 +10,9 @@ import { loggerOptions } from "./log.js";
 import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
 import { registerErrorHandler, sendError, toAppError } from "./api/error-handler.js";
-import { registerAuth } from "./api/auth.js";
+import { registerRateLimit } from "./api/rate-limit.js";
+import { registerBodyIdleTimeout, serverTimeoutOptions } from "./api/timeouts.js";
+import { dashboardEnabled, registerAuth } from "./api/auth.js";
 import { addOpenApiSchemas, loadOpenApi, OPENAPI_PATH, toOpenApiPath } from "./api/openapi.js";
 import { healthRoutes } from "./api/health-routes.js";
 import { datasetsRoutes } from "./api/datasets-routes.js";
@@ -32,6 +34,9 @@ import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.
 import { webhooksRoutes } from "./api/webhooks-routes.js";
 import { datasetImagesRoutes } from "./api/dataset-images-routes.js";
 import { registerConsole } from "./api/console-files.js";
+import { warmMemoryEstimate } from "./model/memory-estimate.js";
+import { createTenantQuotas } from "./api/tenant-quotas.js";
+import { sweepDataDirScratch } from "./storage/scratch-sweep.js";
 
 export interface AppDeps {
   storage: Storage;
@@ -82,6 +87,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const db = jobRedis(redis, config);
   const jobs = createJobService({ db, queue, config, beforeCommit: deps.beforeJobCommit });
   const webhookQueue = createWebhookQueue(redis, config);
+  const quotas = createTenantQuotas({ redis, storage, config });
   // Queues first, then connections; deps given by the caller are the caller's to close.
   // QueueEvents' close never settles while Redis is unreachable, hence the bound.
   const closeConnections = async () => {
@@ -95,6 +101,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     logger: loggerOptions(config.logLevel, "api"),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
     bodyLimit: 1024 * 1024,
+    ...serverTimeoutOptions(config),
     // Errors the router raises before any route runs (a malformed or over-long URL) get the error shape too.
     frameworkErrors: (err, _request, reply) => sendError(reply, toAppError(err)),
   });
@@ -114,6 +121,9 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   });
   // Requests right after start should not fail only because the connection is still opening.
   app.addHook("onReady", async () => {
+    // The memory estimate builds its model description once (about a second): before the first POST /v1/jobs, not during it.
+    warmMemoryEstimate();
+    await sweepDataDirScratch(config, app.log);
     if (!(await waitForRedis(redis, 5_000))) app.log.warn({ redisUrl: config.redisUrl }, "Redis is not reachable yet");
   });
 
@@ -123,8 +133,10 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(swaggerUi, { routePrefix: "/docs" });
     // Uploads are streamed part by part (request.parts()); each route sets its own size limits.
     await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, parts: 10, fieldSize: 64 * 1024 } });
+    await registerRateLimit(app, redis, config);
     registerErrorHandler(app);
-    registerAuth(app, config.apiKeys);
+    registerBodyIdleTimeout(app, config);
+    registerAuth(app, config);
     addOpenApiSchemas(app);
     registerMetrics(app, { queue, queueEvents });
 
@@ -133,16 +145,18 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(datasetsRoutes, {
       storage,
       config,
+      quotas,
       isDatasetInUse: deps.isDatasetInUse ?? ((tenant, datasetId) => jobs.isInUse(tenant, "dataset", datasetId)),
     });
     await app.register(datasetImagesRoutes, { storage, config });
-    await app.register(weightsRoutes, { storage, config, jobs });
+    await app.register(weightsRoutes, { storage, config, jobs, quotas });
     await app.register(jobsRoutes, {
       storage,
       config,
       db,
       jobs,
       hub,
+      quotas,
       events: { ...EVENT_STREAM_DEFAULTS, ...deps.events },
       idempotencyClaimSeconds: deps.idempotencyClaimSeconds,
       webhooks: createJobWebhooks({ queue: webhookQueue, db }),
@@ -150,7 +164,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await app.register(webhooksRoutes, { config, db, jobs });
     await app.register(checkpointsRoutes, { storage, config, jobs });
     await app.register(modelsRoutes, { storage, config });
-    await registerQueueDashboard(app, [queue]);
+    if (dashboardEnabled(config)) await registerQueueDashboard(app, [queue]);
     await registerConsole(app);
   } catch (err) {
     await closeConnections();

@@ -15,6 +15,10 @@ export interface Config {
   dataDir: string;
   /** tenant -> key; empty when auth is off. */
   apiKeys: Map<string, string>;
+  /** admin name -> key: open the admin routes (the queue dashboard), which tenant keys never do. */
+  adminKeys: Map<string, string>;
+  /** Bearer token /metrics requires; undefined = /metrics is public. */
+  metricsToken: string | undefined;
   maxUploadBytes: number;
   maxArchiveEntries: number;
   maxUncompressedBytes: number;
@@ -55,6 +59,24 @@ export interface Config {
   webhookSecret: string | undefined;
   /** First retry delay of a failed webhook delivery (exponential: doubled for each next one). */
   webhookRetryBackoffMs: number;
+  /** Requests one tenant (or, unauthenticated, one IP) may make per rate-limit window, counted in Redis across replicas. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Slowloris guards: all headers within this time... */
+  headersTimeoutMs: number;
+  /** ...the whole request body within this time (uploads: generous)... */
+  requestTimeoutMs: number;
+  /** ...and never this long without a byte of body. */
+  bodyIdleTimeoutMs: number;
+  /** Per-tenant quotas. */
+  maxActiveJobsPerTenant: number;
+  maxStoredBytesPerTenant: number;
+  maxEventStreamsPerTenant: number;
+  maxUploadsPerTenant: number;
+  /** Scratch entries untouched this long are swept at start even when their owner cannot be checked (another host). */
+  scratchMaxAgeMs: number;
+  /** Memory one training job may take on a worker; POST /v1/jobs refuses a spec whose estimate is larger. */
+  workerMemoryBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -80,8 +102,8 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
-/** `tenant:key,tenant2:key2` -> Map(tenant -> key). */
-export function parseApiKeys(raw: string | undefined): Map<string, string> {
+/** `tenant:key,tenant2:key2` -> Map(tenant -> key); `variable` names the setting in errors. */
+export function parseApiKeys(raw: string | undefined, variable = "API_KEYS"): Map<string, string> {
   const keys = new Map<string, string>();
   if (!raw) return keys;
   for (const entry of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -89,9 +111,9 @@ export function parseApiKeys(raw: string | undefined): Map<string, string> {
     const tenant = entry.slice(0, colon);
     const key = entry.slice(colon + 1);
     if (colon <= 0 || !key || !/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) {
-      throw new ConfigError(`API_KEYS entries must be tenant:key with tenant in [A-Za-z0-9_-], got an entry for "${tenant || "?"}"`);
+      throw new ConfigError(`${variable} entries must be name:key with name in [A-Za-z0-9_-], got an entry for "${tenant || "?"}"`);
     }
-    if (keys.has(tenant)) throw new ConfigError(`API_KEYS names tenant "${tenant}" twice`);
+    if (keys.has(tenant)) throw new ConfigError(`${variable} names "${tenant}" twice`);
     keys.set(tenant, key);
   }
   return keys;
@@ -103,15 +125,38 @@ function redisPrefix(env: Env): string {
   return raw;
 }
 
+/**
+ * WORKER_MEMORY_BYTES when unset, by the backend TFJS_BACKEND names: wasm's heap
+ * is 32-bit (4 GiB), less 10% because the estimate came out up to 5% under the
+ * measured heap, which grows in steps (README "Security"); `auto` and `cpu` may
+ * end up on wasm or on plain JS arrays on a small host, so they get the same;
+ * the native backends get 16 GiB (a typical worker's RAM, or a 16 GB GPU).
+ */
+const WASM_BUDGET = Math.floor(0.9 * 4 * 1024 ** 3);
+export const WORKER_MEMORY_DEFAULTS: Record<TfjsBackendName, number> = {
+  auto: WASM_BUDGET,
+  wasm: WASM_BUDGET,
+  cpu: WASM_BUDGET,
+  tensorflow: 16 * 1024 ** 3,
+  "tensorflow-gpu": 16 * 1024 ** 3,
+};
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || "./data");
-  return {
+  const apiKeys = parseApiKeys(env.API_KEYS);
+  const adminKeys = parseApiKeys(env.ADMIN_KEYS, "ADMIN_KEYS");
+  const shared = [...adminKeys.values()].filter((key) => [...apiKeys.values()].includes(key));
+  if (shared.length > 0) throw new ConfigError("ADMIN_KEYS and API_KEYS share a key: an admin key must not also be a tenant's");
+  const tfjsBackend = oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto");
+  const config: Config = {
     port: int(env, "PORT", 3000, 0, 65535),
     host: env.HOST || undefined,
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
     redisPrefix: redisPrefix(env),
     dataDir,
-    apiKeys: parseApiKeys(env.API_KEYS),
+    apiKeys,
+    adminKeys,
+    metricsToken: env.METRICS_TOKEN || undefined,
     maxUploadBytes: int(env, "MAX_UPLOAD_BYTES", 2 * 1024 ** 3, 1),
     maxArchiveEntries: int(env, "MAX_ARCHIVE_ENTRIES", 100_000, 1),
     maxUncompressedBytes: int(env, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 ** 3, 1),
@@ -120,7 +165,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxLabelsBytes: int(env, "MAX_LABELS_BYTES", 8 * 1024 ** 2, 1),
     maxPredictPixels: int(env, "MAX_PREDICT_PIXELS", 100_000_000, 1),
     predictDecodeConcurrency: int(env, "PREDICT_DECODE_CONCURRENCY", 2, 1, 64),
-    tfjsBackend: oneOf(env, "TFJS_BACKEND", ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const, "auto"),
+    tfjsBackend,
     trainingEngine: oneOf(env, "TRAINING_ENGINE", ["auto", ...ENGINE_NAMES] as const, "auto"),
     workerConcurrency: int(env, "WORKER_CONCURRENCY", 1, 1, 64),
     workerLockDurationMs: int(env, "WORKER_LOCK_DURATION_MS", 30_000, 1000),
@@ -141,5 +186,20 @@ export function loadConfig(env: Env = process.env): Config {
     webhookAllowPrivate: oneOf(env, "WEBHOOK_ALLOW_PRIVATE", ["0", "1"] as const, "0") === "1",
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     webhookRetryBackoffMs: int(env, "WEBHOOK_RETRY_BACKOFF_MS", 5000, 0),
+    rateLimitMax: int(env, "RATE_LIMIT_MAX", 600, 1),
+    rateLimitWindowMs: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
+    headersTimeoutMs: int(env, "HEADERS_TIMEOUT_MS", 30_000, 100),
+    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 3600_000, 1000),
+    bodyIdleTimeoutMs: int(env, "BODY_IDLE_TIMEOUT_MS", 60_000, 100),
+    maxActiveJobsPerTenant: int(env, "MAX_ACTIVE_JOBS_PER_TENANT", 20, 1),
+    maxStoredBytesPerTenant: int(env, "MAX_STORED_BYTES_PER_TENANT", 100 * 1024 ** 3, 1),
+    maxEventStreamsPerTenant: int(env, "MAX_EVENT_STREAMS_PER_TENANT", 20, 1),
+    maxUploadsPerTenant: int(env, "MAX_UPLOADS_PER_TENANT", 2, 1),
+    scratchMaxAgeMs: int(env, "SCRATCH_MAX_AGE_MS", 6 * 3600 * 1000, 60_000),
+    workerMemoryBytes: int(env, "WORKER_MEMORY_BYTES", WORKER_MEMORY_DEFAULTS[tfjsBackend], 1),
   };
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
+  return config;
 }

@@ -15,6 +15,8 @@ export const ERRORS = {
   VALIDATION_FAILED: client(400),
   NOT_MULTIPART: client(400),
   UNAUTHORIZED: client(401),
+  // an admin route called with a tenant key (or from afar with no admin key set)
+  ADMIN_KEY_REQUIRED: client(403),
   NOT_FOUND: client(404),
   ROUTE_NOT_FOUND: client(404),
   // a static file path that tries to leave its folder (the docs' assets)
@@ -26,6 +28,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: client(415),
   UNPROCESSABLE: client(422),
   TOO_MANY_REQUESTS: transient(429),
+  // a per-tenant quota (active jobs, event streams, uploads in flight): retry once one ends
+  QUOTA_EXCEEDED: transient(429),
   // datasets: the upload and its archive (each limit has its own code)
   MISSING_FILE: client(400),
   NOT_AN_ARCHIVE: client(400),
@@ -84,8 +88,12 @@ export const ERRORS = {
   DATASET_NOT_READY: client(409),
   // webhooks
   WEBHOOK_URL_REFUSED: client(422),
+  // the spec's training cannot fit in the worker's memory (WORKER_MEMORY_BYTES)
+  JOB_TOO_LARGE: client(422),
   // server side
   INTERNAL: transient(500),
+  // the disk (or the tenant's stored-bytes quota) is full: retrying after space is freed helps
+  STORAGE_FULL: transient(507),
   SERVICE_UNAVAILABLE: transient(503),
 } as const satisfies Record<string, Entry>;
 

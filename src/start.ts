@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "./config.js";
+import { dashboardEnabled } from "./api/auth.js";
 import { chooseRedis } from "./launcher/choose-redis.js";
 import { onPath, pingRedis, startRedisServer, type RedisServer } from "./launcher/redis-server.js";
 import { prettyLines, startService } from "./launcher/child-process.js";
@@ -88,7 +89,8 @@ while (!stopping) {
   if (up) {
     say(`API:       ${base}`);
     say(`API docs:  ${base}/docs`);
-    say(`Queues:    ${base}/admin/queues`);
+    // Off with API_KEYS but no ADMIN_KEYS (see auth.ts): no link to a page that is not served.
+    if (dashboardEnabled(config)) say(`Queues:    ${base}/admin/queues`);
     say(`Console:   ${base}/`);
     say("Ctrl-C stops everything.");
     break;

@@ -14,6 +14,7 @@ import { checkBackend } from "./worker/backend-check.js";
 import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
 import { createWebhookWorker } from "./webhooks/webhook-delivery.js";
 import { emitTrainingWebhooks } from "./webhooks/training-webhooks.js";
+import { sweepDataDirScratch } from "./storage/scratch-sweep.js";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "worker");
@@ -28,6 +29,7 @@ try {
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   process.exit(1);
 }
+await sweepDataDirScratch(config, log);
 const connection = createRedis(config.redisUrl, "consumer");
 const db = jobRedis(connection, config);
 const training = createTrainingWorker({ config, connection, db, log });

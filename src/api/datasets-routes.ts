@@ -10,10 +10,12 @@ import { ingestDataset } from "../datasets/dataset-ingest.js";
 import { deleteDataset, getDataset, listDatasets, type DatasetRecord } from "../datasets/dataset-store.js";
 import { routeSchema } from "./openapi.js";
 import { checkUploadHeaders, receiveUpload } from "./multipart-upload.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
 
 export interface DatasetsRoutesOptions {
   storage: Storage;
   config: Config;
+  quotas: Pick<TenantQuotas, "uploadSlot">;
   /** Whether a queued or running job uses the dataset (then it cannot be deleted). */
   isDatasetInUse?: (tenant: string, datasetId: string) => Promise<boolean>;
 }
@@ -33,10 +35,10 @@ function datasetName(given: string | undefined, filename: string): string {
 }
 
 export const datasetsRoutes: FastifyPluginAsync<DatasetsRoutesOptions> = async (app, opts) => {
-  const { storage, config } = opts;
+  const { storage, config, quotas } = opts;
   const isDatasetInUse = opts.isDatasetInUse ?? (async () => false);
 
-  app.post("/v1/datasets", { schema: routeSchema("POST", "/v1/datasets"), onRequest: checkUploadHeaders(config.maxUploadBytes) }, async (request, reply) => {
+  app.post("/v1/datasets", { schema: routeSchema("POST", "/v1/datasets"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot }, async (request, reply) => {
     const scratch = await storage.scratchDir("upload");
     let record: DatasetRecord;
     try {

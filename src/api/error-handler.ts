@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../errors.js";
 import { isRedisUnavailable } from "../queue/redis.js";
+import { isStorageFull, storageFull } from "../storage/storage-full.js";
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
@@ -34,6 +35,7 @@ export function toAppError(err: unknown): AppError {
       errors: e.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
     });
   }
+  if (isStorageFull(err)) return storageFull();
   if (isRedisUnavailable(err)) return new AppError("SERVICE_UNAVAILABLE", "the job store (Redis) is unavailable; retry shortly");
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) return new AppError(mapped, FIXED_MESSAGES[e.code] ?? e.message);

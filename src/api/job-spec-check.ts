@@ -8,10 +8,35 @@ import { getDataset } from "../datasets/dataset-store.js";
 import { splitCounts } from "../datasets/split.js";
 import { getWeights } from "../weights/weights-store.js";
 import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+import { estimateTrainingMemory, largestThatFit } from "../model/memory-estimate.js";
+import { loadOpenApi } from "./openapi.js";
 import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
 import { checkWebhookUrl } from "../webhooks/webhook-address.js";
 
-export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storage: Storage; config: Pick<Config, "imagenetWeights" | "webhookAllowPrivate"> }): Promise<void> {
+/** A job whose training cannot fit in a worker would kill the worker on every attempt: refused here. */
+export function checkJobFits(spec: JobSpec, numClasses: number, budgetBytes: number): void {
+  const memorySpec = { ...spec, numClasses };
+  const estimate = estimateTrainingMemory(memorySpec);
+  if (estimate.totalBytes <= budgetBytes) return;
+  const maxBatchSize: number = loadOpenApi().components.schemas.JobSpec.properties.batchSize.maximum;
+  const { largestBatchSize, largestImageSize } = largestThatFit(memorySpec, budgetBytes, maxBatchSize);
+  throw new AppError(
+    "JOB_TOO_LARGE",
+    `training this spec takes about ${gib(estimate.totalBytes)} GiB, more than a worker's ${gib(budgetBytes)} GiB (WORKER_MEMORY_BYTES): ` +
+      `at imageSize ${spec.imageSize} the largest batchSize that fits is ${largestBatchSize}, at batchSize ${spec.batchSize} the largest imageSize is ${largestImageSize}`,
+    { estimateBytes: estimate.totalBytes, budgetBytes, largestBatchSize, largestImageSize },
+  );
+}
+
+function gib(bytes: number): string {
+  return (bytes / 1024 ** 3).toFixed(2);
+}
+
+export async function checkJobSpec(
+  spec: JobSpec,
+  tenant: string,
+  deps: { storage: Storage; config: Pick<Config, "imagenetWeights" | "workerMemoryBytes" | "webhookAllowPrivate"> },
+): Promise<void> {
   if (spec.webhook) await checkWebhookUrl(spec.webhook.url, deps.config.webhookAllowPrivate);
   const dataset = await getDataset(deps.storage, tenant, spec.datasetId);
   if (!dataset) throw new AppError("DATASET_NOT_FOUND", `dataset ${spec.datasetId} does not exist`, { datasetId: spec.datasetId });
@@ -30,6 +55,8 @@ export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storag
   if (classes.length < 2) {
     throw new AppError("TOO_FEW_CLASSES", `a classifier needs at least 2 classes, got ${classes.length}`, { classes });
   }
+
+  checkJobFits(spec, classes.length, deps.config.workerMemoryBytes);
 
   const counts = splitCounts(dataset, classes, spec.validationSplit);
   const hasValidation = dataset.subsetCounts ? Object.values(counts).some((c) => c.validation > 0) : spec.validationSplit > 0;

@@ -14,6 +14,8 @@ import { checkJobSpec } from "./job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, IDEMPOTENCY_CLAIM_SECONDS, type IdempotencyClaim } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
 import type { JobWebhooks } from "../webhooks/webhook-queue.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
+import { isFinalState } from "../queue/job-service.js";
 
 export interface JobsRoutesOptions {
   storage: Storage;
@@ -21,6 +23,7 @@ export interface JobsRoutesOptions {
   db: JobRedis;
   jobs: JobService;
   hub: JobEventsHub;
+  quotas: Pick<TenantQuotas, "claimJob" | "releaseJob" | "eventStream">;
   events: EventStreamOptions;
   /** How long an Idempotency-Key claim lasts without renewal (tests shorten it). */
   idempotencyClaimSeconds?: number;
@@ -33,7 +36,7 @@ function notFound(id: string): AppError {
 }
 
 export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opts) => {
-  const { storage, config, db, jobs, hub, events, webhooks, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
+  const { storage, config, db, jobs, hub, quotas, events, webhooks, idempotencyClaimSeconds = IDEMPOTENCY_CLAIM_SECONDS } = opts;
   // Open event streams end before the server waits for its connections to close.
   const streams = new Set<() => void>();
   app.addHook("preClose", async () => {
@@ -56,8 +59,14 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
       }
       claim = claimed.claim;
     }
+    let slotTaken = false;
     try {
       await checkJobSpec(spec, tenant, { storage, config });
+      await quotas.claimJob(tenant, jobId, async (id) => {
+        const earlier = await jobs.get(tenant, id, { metrics: false });
+        return earlier && !isFinalState(earlier.state);
+      });
+      slotTaken = true;
       // The event's time is the job's creation time, so it sorts before the worker's job.running.
       const createdAt = new Date();
       const view = await jobs.create(
@@ -67,6 +76,7 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
       request.log.info({ jobId, datasetId: spec.datasetId }, "job queued");
       return reply.status(202).header("location", `/v1/jobs/${jobId}`).send(view);
     } catch (err) {
+      if (slotTaken) await quotas.releaseJob(tenant, jobId);
       await claim?.release();
       throw err;
     } finally {
@@ -97,6 +107,9 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
 
   app.get("/v1/jobs/:id/events", { schema: routeSchema("GET", "/v1/jobs/:id/events") }, async (request, reply) => {
     const { id } = request.params as { id: string };
+    // The quota first: a flood of streams is refused at the cost of two Redis commands each.
+    const release = await quotas.eventStream(request.tenant);
+    reply.raw.once("close", () => void release());
     const view = await jobs.get(request.tenant, id, { metrics: false });
     if (!view) throw notFound(id);
     await streamJobEvents({ request, reply, jobs, hub, db, view, tenant: request.tenant, options: events, streams });

@@ -1,6 +1,6 @@
 // The queue dashboard (bull-board) at /admin/queues. It is read-only: a job
 // retried or removed behind the API's back would leave its records and events
-// inconsistent. With API_KEYS on, the auth hook guards it like any /v1 route.
+// inconsistent. It shows every tenant's jobs: auth.ts lets only admin keys in.
 import type { FastifyInstance } from "fastify";
 import type { Queue } from "bullmq";
 import { createBullBoard } from "@bull-board/api";

@@ -14,11 +14,13 @@ import { deleteWeights, getWeights, listWeights, newWeightsId, saveWeightsRecord
 import type { JobService } from "../queue/job-service.js";
 import { routeSchema } from "./openapi.js";
 import { checkUploadHeaders, receiveUpload } from "./multipart-upload.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
 
 export interface WeightsRoutesOptions {
   storage: Storage;
   config: Config;
   jobs: Pick<JobService, "isInUse">;
+  quotas: Pick<TenantQuotas, "uploadSlot">;
 }
 
 /**
@@ -37,8 +39,8 @@ function notFound(id: string): AppError {
   return new AppError("WEIGHTS_NOT_FOUND", `no weights "${id}"`, { id });
 }
 
-export const weightsRoutes: FastifyPluginAsync<WeightsRoutesOptions> = async (app, { storage, config, jobs }) => {
-  app.post("/v1/weights", { schema: routeSchema("POST", "/v1/weights"), onRequest: checkUploadHeaders(config.maxUploadBytes) }, async (request, reply) => {
+export const weightsRoutes: FastifyPluginAsync<WeightsRoutesOptions> = async (app, { storage, config, jobs, quotas }) => {
+  app.post("/v1/weights", { schema: routeSchema("POST", "/v1/weights"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot }, async (request, reply) => {
     const scratch = await storage.scratchDir("weights");
     let record: WeightsRecord;
     try {

@@ -123,6 +123,7 @@ export interface paths {
                 };
                 400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -154,7 +155,8 @@ export interface paths {
          *     the archive (by name or content: 400 `ARCHIVE_NESTED`), the size limits listed on the tag
          *     (413), no recognised layout (422 `DATASET_LAYOUT_INVALID`), a malformed labels.csv
          *     (422 `DATASET_LABELS_INVALID`), too few usable classes (422 `DATASET_TOO_FEW_CLASSES`, with
-         *     `details.counts` and `details.rejected`).
+         *     `details.counts` and `details.rejected`). A full disk anywhere on the way (upload, extraction,
+         *     storing) answers 507 `STORAGE_FULL` and leaves nothing.
          */
         post: {
             parameters: {
@@ -190,6 +192,8 @@ export interface paths {
                 401: components["responses"]["Error"];
                 413: components["responses"]["Error"];
                 422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
             };
         };
         delete?: never;
@@ -240,6 +244,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -287,6 +292,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -337,6 +343,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -379,6 +386,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         options?: never;
@@ -403,7 +411,10 @@ export interface paths {
          *     `training_epoch_duration_seconds`, `training_images_per_second` and
          *     `training_epochs_total`, labelled `backend` and `feature_cache`.
          *     Node.js process metrics too. Every API replica reports the same
-         *     cluster-wide training values.
+         *     cluster-wide training values. No label names a tenant, a job or a
+         *     dataset. With `METRICS_TOKEN` set the scraper sends
+         *     `Authorization: Bearer <METRICS_TOKEN>` (401 UNAUTHORIZED otherwise);
+         *     unset, the route is public.
          */
         get: {
             parameters: {
@@ -423,6 +434,8 @@ export interface paths {
                         "text/plain": string;
                     };
                 };
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -442,8 +455,14 @@ export interface paths {
         };
         /**
          * Queue dashboard (bull-board, read-only HTML UI).
-         * @description Shows the `training` queue's jobs in every state, for every tenant.
-         *     Read-only. With `API_KEYS` set it needs a key like every `/v1` route.
+         * @description Shows the `training` queue's jobs in every state, for every tenant,
+         *     so it needs an admin key (`ADMIN_KEYS`): a tenant key answers 403
+         *     ADMIN_KEY_REQUIRED, no key 401 UNAUTHORIZED. Without `ADMIN_KEYS` it
+         *     is served only when authentication is off altogether (`API_KEYS`
+         *     unset), and then to loopback clients only (403 ADMIN_KEY_REQUIRED
+         *     from elsewhere); with `API_KEYS` but no `ADMIN_KEYS` it is not served
+         *     (404). Read-only. Its JSON API under `/admin/queues/api/` follows the
+         *     same rules.
          */
         get: {
             parameters: {
@@ -464,6 +483,8 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -512,6 +533,7 @@ export interface paths {
                 };
                 400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -535,6 +557,13 @@ export interface paths {
          *     id must be one of the caller's (404 WEIGHTS_NOT_FOUND); a
          *     `webhook.url` must be http(s) (400 VALIDATION_FAILED) and resolve to
          *     public addresses (422 WEBHOOK_URL_REFUSED, unless WEBHOOK_ALLOW_PRIVATE=1).
+         *     The memory
+         *     the training would take on a worker (weights, gradients and Adam
+         *     state, one batch's activations, the frozen trunk's forward pass; README
+         *     "Security" gives the formula) must fit in `WORKER_MEMORY_BYTES` (422
+         *     JOB_TOO_LARGE, whose details give `estimateBytes`, `budgetBytes`, the
+         *     `largestBatchSize` that fits at the requested `imageSize` and the
+         *     `largestImageSize` that fits at the requested `batchSize`, 0 when none).
          *
          *     `Idempotency-Key`: the first request with a key keeps it for 24 h
          *     (Redis key per tenant and key, with a SHA-256 of the spec after
@@ -581,6 +610,7 @@ export interface paths {
                 404: components["responses"]["Error"];
                 409: components["responses"]["Error"];
                 422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -620,6 +650,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -683,6 +714,7 @@ export interface paths {
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 409: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -724,6 +756,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -770,6 +803,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -835,6 +869,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
         };
@@ -878,6 +913,7 @@ export interface paths {
                 };
                 400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -939,6 +975,8 @@ export interface paths {
                 401: components["responses"]["Error"];
                 413: components["responses"]["Error"];
                 422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
             };
         };
         delete?: never;
@@ -979,6 +1017,7 @@ export interface paths {
                 };
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1005,6 +1044,7 @@ export interface paths {
                 401: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 409: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         options?: never;
@@ -1041,6 +1081,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1091,6 +1132,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1160,6 +1202,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1268,6 +1311,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         delete?: never;
@@ -1325,6 +1369,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1387,6 +1432,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
             };
         };
         put?: never;

@@ -122,9 +122,14 @@ export async function listDatasets(storage: Storage, tenant: string, limit: numb
   return { items, nextCursor: more && items.length > 0 ? items[items.length - 1].id : null };
 }
 
-/** Removes the record first, so a half-deleted dataset is already invisible. */
+/**
+ * Removes the record first, so a half-deleted dataset is already invisible;
+ * then its files and decoded images, then its frozen-trunk feature caches,
+ * which live with the shared caches. The caller makes sure no job uses it.
+ */
 export async function deleteDataset(storage: Storage, tenant: string, id: string): Promise<void> {
   const keys = datasetKeys(tenant, id);
   await storage.delete(keys.record);
   await storage.deletePrefix(keys.root);
+  await storage.deletePrefix(storageKeys.datasetFeatures(tenant, id));
 }

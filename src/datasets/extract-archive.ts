@@ -11,6 +11,7 @@ import { createGunzip } from "node:zlib";
 import * as tarStream from "tar-stream";
 import yauzl from "yauzl";
 import { AppError, isAppError } from "../errors.js";
+import { isStorageFull, storageFull } from "../storage/storage-full.js";
 import type { ArchiveType } from "./archive-type.js";
 import {
   byteCounter,
@@ -38,6 +39,7 @@ export interface ExtractedFile {
 
 function corrupt(err: unknown): AppError {
   if (isAppError(err)) return err;
+  if (isStorageFull(err)) return storageFull();
   return new AppError("ARCHIVE_CORRUPT", `the archive cannot be read: ${(err as Error).message}`);
 }
 

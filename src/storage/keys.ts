@@ -10,4 +10,6 @@ export const storageKeys = {
   model: (tenant: string, modelId: string) => `tenants/${tenant}/models/${modelId}`,
   /** Shared, content-addressed caches (decoded images, frozen-trunk features): no client data is reachable by id. */
   cache: (kind: string) => `cache/${kind}`,
+  /** Every frozen-trunk feature cache of one dataset, so deleting the dataset deletes them. */
+  datasetFeatures: (tenant: string, datasetId: string) => `cache/features/${tenant}/${datasetId}`,
 };

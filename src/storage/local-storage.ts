@@ -8,8 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { PendingWrite, Storage, StoredObject } from "./storage.js";
-
-const TMP_DIR = ".tmp";
+import { scratchOwnerTag, TMP_DIR } from "./scratch-sweep.js";
 
 /** fsync of a file or a directory. */
 async function syncPath(p: string): Promise<void> {
@@ -34,7 +33,7 @@ export function createLocalStorage(root: string): Storage {
 
   async function tempFile(): Promise<string> {
     await fs.mkdir(tmpRoot, { recursive: true });
-    return path.join(tmpRoot, `${randomUUID()}.part`);
+    return path.join(tmpRoot, `${scratchOwnerTag()}${randomUUID()}.part`);
   }
 
   async function stat(key: string): Promise<StoredObject | null> {
@@ -188,7 +187,7 @@ export function createLocalStorage(root: string): Storage {
     },
     async scratchDir(label) {
       await fs.mkdir(tmpRoot, { recursive: true });
-      return fs.mkdtemp(path.join(tmpRoot, `${label.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
+      return fs.mkdtemp(path.join(tmpRoot, `${scratchOwnerTag()}${label.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
     },
     async checkWritable() {
       await this.put(`${TMP_DIR}-probe/ready`, String(Date.now()));

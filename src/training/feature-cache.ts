@@ -54,17 +54,12 @@ export interface FeatureCache {
   open(): Promise<FeatureReader>;
 }
 
-/** Every cache of a dataset lives under this prefix, so deleting the dataset deletes them. */
-export function datasetFeaturesPrefix(tenant: string, datasetId: string): string {
-  return `${storageKeys.cache("features")}/${tenant}/${datasetId}`;
-}
-
 function cacheKeys(identity: FeatureCacheIdentity) {
   const hash = createHash("sha256")
     .update(JSON.stringify([identity.imageSize, identity.trunkFingerprint, identity.engine, identity.cut, identity.dtype]))
     .digest("hex")
     .slice(0, 32);
-  const base = `${datasetFeaturesPrefix(identity.tenant, identity.datasetId)}/${hash}`;
+  const base = `${storageKeys.datasetFeatures(identity.tenant, identity.datasetId)}/${hash}`;
   return { data: `${base}.bin`, meta: `${base}.json` };
 }
 

@@ -9,6 +9,7 @@ import { loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
 import { isAppError } from "../errors.js";
 import { createLocalStorage } from "../storage/local-storage.js";
+import { isStorageFull, storageFull } from "../storage/storage-full.js";
 import { createRedis } from "../queue/redis.js";
 import { jobRedis, markCancelled, setJobInfo } from "../queue/job-records.js";
 import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
@@ -55,8 +56,10 @@ export async function processTrainingJob(
     }
     await markCancelled(deps.db, jobId);
     throw new UnrecoverableError(CANCELLED_MESSAGE);
-  } catch (error) {
-    if (error instanceof WaitingError || error instanceof UnrecoverableError) throw error;
+  } catch (caught) {
+    if (caught instanceof WaitingError || caught instanceof UnrecoverableError) throw caught;
+    // A full disk (writing a checkpoint, a cache, the model) is named as such on the job, and retried.
+    const error = isStorageFull(caught) ? storageFull() : caught;
     const info = isAppError(error)
       ? { code: error.code, message: error.message }
       : { code: "TRAINING_FAILED", message: `training failed: ${(error as Error)?.message ?? String(error)}` };

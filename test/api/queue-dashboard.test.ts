@@ -13,13 +13,13 @@ test("the queue dashboard serves its page and shows the training queue, read-onl
   assert.deepEqual(queues.map((q) => [q.name, q.readOnlyMode]), [["training", true]]);
 });
 
-test("with API_KEYS the queue dashboard needs a key", async (t) => {
-  const { app } = await build(t, { API_KEYS: "ops:k-1" });
+test("with ADMIN_KEYS the queue dashboard needs an admin key", async (t) => {
+  const { app } = await build(t, { API_KEYS: "acme:k-1", ADMIN_KEYS: "ops:a-1" });
   for (const url of ["/admin/queues", "/admin/queues/api/queues"]) {
     const denied = await app.inject({ method: "GET", url });
     assert.equal(denied.statusCode, 401, url);
     assert.equal(denied.json().error.code, "UNAUTHORIZED");
   }
-  const allowed = await app.inject({ method: "GET", url: "/admin/queues", headers: { authorization: "Bearer k-1" } });
+  const allowed = await app.inject({ method: "GET", url: "/admin/queues", headers: { authorization: "Bearer a-1" } });
   assert.equal(allowed.statusCode, 200);
 });

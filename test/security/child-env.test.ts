@@ -17,7 +17,7 @@ const echoProcessor = fileURLToPath(new URL("../worker/fixtures/echo-processor.t
 
 const SECRETS = {
   API_KEYS: "acme:secret-acme-key",
-  ADMIN_KEYS: "secret-admin-key",
+  ADMIN_KEYS: "ops:secret-admin-key",
   METRICS_TOKEN: "secret-metrics-token",
   WEBHOOK_SECRET: "secret-webhook",
   AWS_SECRET_ACCESS_KEY: "secret-aws",

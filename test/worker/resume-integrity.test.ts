@@ -18,7 +18,7 @@ import { runTraining, type TrainingDeps } from "../../src/worker/run-training.js
 import { checkpointKey, checkpointProblem, listCheckpoints, MANIFEST_FILE, OPTIMIZER_FILE } from "../../src/worker/checkpoints.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 import { datasetKeys } from "../../src/datasets/dataset-store.js";
-import { datasetFeaturesPrefix } from "../../src/training/feature-cache.js";
+import { storageKeys } from "../../src/storage/keys.js";
 
 const TENANT = "acme";
 const redis = await startRedis();
@@ -125,7 +125,7 @@ for (const [i, { name, damage, resumedAfter }] of damagedCheckpoints.entries()) 
 
 /** The two dataset caches training reads: decoded pixels and frozen-trunk features. */
 async function cacheFiles(): Promise<string[]> {
-  const features = (await storage.list(datasetFeaturesPrefix(TENANT, dataset.id))).filter((o) => o.key.endsWith(".bin"));
+  const features = (await storage.list(storageKeys.datasetFeatures(TENANT, dataset.id))).filter((o) => o.key.endsWith(".bin"));
   assert.equal(features.length, 1);
   return [await localPath(datasetKeys(TENANT, dataset.id).decoded(spec.imageSize)), await localPath(features[0].key)];
 }
@@ -145,7 +145,7 @@ for (const [name, damage] of [["a flipped byte", flipByte], ["cut in half", trun
 }
 
 test("torn records of the caches (the decoded cache's digest, the feature cache's meta) make them rebuilt, not a failed job", { timeout: 240_000 }, async () => {
-  const features = (await storage.list(datasetFeaturesPrefix(TENANT, dataset.id))).filter((o) => o.key.endsWith(".json"));
+  const features = (await storage.list(storageKeys.datasetFeatures(TENANT, dataset.id))).filter((o) => o.key.endsWith(".json"));
   assert.equal(features.length, 1);
   const records = [await localPath(datasetKeys(TENANT, dataset.id).decodedDigest(spec.imageSize)), await localPath(features[0].key)];
   for (const record of records) await truncateHalf(record);

@@ -1,0 +1,37 @@
+// Request rate limiting per tenant (per IP for requests without a valid key),
+// counted in Redis so the limit holds across API replicas. Probes are exempt.
+// When Redis is away the limit is skipped: /readyz reports the outage, and
+// refusing every request for it would turn a Redis blip into an outage.
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import type { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import { AppError } from "../errors.js";
+import { tenantForKey } from "./auth.js";
+
+const EXEMPT = new Set(["/healthz", "/readyz"]);
+
+function rateLimitKey(request: FastifyRequest, apiKeys: Map<string, string>): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "");
+  const tenant = match && apiKeys.size > 0 ? tenantForKey(apiKeys, match[1]) : undefined;
+  return tenant !== undefined ? `tenant:${tenant}` : `ip:${request.ip}`;
+}
+
+export async function registerRateLimit(app: FastifyInstance, redis: Redis, config: Pick<Config, "rateLimitMax" | "rateLimitWindowMs" | "redisPrefix" | "apiKeys">): Promise<void> {
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimitMax,
+    timeWindow: config.rateLimitWindowMs,
+    redis,
+    nameSpace: `${config.redisPrefix}:rate-limit:`,
+    skipOnError: true,
+    keyGenerator: (request) => rateLimitKey(request, config.apiKeys),
+    allowList: (request) => EXEMPT.has(request.url.split("?")[0]),
+    errorResponseBuilder: (_request, context) =>
+      new AppError("TOO_MANY_REQUESTS", `more than ${context.max} requests in ${config.rateLimitWindowMs} ms; retry in ${context.after}`, {
+        limit: context.max,
+        windowMs: config.rateLimitWindowMs,
+        retryAfterSeconds: Math.ceil(context.ttl / 1000),
+      }),
+  });
+}
