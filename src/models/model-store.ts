@@ -8,7 +8,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
 import type { JobSpec } from "../queue/job-spec.js";
-import type { EpochMetrics } from "../queue/job-records.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { ClassificationReport } from "../training/report.js";
 import { saveKerasH5, saveTfjs } from "../model/weights/index.js";
 
