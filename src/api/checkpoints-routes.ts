@@ -10,7 +10,7 @@ import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import type { JobService } from "../queue/job-service.js";
 import { loadTfjsModel, saveKerasH5 } from "../model/weights/index.js";
-import { checkpointKey, checkpointModelPath, checkpointSummaries, listCheckpoints, MODEL_FILE } from "../worker/checkpoints.js";
+import { checkpointKey, checkpointModelPath, checkpointSummaries, listCheckpoints, MODEL_FILE } from "../training/checkpoints.js";
 import { sendZip } from "./models-routes.js";
 import { routeSchema } from "./openapi.js";
 

@@ -8,7 +8,7 @@ import { exportOptimizerState } from "../training/optimizer-state.js";
 import { loadModelWeights } from "../model/weights/index.js";
 import { AppError } from "../errors.js";
 import { appendEpochMetrics } from "../queue/job-records.js";
-import { checkpointModelPath, pruneCheckpoints, writeCheckpoint } from "./checkpoints.js";
+import { checkpointModelPath, pruneCheckpoints, writeCheckpoint } from "../training/checkpoints.js";
 import type { Attempt } from "./training-attempt.js";
 import type { TrainingInputs } from "./training-inputs.js";
 import type * as tf from "@tensorflow/tfjs";

@@ -17,7 +17,7 @@ import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js
 import type { JobSpec } from "../queue/job-spec.js";
 import { appendEpochMetrics, setJobInfo, type JobRedis } from "../queue/job-records.js";
 import { weightsFilePath } from "../weights/weights-store.js";
-import { checkpointModelPath, readCheckpointOptimizerState, resumableCheckpoint } from "./checkpoints.js";
+import { checkpointModelPath, readCheckpointOptimizerState, resumableCheckpoint } from "../training/checkpoints.js";
 
 export interface TrainingDeps {
   config: Config;

@@ -16,7 +16,7 @@ import type { JobProgress } from "../../src/queue/training-queue.js";
 import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createLogger } from "../../src/log.js";
 import { runTraining, type TrainingDeps } from "../../src/worker/run-training.js";
-import { checkpointKey, checkpointProblem, listCheckpoints, MANIFEST_FILE, OPTIMIZER_FILE } from "../../src/worker/checkpoints.js";
+import { checkpointKey, checkpointProblem, listCheckpoints, MANIFEST_FILE, OPTIMIZER_FILE } from "../../src/training/checkpoints.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 import { datasetKeys } from "../../src/datasets/dataset-store.js";
 import { datasetFeaturesPrefix } from "../../src/training/feature-cache.js";

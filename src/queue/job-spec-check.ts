@@ -7,7 +7,7 @@ import type { Storage } from "../storage/storage.js";
 import { getDataset } from "../datasets/dataset-store.js";
 import { splitCounts } from "../datasets/split.js";
 import { getWeights } from "../weights/weights-store.js";
-import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+import { isBuiltinWeights, type JobSpec } from "./job-spec.js";
 import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
 import { checkWebhookUrl } from "../webhooks/webhook-address.js";
 

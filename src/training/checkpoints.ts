@@ -10,8 +10,8 @@ import path from "node:path";
 import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
-import type { EpochMetrics } from "../training/epoch-metrics.js";
-import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "../training/optimizer-state.js";
+import type { EpochMetrics } from "./epoch-metrics.js";
+import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "./optimizer-state.js";
 import { saveTfjs } from "../model/weights/index.js";
 import { digestLocalFile, digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
 
