@@ -321,7 +321,7 @@ function reportNodes(model) {
 // ---- models
 
 async function modelsPage() {
-  const { models: items } = data(await client.GET("/v1/models"));
+  const { items } = data(await client.GET("/v1/models", { params: { query: { limit: 100 } } }));
   page("Models", el("section", { class: "card" }, items.length === 0
     ? el("p", { class: "muted" }, "No model yet: a completed job makes one.")
     : el("table", {}, [

@@ -112,9 +112,11 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
     return tfjsPredictor(await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, MODEL_JSON))));
   };
 
-  app.get("/v1/models", { schema: routeSchema("GET", "/v1/models") }, async (request) => ({
-    models: (await listModelRecords(storage, request.tenant)).map(modelSummary),
-  }));
+  app.get("/v1/models", { schema: routeSchema("GET", "/v1/models") }, async (request) => {
+    const { limit, cursor } = request.query as { limit: number; cursor?: string };
+    const page = await listModelRecords(storage, request.tenant, limit, cursor);
+    return { items: page.items.map(modelSummary), nextCursor: page.nextCursor };
+  });
 
   app.get<{ Params: { id: string } }>("/v1/models/:id", { schema: routeSchema("GET", "/v1/models/:id") }, async (request) =>
     requireModel(storage, request.tenant, request.params.id),

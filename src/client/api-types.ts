@@ -1022,24 +1022,27 @@ export interface paths {
         /** The tenant's trained models, newest first. */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
+                /** @description One page of models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            models: components["schemas"]["ModelSummary"][];
-                        };
+                        "application/json": components["schemas"]["ModelPage"];
                     };
                 };
+                400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
             };
         };
@@ -1688,6 +1691,11 @@ export interface components {
             bytes: number;
             /** Format: date-time */
             createdAt: string;
+        };
+        ModelPage: {
+            items: components["schemas"]["ModelSummary"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
         };
         DatasetPage: {
             items: components["schemas"]["Dataset"][];

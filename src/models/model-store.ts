@@ -7,6 +7,7 @@ import path from "node:path";
 import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
+import { newestFirstPage, type Page } from "../storage/newest-first-page.js";
 import type { JobSpec } from "../queue/job-spec.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { ClassificationReport } from "../training/report.js";
@@ -104,7 +105,8 @@ export async function getModelRecord(storage: Storage, tenant: string, modelId: 
 }
 
 /** The tenant's models, newest first. */
-export async function listModelRecords(storage: Storage, tenant: string): Promise<ModelRecord[]> {
+/** One page of the tenant's models, newest first; a cursor that is not a `nextCursor` is INVALID_CURSOR. */
+export async function listModelRecords(storage: Storage, tenant: string, limit: number, cursor?: string): Promise<Page<ModelRecord>> {
   const prefix = `${storageKeys.tenant(tenant)}/models`;
   const records: ModelRecord[] = [];
   for (const object of await storage.list(prefix)) {
@@ -113,5 +115,5 @@ export async function listModelRecords(storage: Storage, tenant: string): Promis
     const record = await getModelRecord(storage, tenant, modelId);
     if (record) records.push(record);
   }
-  return records.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  return newestFirstPage(records, limit, cursor, isModelId);
 }

@@ -178,7 +178,7 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     assert.deepEqual(model.history, job.metrics);
     assert.equal(model.report.confusionMatrix.length, 3);
     const listed = await json(await fetch(`${base}/v1/models`), 200);
-    assert.deepEqual(listed.models.map((m: { id: string }) => m.id), [modelId]);
+    assert.deepEqual(listed.items.map((m: { id: string }) => m.id), [modelId]);
 
     const keras = await fetch(`${base}/v1/models/${modelId}/download?format=keras`);
     assert.equal(keras.status, 200);
