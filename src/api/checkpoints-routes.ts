@@ -10,7 +10,7 @@ import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import type { JobService } from "../queue/job-service.js";
 import { MODEL_JSON, loadTfjsModel, saveKerasH5 } from "../model/weights/index.js";
-import { checkpointKey, checkpointModelPath, checkpointSummaries, listCheckpoints } from "../training/checkpoints.js";
+import { checkpointKey, checkpointModelPath, checkpointPage, listCheckpoints } from "../training/checkpoints.js";
 import { sendZip } from "./models-routes.js";
 import { routeSchema } from "./openapi.js";
 
@@ -27,7 +27,8 @@ export const checkpointsRoutes: FastifyPluginAsync<CheckpointsRoutesOptions> = a
 
   app.get<{ Params: { id: string } }>("/v1/jobs/:id/checkpoints", { schema: routeSchema("GET", "/v1/jobs/:id/checkpoints") }, async (request) => {
     await requireJob(request.tenant, request.params.id);
-    return { checkpoints: await checkpointSummaries(storage, request.tenant, request.params.id) };
+    const { limit, cursor } = request.query as { limit: number; cursor?: string };
+    return checkpointPage(storage, request.tenant, request.params.id, limit, cursor);
   });
 
   app.get<{ Params: { id: string; epoch: number }; Querystring: { format: "tfjs" | "keras" } }>(

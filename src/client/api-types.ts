@@ -1298,7 +1298,11 @@ export interface paths {
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
                 header?: never;
                 path: {
                     id: components["parameters"]["JobId"];
@@ -1307,17 +1311,20 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Checkpoints by epoch ascending. */
+                /** @description One page of checkpoints, by epoch ascending. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
-                            checkpoints: components["schemas"]["Checkpoint"][];
+                            items: components["schemas"]["Checkpoint"][];
+                            /** @description Pass as `cursor` for the next page; null on the last page. */
+                            nextCursor: string | null;
                         };
                     };
                 };
+                400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
                 /** @description `NOT_FOUND`: no such job for this tenant. */
                 404: {

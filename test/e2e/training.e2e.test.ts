@@ -254,7 +254,7 @@ test("a running job is cancelled at a batch boundary and keeps its checkpoints",
     const job = await getJob(jobId);
     assert.equal(job.state, "cancelled");
     assert.ok(job.metrics.length < 20);
-    const { checkpoints } = await json(await fetch(`${base}/v1/jobs/${jobId}/checkpoints`), 200);
+    const { items: checkpoints } = await json(await fetch(`${base}/v1/jobs/${jobId}/checkpoints`), 200);
     assert.ok(checkpoints.length >= 1);
     const first = await fetch(`${base}/v1/jobs/${jobId}/checkpoints/${checkpoints[0].epoch}?format=tfjs`);
     assert.equal(first.status, 200);
