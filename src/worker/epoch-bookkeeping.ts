@@ -24,7 +24,7 @@ export interface EpochBookkeeping {
   restoreBest(): Promise<void>;
 }
 
-/** `model` is the whole model (checkpointed), `history` the epochs already done. */
+/** `model` is the whole model (checkpointed), `done` the epochs run before this attempt. */
 export function epochBookkeeping(attempt: Attempt, model: tf.LayersModel, inputs: TrainingInputs, done: readonly EpochMetrics[]): EpochBookkeeping {
   const { storage, db, tenant, jobId, spec, job, log } = attempt;
   const history = [...done];
