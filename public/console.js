@@ -251,7 +251,7 @@ async function jobPage(id) {
     accuracy.add(m);
   }
   async function loadCheckpoints() {
-    const { checkpoints: list } = data(await client.GET("/v1/jobs/{id}/checkpoints", { params: { path: { id } } }));
+    const { items: list } = data(await client.GET("/v1/jobs/{id}/checkpoints", { params: { path: { id }, query: { limit: 100 } } }));
     if (list.length === 0) return;
     checkpoints.replaceChildren(el("table", {}, [
       el("tr", {}, [el("th", {}, "epoch"), el("th", { class: "num" }, "loss"), el("th", { class: "num" }, "val loss"), el("th", { class: "num hide-narrow" }, "MB")]),
@@ -321,7 +321,7 @@ function reportNodes(model) {
 // ---- models
 
 async function modelsPage() {
-  const { models: items } = data(await client.GET("/v1/models"));
+  const { items } = data(await client.GET("/v1/models", { params: { query: { limit: 100 } } }));
   page("Models", el("section", { class: "card" }, items.length === 0
     ? el("p", { class: "muted" }, "No model yet: a completed job makes one.")
     : el("table", {}, [

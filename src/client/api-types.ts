@@ -543,8 +543,8 @@ export interface paths {
          * @description The body is the job spec; omitted fields take the defaults shown (the
          *     Keras tutorial's). Unknown fields are refused. Besides the schema, the
          *     spec is checked against the world, each failure a coded 4xx:
-         *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND) and
-         *     ready (409 DATASET_NOT_READY); `classes` are the dataset's (422
+         *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND);
+         *     `classes` are the dataset's (422
          *     UNKNOWN_CLASSES) and at least 2 (422 TOO_FEW_CLASSES);
          *     `validationSplit` leaves every class at least one training image and,
          *     when there is validation data, one validation image (422
@@ -1062,24 +1062,27 @@ export interface paths {
         /** The tenant's trained models, newest first. */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
+                /** @description One page of models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            models: components["schemas"]["ModelSummary"][];
-                        };
+                        "application/json": components["schemas"]["ModelPage"];
                     };
                 };
+                400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
                 429: components["responses"]["Error"];
             };
@@ -1339,7 +1342,11 @@ export interface paths {
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
                 header?: never;
                 path: {
                     id: components["parameters"]["JobId"];
@@ -1348,17 +1355,20 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Checkpoints by epoch ascending. */
+                /** @description One page of checkpoints, by epoch ascending. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
-                            checkpoints: components["schemas"]["Checkpoint"][];
+                            items: components["schemas"]["Checkpoint"][];
+                            /** @description Pass as `cursor` for the next page; null on the last page. */
+                            nextCursor: string | null;
                         };
                     };
                 };
+                400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
                 /** @description `NOT_FOUND`: no such job for this tenant. */
                 404: {
@@ -1735,6 +1745,11 @@ export interface components {
             bytes: number;
             /** Format: date-time */
             createdAt: string;
+        };
+        ModelPage: {
+            items: components["schemas"]["ModelSummary"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
         };
         DatasetPage: {
             items: components["schemas"]["Dataset"][];

@@ -13,10 +13,10 @@ import {
   markCancelled,
   readEpochMetrics,
   readJobRecord,
-  type EpochMetrics,
   type JobRecord,
   type JobRedis,
 } from "./job-records.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { addTrainingJobTo, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
 
 export const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"] as const;

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
+import { newestFirstPage, type Page } from "../storage/newest-first-page.js";
 
 export interface WeightsRecord {
   id: string;
@@ -51,40 +52,14 @@ export async function weightsFilePath(storage: Storage, tenant: string, id: stri
   return record ? storage.localPath(weightsKeys(tenant, id, record.format).file) : null;
 }
 
-export interface WeightsPage {
-  items: WeightsRecord[];
-  nextCursor: string | null;
-}
-
-/** Newest first: by createdAt, then id (ids are random, so the cursor carries both). */
-type Position = Pick<WeightsRecord, "createdAt" | "id">;
-
-function newerFirst(a: Position, b: Position): number {
-  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
-}
-
-function encodeCursor(record: WeightsRecord): string {
-  return Buffer.from(`${record.createdAt} ${record.id}`).toString("base64url");
-}
-
-/** The position a cursor stands for, or null when it is not one of ours. */
-function decodeCursor(cursor: string): Position | null {
-  const [createdAt, id, ...rest] = Buffer.from(cursor, "base64url").toString("utf8").split(" ");
-  if (rest.length > 0 || !id || !isWeightsId(id) || Number.isNaN(Date.parse(createdAt))) return null;
-  return { createdAt, id };
-}
+export type WeightsPage = Page<WeightsRecord>;
 
 /** One page, newest first; a cursor that is not a `nextCursor` is INVALID_CURSOR. */
 export async function listWeights(storage: Storage, tenant: string, limit: number, cursor?: string): Promise<WeightsPage> {
-  const after = cursor === undefined ? undefined : decodeCursor(cursor);
-  if (after === null) throw new AppError("INVALID_CURSOR", "cursor is not one this API returned", { cursor });
   const prefix = `${storageKeys.tenant(tenant)}/weights`;
   const keys = (await storage.list(prefix)).filter((o) => o.key.endsWith("/record.json"));
   const records = await Promise.all(keys.map(async (o) => JSON.parse((await storage.get(o.key)).toString("utf8")) as WeightsRecord));
-  const rest = records.sort(newerFirst).filter((r) => !after || newerFirst(after, r) < 0);
-  const items = rest.slice(0, limit);
-  return { items, nextCursor: rest.length > limit ? encodeCursor(items[items.length - 1]) : null };
+  return newestFirstPage(records, limit, cursor, isWeightsId);
 }
 
 /** The record goes last, so a weights id is visible only once its file is complete. */

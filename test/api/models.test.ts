@@ -7,7 +7,8 @@ import { multipartBody, makeImage } from "../helpers/dataset-archives.js";
 import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
-import { CAFFE_PREPROCESSING, modelKey, saveTrainedModel } from "../../src/models/model-store.js";
+import { CAFFE_PREPROCESSING, MODEL_RECORD_FILE, modelKey, saveTrainedModel } from "../../src/models/model-store.js";
+import { assertDocumented } from "../helpers/openapi-check.js";
 import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
 import { decodeImageForModel } from "../../src/datasets/training-data.js";
 import { createOrtSession } from "../../src/engine/onnx/ort-session.js";
@@ -58,18 +59,39 @@ function zipEntries(bytes: Buffer): Promise<string[]> {
   );
 }
 
+test("the models list pages like every list: {items, nextCursor}, newest first, limit and cursor", async (t) => {
+  const { app, storage, model } = await withModel(t);
+  model.dispose();
+  // A second, newer model: its record is all the list reads.
+  const record = JSON.parse((await storage.get(modelKey("default", "mdl_small", MODEL_RECORD_FILE))).toString("utf8"));
+  const newer = { ...record, id: "mdl_newer", createdAt: new Date(Date.parse(record.createdAt) + 1000).toISOString() };
+  await storage.put(modelKey("default", "mdl_newer", MODEL_RECORD_FILE), JSON.stringify(newer));
+  const first = await app.inject({ url: "/v1/models?limit=1" });
+  assert.equal(first.statusCode, 200);
+  assertDocumented({ statusCode: first.statusCode, body: first.json() }, "GET", "/v1/models");
+  assert.deepEqual(first.json().items.map((m: { id: string }) => m.id), ["mdl_newer"]);
+  assert.equal(typeof first.json().nextCursor, "string");
+  const second = (await app.inject({ url: `/v1/models?limit=1&cursor=${first.json().nextCursor}` })).json();
+  assert.deepEqual(second.items.map((m: { id: string }) => m.id), ["mdl_small"]);
+  assert.equal(second.nextCursor, null);
+  const bad = await app.inject({ url: "/v1/models?cursor=bm9wZQ" });
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().error.code, "INVALID_CURSOR");
+  assert.equal((await app.inject({ url: "/v1/models?limit=0" })).statusCode, 400);
+});
+
 test("models are listed and read in their tenant only; unknown ids are MODEL_NOT_FOUND", async (t) => {
   const { app, model } = await withModel(t, { API_KEYS: "default:key-a,other:key-b" });
   model.dispose();
   const owner = { authorization: "Bearer key-a" };
   const other = { authorization: "Bearer key-b" };
-  assert.deepEqual((await app.inject({ url: "/v1/models", headers: other })).json(), { models: [] });
+  assert.deepEqual((await app.inject({ url: "/v1/models", headers: other })).json(), { items: [], nextCursor: null });
   assert.equal((await app.inject({ url: "/v1/models/mdl_small", headers: other })).json().error.code, "MODEL_NOT_FOUND");
   assert.equal((await app.inject({ url: "/v1/models/mdl_small/download?format=keras", headers: other })).statusCode, 404);
   const list = await app.inject({ url: "/v1/models", headers: owner });
   assert.equal(list.statusCode, 200);
-  assert.deepEqual(list.json().models.map((m: { id: string }) => m.id), ["mdl_small"]);
-  assert.equal(list.json().models[0].history, undefined);
+  assert.deepEqual(list.json().items.map((m: { id: string }) => m.id), ["mdl_small"]);
+  assert.equal(list.json().items[0].history, undefined);
   const one = await app.inject({ url: "/v1/models/mdl_small", headers: owner });
   assert.equal(one.statusCode, 200);
   assert.deepEqual(one.json().classes, CLASSES);

@@ -178,7 +178,7 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     assert.deepEqual(model.history, job.metrics);
     assert.equal(model.report.confusionMatrix.length, 3);
     const listed = await json(await fetch(`${base}/v1/models`), 200);
-    assert.deepEqual(listed.models.map((m: { id: string }) => m.id), [modelId]);
+    assert.deepEqual(listed.items.map((m: { id: string }) => m.id), [modelId]);
 
     const keras = await fetch(`${base}/v1/models/${modelId}/download?format=keras`);
     assert.equal(keras.status, 200);
@@ -254,7 +254,7 @@ test("a running job is cancelled at a batch boundary and keeps its checkpoints",
     const job = await getJob(jobId);
     assert.equal(job.state, "cancelled");
     assert.ok(job.metrics.length < 20);
-    const { checkpoints } = await json(await fetch(`${base}/v1/jobs/${jobId}/checkpoints`), 200);
+    const { items: checkpoints } = await json(await fetch(`${base}/v1/jobs/${jobId}/checkpoints`), 200);
     assert.ok(checkpoints.length >= 1);
     const first = await fetch(`${base}/v1/jobs/${jobId}/checkpoints/${checkpoints[0].epoch}?format=tfjs`);
     assert.equal(first.status, 200);

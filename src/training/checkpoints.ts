@@ -10,14 +10,15 @@ import path from "node:path";
 import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
-import type { EpochMetrics } from "../queue/job-records.js";
-import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "../training/optimizer-state.js";
-import { saveTfjs } from "../model/weights/index.js";
+import type { Page } from "../storage/newest-first-page.js";
+import { AppError } from "../errors.js";
+import type { EpochMetrics } from "./epoch-metrics.js";
+import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "./optimizer-state.js";
+import { MODEL_JSON, saveTfjs } from "../model/weights/index.js";
 import { digestLocalFile, digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
 
 export const MANIFEST_FILE = "checkpoint.json";
 export const OPTIMIZER_FILE = "optimizer.bin";
-export const MODEL_FILE = "model.json";
 
 export interface CheckpointManifest {
   /** 1-based: the number of epochs this checkpoint has completed. */
@@ -118,7 +119,7 @@ export async function listCheckpoints(storage: Storage, tenant: string, jobId: s
 
 /** Why the checkpoint cannot be resumed from (a file missing, torn or altered since written), or null. */
 export async function checkpointProblem(storage: Storage, tenant: string, jobId: string, manifest: CheckpointManifest): Promise<string | null> {
-  for (const needed of [MODEL_FILE, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
+  for (const needed of [MODEL_JSON, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
   for (const file of manifest.files) {
     const digest = manifest.digests?.[file];
     if (!isFileDigest(digest)) return `the manifest records no digest of ${file}`;
@@ -162,7 +163,26 @@ async function deleteCheckpoint(storage: Storage, tenant: string, jobId: string,
   await storage.deletePrefix(checkpointKey(tenant, jobId, epoch));
 }
 
-export async function checkpointSummaries(storage: Storage, tenant: string, jobId: string): Promise<CheckpointSummary[]> {
+/** Cursor of a page of checkpoints: the last epoch of the previous page, opaque to clients. */
+function encodeEpochCursor(epoch: number): string {
+  return Buffer.from(`epoch ${epoch}`).toString("base64url");
+}
+
+function decodeEpochCursor(cursor: string): number {
+  const match = /^epoch (\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!match) throw new AppError("INVALID_CURSOR", "cursor is not one this API returned", { cursor });
+  return Number(match[1]);
+}
+
+/** One page of the job's checkpoints, epoch ascending; a cursor that is not a `nextCursor` is INVALID_CURSOR. */
+export async function checkpointPage(storage: Storage, tenant: string, jobId: string, limit: number, cursor?: string): Promise<Page<CheckpointSummary>> {
+  const after = cursor === undefined ? 0 : decodeEpochCursor(cursor);
+  const rest = (await checkpointSummaries(storage, tenant, jobId)).filter((c) => c.epoch > after);
+  const items = rest.slice(0, limit);
+  return { items, nextCursor: rest.length > limit ? encodeEpochCursor(items[items.length - 1].epoch) : null };
+}
+
+async function checkpointSummaries(storage: Storage, tenant: string, jobId: string): Promise<CheckpointSummary[]> {
   const sizes = new Map<number, number>();
   for (const object of await storage.list(storageKeys.checkpoints(tenant, jobId))) {
     const epoch = Number(object.key.slice(storageKeys.checkpoints(tenant, jobId).length + 1).split("/")[0]);
@@ -182,7 +202,7 @@ export async function readCheckpointOptimizerState(storage: Storage, tenant: str
 
 /** A local path of the checkpoint's model.json (loadModelWeights / loadTfjsModel read its shards next to it). */
 export async function checkpointModelPath(storage: Storage, tenant: string, jobId: string, epoch: number): Promise<string> {
-  return storage.localPath(checkpointKey(tenant, jobId, epoch, MODEL_FILE));
+  return storage.localPath(checkpointKey(tenant, jobId, epoch, MODEL_JSON));
 }
 
 /**
