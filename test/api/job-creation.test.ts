@@ -201,7 +201,10 @@ async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<s
   const end = new Promise<void>((resolve) => (ended = resolve));
   monitor.on("monitor", (_time: string, args: string[], source: string) => {
     if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-start") inside = true;
-    else if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-end") ended();
+    else if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-end") {
+      inside = false;
+      ended();
+    }
     else if (inside && source !== "lua") seen.push(args);
   });
   try {
@@ -229,11 +232,24 @@ test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", {
   const queued = await post(2);
 
   for (const id of [completed, queued]) {
-    let status = 0;
+    let body: Record<string, unknown> = {};
     const commands = await clientCommands(app.redis, async () => {
-      status = (await http.get(`/v1/jobs/${id}`)).status;
+      const res = await http.get(`/v1/jobs/${id}`);
+      assert.equal(res.status, 200);
+      body = res.body;
     });
-    assert.equal(status, 200);
+    // The script reads BullMQ's job hash and lists itself: what it finds must be what BullMQ's own API says.
+    const bullJob = (await app.queue.getJob(id))!;
+    const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
+    assert.deepEqual(
+      { state: body.state, attempts: body.attempts, startedAt: body.startedAt, finishedAt: body.finishedAt },
+      id === completed
+        ? { state: "completed", attempts: bullJob.attemptsStarted, startedAt: iso(bullJob.processedOn), finishedAt: iso(bullJob.finishedOn) }
+        : { state: "queued", attempts: 0, startedAt: null, finishedAt: null },
+    );
+    assert.equal(await bullJob.getState(), id === completed ? "completed" : "waiting");
+    assert.equal(body.queuePosition, id === completed ? null : 1);
+    assert.equal(bullJob.attemptsStarted, id === completed ? 1 : 0);
     // Background connections (BullMQ's event listeners) may block-read meanwhile; the GET's own commands mention the job.
     const theGets = commands.filter((args) => args.some((a) => a.includes(id)));
     assert.equal(theGets.length, 1, `GET sent ${JSON.stringify(commands)}`);
