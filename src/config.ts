@@ -2,6 +2,10 @@
 // and described in one table that the README's configuration section follows.
 import path from "node:path";
 import { ENGINE_NAMES, type EngineSetting } from "./engine/engine.js";
+import { IMAGENET_WEIGHTS_FILE } from "./model/weights/imagenet.js";
+
+/** Where a Redis on this machine answers by default (REDIS_URL unset). */
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
 export type TfjsBackendName = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
 
@@ -108,7 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int(env, "PORT", 3000, 0, 65535),
     host: env.HOST || undefined,
-    redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
+    redisUrl: env.REDIS_URL || DEFAULT_REDIS_URL,
     redisPrefix: redisPrefix(env),
     dataDir,
     apiKeys: parseApiKeys(env.API_KEYS),
@@ -128,7 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBackoffMs: int(env, "RETRY_BACKOFF_MS", 30_000, 0),
     modelCacheSize: int(env, "MODEL_CACHE_SIZE", 2, 1, 100),
     imagenetWeights: path.resolve(
-      env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+      env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", IMAGENET_WEIGHTS_FILE),
     ),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jobRetentionDays: int(env, "JOB_RETENTION_DAYS", 7, 1, 3650),

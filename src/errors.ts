@@ -81,7 +81,6 @@ export const ERRORS = {
   SPLIT_LEAVES_CLASS_EMPTY: client(422),
   EARLY_STOPPING_NEEDS_VALIDATION: client(422),
   WEIGHTS_IN_USE: client(409),
-  DATASET_NOT_READY: client(409),
   // webhooks
   WEBHOOK_URL_REFUSED: client(422),
   // server side

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadConfig } from "./config.js";
+import { DEFAULT_REDIS_URL, loadConfig } from "./config.js";
 import { chooseRedis } from "./launcher/choose-redis.js";
 import { onPath, pingRedis, startRedisServer, type RedisServer } from "./launcher/redis-server.js";
 import { prettyLines, startService } from "./launcher/child-process.js";
@@ -20,10 +20,12 @@ const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 const sayAndExit = (line: string, code: number, stream: NodeJS.WriteStream = process.stdout): Promise<never> =>
   new Promise(() => stream.write(`[start] ${line}\n`, () => process.exit(code)));
 
+const DEFAULT_REDIS = new URL(DEFAULT_REDIS_URL);
+
 /** The Redis URL the services get, and the private server to stop at the end, if one was started. */
 async function resolveRedis(): Promise<{ url: string; server?: RedisServer }> {
   const choice = await chooseRedis(process.env, config.dataDir, {
-    defaultAnswers: () => pingRedis("127.0.0.1", 6379),
+    defaultAnswers: () => pingRedis(DEFAULT_REDIS.hostname, Number(DEFAULT_REDIS.port)),
     hasRedisServer: () => onPath("redis-server"),
   });
   if (choice.kind === "missing") return sayAndExit(choice.message, 1, process.stderr);

@@ -9,8 +9,8 @@ import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import type { JobService } from "../queue/job-service.js";
-import { loadTfjsModel, saveKerasH5 } from "../model/weights/index.js";
-import { checkpointKey, checkpointModelPath, checkpointSummaries, listCheckpoints, MODEL_FILE } from "../worker/checkpoints.js";
+import { MODEL_JSON, loadTfjsModel, saveKerasH5 } from "../model/weights/index.js";
+import { checkpointKey, checkpointModelPath, checkpointSummaries, listCheckpoints } from "../training/checkpoints.js";
 import { sendZip } from "./models-routes.js";
 import { routeSchema } from "./openapi.js";
 
@@ -41,7 +41,7 @@ export const checkpointsRoutes: FastifyPluginAsync<CheckpointsRoutesOptions> = a
       if (!manifest) throw new AppError("CHECKPOINT_NOT_FOUND", `job "${jobId}" has no checkpoint of epoch ${epoch}`, { jobId, epoch });
       const name = `${jobId}-epoch${epoch}`;
       if (request.query.format === "tfjs") {
-        const files = manifest.files.filter((f) => f === MODEL_FILE || f.endsWith(".bin") && f.startsWith("group"));
+        const files = manifest.files.filter((f) => f === MODEL_JSON || f.endsWith(".bin") && f.startsWith("group"));
         return sendZip(reply, storage, files.map((f): [string, string] => [f, checkpointKey(tenant, jobId, epoch, f)]), `${name}-tfjs.zip`);
       }
       // The Keras file is made on demand: checkpoints are written every epoch, downloads are rare.

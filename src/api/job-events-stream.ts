@@ -4,7 +4,8 @@
 // from the persisted metrics, then live events; a final completed, failed or
 // cancelled event ends the stream.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { readEpochMetrics, type EpochMetrics, type JobRedis } from "../queue/job-records.js";
+import { readEpochMetrics, type JobRedis } from "../queue/job-records.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { JobEvent, JobEventsHub } from "../queue/job-events.js";
 import { isFinalState, type JobService, type JobView } from "../queue/job-service.js";
 

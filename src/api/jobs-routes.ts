@@ -10,7 +10,7 @@ import type { JobEventsHub } from "../queue/job-events.js";
 import type { JobService, JobState } from "../queue/job-service.js";
 import type { JobSpec } from "../queue/job-spec.js";
 import { routeSchema } from "./openapi.js";
-import { checkJobSpec } from "./job-spec-check.js";
+import { checkJobSpec } from "../queue/job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, IDEMPOTENCY_CLAIM_SECONDS, type IdempotencyClaim } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
 import type { JobWebhooks } from "../webhooks/webhook-queue.js";

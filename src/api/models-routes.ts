@@ -11,12 +11,12 @@ import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import { decodeImageForModel } from "../datasets/training-data.js";
-import { loadTfjsModel } from "../model/weights/index.js";
+import { MODEL_JSON, loadTfjsModel } from "../model/weights/index.js";
 import { resolveEngine, type EngineName } from "../engine/engine.js";
 import { onnxPredictor, tfjsPredictor, type Predictor } from "../engine/predictor.js";
 import { createModelCache } from "../models/model-cache.js";
 import { ensureOnnxFile } from "../models/onnx-file.js";
-import { getModelRecord, listModelRecords, modelKey, TFJS_MODEL_FILE, type ModelRecord } from "../models/model-store.js";
+import { getModelRecord, listModelRecords, modelKey, type ModelRecord } from "../models/model-store.js";
 import { routeSchema } from "./openapi.js";
 import { createSemaphore } from "./semaphore.js";
 
@@ -109,7 +109,7 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
     (engine ??= selectBackend(config.tfjsBackend).then((backend) => resolveEngine(config.trainingEngine, backend.name, app.log)));
   const loadPredictor = async (tenant: string, record: ModelRecord): Promise<Predictor> => {
     if ((await predictEngine()) === "onnxruntime") return onnxPredictor(await storage.get(await ensureOnnxFile(storage, tenant, record)));
-    return tfjsPredictor(await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, TFJS_MODEL_FILE))));
+    return tfjsPredictor(await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, MODEL_JSON))));
   };
 
   app.get("/v1/models", { schema: routeSchema("GET", "/v1/models") }, async (request) => ({

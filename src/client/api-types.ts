@@ -521,8 +521,8 @@ export interface paths {
          * @description The body is the job spec; omitted fields take the defaults shown (the
          *     Keras tutorial's). Unknown fields are refused. Besides the schema, the
          *     spec is checked against the world, each failure a coded 4xx:
-         *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND) and
-         *     ready (409 DATASET_NOT_READY); `classes` are the dataset's (422
+         *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND);
+         *     `classes` are the dataset's (422
          *     UNKNOWN_CLASSES) and at least 2 (422 TOO_FEW_CLASSES);
          *     `validationSplit` leaves every class at least one training image and,
          *     when there is validation data, one validation image (422

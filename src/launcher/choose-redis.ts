@@ -2,8 +2,7 @@
 // on the default port, else a private redis-server under DATA_DIR/redis, else
 // none (with one line telling the user how to get Redis).
 import path from "node:path";
-
-export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+import { DEFAULT_REDIS_URL } from "../config.js";
 
 export const REDIS_MISSING_MESSAGE =
   "No Redis found: set REDIS_URL, or install redis-server (Debian/Ubuntu: sudo apt-get install redis-server), or run `docker compose up -d redis`, then run npm start again.";
@@ -15,7 +14,7 @@ export type RedisChoice =
   | { kind: "missing"; message: string };
 
 export interface RedisProbes {
-  /** Does a Redis answer PING at 127.0.0.1:6379? */
+  /** Does a Redis answer PING at DEFAULT_REDIS_URL? */
   defaultAnswers(): Promise<boolean>;
   /** Is a redis-server binary on the PATH? */
   hasRedisServer(): boolean;

@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../errors.js";
 import { RESNET50_LAYER_COUNT, resnet50Graph, seedSequence, validateResNet50Options } from "./resnet50.js";
 
+/** The classifier head: pooling -> Dense(denseUnits, relu) -> Dropout(dropout) -> Dense(classes, softmax). */
 export interface HeadSpec {
   pooling: "flatten" | "avg";
   denseUnits: number;
@@ -27,7 +28,8 @@ export interface TransferModel {
 }
 
 export const MAX_CLASSES = 10_000;
-export const MAX_DENSE_UNITS = 65_536;
+/** openapi.yaml's JobSpec.head.denseUnits maximum (a test keeps the two equal). */
+export const MAX_DENSE_UNITS = 8192;
 // Head seeds start far from the base's (seed + 0..52) so no two initializers share a stream.
 const HEAD_SEED_OFFSET = 1_000;
 

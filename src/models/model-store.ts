@@ -8,21 +8,21 @@ import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
 import type { JobSpec } from "../queue/job-spec.js";
-import type { EpochMetrics } from "../queue/job-records.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { ClassificationReport } from "../training/report.js";
 import { saveKerasH5, saveTfjs } from "../model/weights/index.js";
+import { IMAGENET_BGR_MEANS } from "../model/preprocess.js";
 
 export const MODEL_RECORD_FILE = "model-record.json";
 export const LABELS_FILE = "labels.json";
 export const KERAS_FILE = "model.h5";
-export const TFJS_MODEL_FILE = "model.json";
 
 /** keras.applications.resnet50.preprocess_input, which predict applies and a client using the files must too. */
 export const CAFFE_PREPROCESSING = {
   mode: "caffe",
   input: "RGB, 0..255, resized to imageSize x imageSize (bilinear, aspect ratio not kept)",
   channelOrder: "BGR",
-  mean: [103.939, 116.779, 123.68],
+  mean: IMAGENET_BGR_MEANS,
   scale: 1,
 } as const;
 

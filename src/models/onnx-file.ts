@@ -2,9 +2,9 @@
 // next to them: the TF.js model is the source, the .onnx file a derived copy
 // (written atomically, so two first requests at once both leave a whole file).
 import { tfjsToOnnx } from "../engine/onnx/tfjs-to-onnx.js";
-import { loadTfjsModel } from "../model/weights/index.js";
+import { MODEL_JSON, loadTfjsModel } from "../model/weights/index.js";
 import type { Storage } from "../storage/storage.js";
-import { modelKey, TFJS_MODEL_FILE, type ModelRecord } from "./model-store.js";
+import { modelKey, type ModelRecord } from "./model-store.js";
 
 export const ONNX_FILE = "model.onnx";
 
@@ -12,7 +12,7 @@ export const ONNX_FILE = "model.onnx";
 export async function ensureOnnxFile(storage: Storage, tenant: string, record: ModelRecord): Promise<string> {
   const key = modelKey(tenant, record.id, ONNX_FILE);
   if (await storage.exists(key)) return key;
-  const model = await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, TFJS_MODEL_FILE)));
+  const model = await loadTfjsModel(await storage.localPath(modelKey(tenant, record.id, MODEL_JSON)));
   try {
     await storage.put(key, tfjsToOnnx(model).bytes);
   } finally {

@@ -4,6 +4,7 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { JobSpec } from "./job-spec.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 
 /** A Redis client plus the key prefix (REDIS_PREFIX) shared by BullMQ and these keys. */
 export interface JobRedis {
@@ -29,17 +30,6 @@ export const jobKeys = {
   /** Pub/sub channel carrying the ids of jobs to cancel. */
   cancelChannel: (db: JobRedis) => `${db.prefix}:cancel`,
 };
-
-/** One finished epoch; `epoch` is 1-based. Validation values are null without validation data. */
-export interface EpochMetrics {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  seconds: number;
-  imagesPerSecond: number;
-}
 
 /** What the worker reports about a job; any subset at a time (setJobInfo). */
 export interface JobInfo {

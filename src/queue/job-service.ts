@@ -12,11 +12,11 @@ import {
   markCancelled,
   parseEpochMetrics,
   parseJobRecord,
-  type EpochMetrics,
   type JobRecord,
   type JobRedis,
 } from "./job-records.js";
 import { readJob, type BullState, type JobRead } from "./job-read.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { addTrainingJobTo, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
 
 export const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"] as const;

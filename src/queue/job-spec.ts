@@ -1,14 +1,8 @@
 // The training job spec (design §5): what a client posts to /v1/jobs, with the
 // tutorial's defaults applied. openapi.yaml validates it and carries the same
 // defaults (a test keeps the two equal); the worker trains from it as is.
+import type { HeadSpec } from "../model/transfer-model.js";
 import type { WebhookSpec } from "../webhooks/webhook-events.js";
-
-/** The classifier head (same shape as model/transfer-model's HeadSpec): pooling -> Dense(denseUnits, relu) -> Dropout -> softmax. */
-export interface HeadSpec {
-  pooling: "flatten" | "avg";
-  denseUnits: number;
-  dropout: number;
-}
 
 /** Keras RandomFlip("horizontal") / RandomRotation(rotate) / RandomZoom(zoom) on training batches only. */
 export interface AugmentationSpec {
@@ -69,9 +63,6 @@ export const JOB_SPEC_DEFAULTS = {
   keepCheckpoints: 3,
   webhook: null,
 } as const satisfies Omit<JobSpec, "datasetId">;
-
-export const AUGMENTATION_DEFAULTS: AugmentationSpec = { flip: true, rotate: 0, zoom: 0 };
-export const EARLY_STOPPING_DEFAULTS: EarlyStoppingSpec = { monitor: "val_loss", patience: 3, minDelta: 0, restoreBest: false };
 
 /** Base weights that name no uploaded file. */
 export function isBuiltinWeights(baseWeights: string): baseWeights is "imagenet" | "none" {

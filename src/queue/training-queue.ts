@@ -4,7 +4,7 @@ import { Job, Queue, type IRedisTransaction, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { JobSpec } from "./job-spec.js";
-import type { EpochMetrics } from "./job-records.js";
+import type { EpochMetrics } from "../training/epoch-metrics.js";
 
 export const TRAINING_QUEUE = "training";
 export const TRAINING_JOB_NAME = "train";

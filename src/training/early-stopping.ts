@@ -2,7 +2,7 @@
 // onEpochEnd function for train(), with the best weights kept on the side.
 import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../errors.js";
-import type { EpochMetrics } from "./train.js";
+import type { EpochMetrics } from "./epoch-metrics.js";
 
 /** The metric names train() reports, in Keras' spelling. */
 export type MonitoredMetric = "val_loss" | "val_accuracy" | "loss" | "accuracy";
@@ -90,8 +90,8 @@ export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptio
     // Keras keeps the first epoch's weights even when they are no improvement (a NaN value).
     if (live && restoreBest && (improved || (kept === null && bestEpoch === null))) keepWeights(bestEpoch);
     if (improved) return undefined;
-    // Keras never stops at epoch 0.
-    if (wait >= patience && info.epoch > 0) {
+    // Keras never stops at the first epoch.
+    if (wait >= patience && info.epoch > 1) {
       stoppedEpoch = info.epoch;
       return "stop";
     }

@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { AppError } from "../errors.js";
+import type { EpochMetrics } from "./epoch-metrics.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
 import { evaluateUntilAborted } from "./evaluate.js";
 import { FusedAdamOptimizer } from "./fused-adam.js";
@@ -22,21 +23,6 @@ export interface BatchEndInfo {
   /** Running means over the epoch so far (what Keras' progress bar shows), measured in training mode. */
   loss: number;
   accuracy: number;
-}
-
-export interface EpochMetrics {
-  /** 0-based epoch. */
-  epoch: number;
-  /** Means over the epoch's training batches, in training mode (dropout on), as Keras reports them. */
-  loss: number;
-  accuracy: number;
-  /** On the validation source in inference mode; absent without validation data. */
-  valLoss?: number;
-  valAccuracy?: number;
-  /** Wall time of the epoch, validation included. */
-  seconds: number;
-  /** Training images per second, validation excluded. */
-  imagesPerSecond: number;
 }
 
 export interface TrainCallbacks {
@@ -172,10 +158,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         break;
       }
       const metrics: EpochMetrics = {
-        epoch,
+        epoch: epoch + 1,
         loss: totals.loss,
         accuracy: totals.accuracy,
-        ...(validation ? { valLoss: validation.loss, valAccuracy: validation.accuracy } : {}),
+        valLoss: validation ? validation.loss : null,
+        valAccuracy: validation ? validation.accuracy : null,
         seconds: (clock() - start) / 1000,
         imagesPerSecond: trainSeconds > 0 ? totals.images / trainSeconds : 0,
       };

@@ -7,6 +7,7 @@ import { placeImagenetWeights, readyDataset } from "../helpers/jobs.js";
 import { documentedOperations } from "../../src/api/openapi.js";
 import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
 import { loadOpenApi } from "../../src/api/openapi.js";
+import { MAX_CLASSES, MAX_DENSE_UNITS } from "../../src/model/transfer-model.js";
 
 const KEYS = { API_KEYS: "acme:key-acme,globex:key-globex" };
 const acme = { authorization: "Bearer key-acme" };
@@ -35,6 +36,12 @@ test("openapi.yaml and the app serve the same operations", async (t) => {
 test("the spec defaults in openapi.yaml are the ones the code applies", () => {
   const props = loadOpenApi().components.schemas.JobSpec.properties;
   for (const [field, value] of Object.entries(JOB_SPEC_DEFAULTS)) assert.deepEqual(props[field].default, value, field);
+});
+
+test("the spec limits in openapi.yaml are the ones the model builder checks", () => {
+  const props = loadOpenApi().components.schemas.JobSpec.properties;
+  assert.equal(props.head.properties.denseUnits.maximum, MAX_DENSE_UNITS);
+  assert.equal(props.classes.maxItems, MAX_CLASSES);
 });
 
 test("POST /v1/jobs queues a job with the tutorial's defaults; GET and the list show it", async (t) => {

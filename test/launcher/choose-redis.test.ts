@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { chooseRedis, DEFAULT_REDIS_URL, REDIS_MISSING_MESSAGE, type RedisProbes } from "../../src/launcher/choose-redis.js";
+import { chooseRedis, REDIS_MISSING_MESSAGE, type RedisProbes } from "../../src/launcher/choose-redis.js";
+import { DEFAULT_REDIS_URL } from "../../src/config.js";
 import { freePort, onPath, pingRedis } from "../../src/launcher/redis-server.js";
 import { startRedis } from "../helpers/redis.js";
 

@@ -3,17 +3,18 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { earlyStopping, type EarlyStoppingOptions } from "../../src/training/early-stopping.js";
-import type { EpochMetrics } from "../../src/training/train.js";
+import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 
 before(async () => {
   await selectBackend("wasm");
 });
 
+/** The metrics of the epoch at 0-based position `index` (EpochMetrics numbers epochs from 1). */
 function epoch(index: number, values: Partial<EpochMetrics>): EpochMetrics {
-  return { epoch: index, loss: 1, accuracy: 0.5, seconds: 1, imagesPerSecond: 1, ...values };
+  return { epoch: index + 1, loss: 1, accuracy: 0.5, valLoss: null, valAccuracy: null, seconds: 1, imagesPerSecond: 1, ...values };
 }
 
-/** Feeds the monitored values epoch by epoch; returns the epoch at which "stop" came, or null. */
+/** Feeds the monitored values epoch by epoch; returns the 0-based position at which "stop" came, or null. */
 function stopsAt(options: Partial<EarlyStoppingOptions>, field: keyof EpochMetrics, values: number[]): number | null {
   const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] });
   const stopper = earlyStopping(model, { monitor: "val_loss", patience: 0, minDelta: 0, restoreBest: false, ...options });
@@ -30,7 +31,7 @@ function stopsAt(options: Partial<EarlyStoppingOptions>, field: keyof EpochMetri
 test("val_loss is minimised: stops after `patience` epochs without improvement", () => {
   assert.equal(stopsAt({ patience: 2 }, "valLoss", [1.0, 0.8, 0.9, 0.85, 0.7]), 3);
   assert.equal(stopsAt({ patience: 2 }, "valLoss", [1.0, 0.8, 0.9, 0.7, 0.75, 0.6]), null);
-  // patience 0: the first epoch without improvement stops, but never epoch 0.
+  // patience 0: the first epoch without improvement stops, but never the first epoch.
   assert.equal(stopsAt({ patience: 0 }, "valLoss", [1.0, 1.2]), 1);
 });
 
@@ -69,8 +70,8 @@ test("restoreBest puts back the best epoch's weights only when training stopped 
 
   const before = tf.memory().numTensors;
   const stopped = run(1, [1.0, 0.5, 0.7, 0.9]);
-  assert.equal(stopped.stoppedEpoch, 2);
-  assert.equal(stopped.restoreBestWeights(), 1);
+  assert.equal(stopped.stoppedEpoch, 3);
+  assert.equal(stopped.restoreBestWeights(), 2);
   assert.equal(await kernel(), 2);
 
   const finished = run(2, [1.0, 0.5, 0.7]);
@@ -86,7 +87,7 @@ test("a resumed job replays the epochs it already ran: the patience count carrie
   const options = { monitor: "val_loss", patience: 2, minDelta: 0, restoreBest: true } as const;
   const before = [epoch(0, { valLoss: 1.0 }), epoch(1, { valLoss: 0.8 }), epoch(2, { valLoss: 0.9 })];
   const resumed = earlyStopping(model, options, before);
-  assert.equal(resumed.bestEpoch, 1);
+  assert.equal(resumed.bestEpoch, 2);
   assert.equal(resumed.onEpochEnd(epoch(3, { valLoss: 0.85 })), "stop");
   // The best epoch ran before the resume: its weights are in its checkpoint, not in memory.
   assert.equal(resumed.restoreBestWeights(), null);
@@ -95,7 +96,7 @@ test("a resumed job replays the epochs it already ran: the patience count carrie
   assert.equal(improvedAfter.onEpochEnd(epoch(3, { valLoss: 0.5 })), undefined);
   assert.equal(improvedAfter.onEpochEnd(epoch(4, { valLoss: 0.6 })), undefined);
   assert.equal(improvedAfter.onEpochEnd(epoch(5, { valLoss: 0.7 })), "stop");
-  assert.equal(improvedAfter.restoreBestWeights(), 3);
+  assert.equal(improvedAfter.restoreBestWeights(), 4);
   model.dispose();
 });
 

@@ -2,7 +2,8 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { train, type BatchEndInfo, type EpochMetrics } from "../../src/training/train.js";
+import { train, type BatchEndInfo } from "../../src/training/train.js";
+import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 import { evaluate } from "../../src/training/evaluate.js";
 import { decodeOptimizerState, encodeOptimizerState, exportOptimizerState } from "../../src/training/optimizer-state.js";
 import { smallData, smallModel, weightValues } from "../helpers/small-model.js";
@@ -35,7 +36,7 @@ test("trains on separable images: metrics per batch and per epoch, validation in
   assert.equal(result.aborted, false);
   assert.equal(result.stoppedEarly, false);
   assert.deepEqual(result.history, epochs);
-  assert.deepEqual(epochs.map((e) => e.epoch), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6]);
   // 24 images in batches of 5: 5 batches per epoch.
   assert.equal(batches.length, 30);
   assert.deepEqual(batches.slice(0, 5).map((b) => [b.epoch, b.batch, b.batches]), [[0, 0, 5], [0, 1, 5], [0, 2, 5], [0, 3, 5], [0, 4, 5]]);
@@ -86,7 +87,7 @@ test("an abort stops at the next batch boundary, reports the epochs completed an
   });
   assert.equal(result.aborted, true);
   assert.equal(result.epochsRun, 1);
-  assert.deepEqual(result.history.map((e) => e.epoch), [0]);
+  assert.deepEqual(result.history.map((e) => e.epoch), [1]);
   assert.deepEqual(seen.at(-1), [1, 2]);
   assert.equal(seen.length, 5 + 3);
   result.optimizer.dispose();
@@ -126,11 +127,11 @@ test("onEpochEnd returning stop ends training early; initialEpoch numbers the ep
     initialEpoch: 4,
     train: trainData.source,
     seed: 1,
-    callbacks: { onEpochEnd: ({ epoch }) => (epoch === 5 ? "stop" : undefined) },
+    callbacks: { onEpochEnd: ({ epoch }) => (epoch === 6 ? "stop" : undefined) },
   });
-  assert.deepEqual(result.history.map((e) => e.epoch), [4, 5]);
+  assert.deepEqual(result.history.map((e) => e.epoch), [5, 6]);
   assert.equal(result.stoppedEarly, true);
-  assert.equal(result.history[0].valLoss, undefined);
+  assert.equal(result.history[0].valLoss, null);
   result.optimizer.dispose();
   model.dispose();
   trainData.dispose();
@@ -214,7 +215,7 @@ test("1 epoch, checkpoint, fresh model and optimizer, 1 more epoch = 2 epochs st
     seed: 21,
     optimizerState: checkpoint.optimizer,
   });
-  assert.deepEqual(resumed.history.map((e) => e.epoch), [1]);
+  assert.deepEqual(resumed.history.map((e) => e.epoch), [2]);
   assert.equal(resumed.optimizer.iterations, 10);
   assert.deepEqual(await weightValues(resumedModel), straight);
   resumed.optimizer.dispose();

@@ -18,7 +18,7 @@ import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createLogger } from "../../src/log.js";
 import { runTraining, type TrainingDeps } from "../../src/worker/run-training.js";
 import { processTrainingJob } from "../../src/worker/training-processor.js";
-import { checkpointKey, listCheckpoints } from "../../src/worker/checkpoints.js";
+import { checkpointKey, listCheckpoints } from "../../src/training/checkpoints.js";
 import { buildResNet50 } from "../../src/model/resnet50.js";
 import { getModelRecord, modelKey } from "../../src/models/model-store.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";

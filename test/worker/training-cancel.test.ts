@@ -17,7 +17,7 @@ import { createTrainingQueue, enqueueTrainingJob, TRAINING_QUEUE, type JobProgre
 import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
-import { listCheckpoints } from "../../src/worker/checkpoints.js";
+import { listCheckpoints } from "../../src/training/checkpoints.js";
 import { CANCELLED_MESSAGE } from "../../src/worker/training-processor.js";
 
 const TENANT = "default";

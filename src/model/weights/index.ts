@@ -11,5 +11,5 @@ export {
   type WeightsReport,
 } from "./load-weights.js";
 export type { ShapeMismatch } from "./match-weights.js";
-export { loadTfjsModel, saveTfjs } from "./tfjs-format.js";
+export { MODEL_JSON, loadTfjsModel, saveTfjs } from "./tfjs-format.js";
 export type { WeightsFormat } from "./weights-source.js";

@@ -13,7 +13,8 @@ import { unreadable } from "./h5-file.js";
 import { AppError } from "../../errors.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
-const MODEL_JSON = "model.json";
+/** The TF.js layers format's topology file, in a directory, a zip, a checkpoint or a saved model. */
+export const MODEL_JSON = "model.json";
 /** Shard size of the tfjs converter: small enough for any HTTP cache or object store. */
 const SHARD_BYTES = 4 * 1024 * 1024;
 /** A zip's shards are held in memory one at a time; the converter writes 4 MB shards. */

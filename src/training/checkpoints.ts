@@ -10,14 +10,13 @@ import path from "node:path";
 import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
-import type { EpochMetrics } from "../queue/job-records.js";
-import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "../training/optimizer-state.js";
-import { saveTfjs } from "../model/weights/index.js";
+import type { EpochMetrics } from "./epoch-metrics.js";
+import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "./optimizer-state.js";
+import { MODEL_JSON, saveTfjs } from "../model/weights/index.js";
 import { digestLocalFile, digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
 
 export const MANIFEST_FILE = "checkpoint.json";
 export const OPTIMIZER_FILE = "optimizer.bin";
-export const MODEL_FILE = "model.json";
 
 export interface CheckpointManifest {
   /** 1-based: the number of epochs this checkpoint has completed. */
@@ -118,7 +117,7 @@ export async function listCheckpoints(storage: Storage, tenant: string, jobId: s
 
 /** Why the checkpoint cannot be resumed from (a file missing, torn or altered since written), or null. */
 export async function checkpointProblem(storage: Storage, tenant: string, jobId: string, manifest: CheckpointManifest): Promise<string | null> {
-  for (const needed of [MODEL_FILE, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
+  for (const needed of [MODEL_JSON, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
   for (const file of manifest.files) {
     const digest = manifest.digests?.[file];
     if (!isFileDigest(digest)) return `the manifest records no digest of ${file}`;
@@ -182,7 +181,7 @@ export async function readCheckpointOptimizerState(storage: Storage, tenant: str
 
 /** A local path of the checkpoint's model.json (loadModelWeights / loadTfjsModel read its shards next to it). */
 export async function checkpointModelPath(storage: Storage, tenant: string, jobId: string, epoch: number): Promise<string> {
-  return storage.localPath(checkpointKey(tenant, jobId, epoch, MODEL_FILE));
+  return storage.localPath(checkpointKey(tenant, jobId, epoch, MODEL_JSON));
 }
 
 /**

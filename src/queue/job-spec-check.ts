@@ -1,13 +1,14 @@
 // POST /v1/jobs checks against the world what the schema cannot: the dataset
-// (the tenant's, ready), the classes, the split, the base weights.
+// (the tenant's; a stored dataset is always ready), the classes, the split, the base weights.
 import fs from "node:fs/promises";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { getDataset } from "../datasets/dataset-store.js";
 import { splitCounts } from "../datasets/split.js";
+import { MIN_CLASSES } from "../datasets/dataset-ingest.js";
 import { getWeights } from "../weights/weights-store.js";
-import { isBuiltinWeights, type JobSpec } from "../queue/job-spec.js";
+import { isBuiltinWeights, type JobSpec } from "./job-spec.js";
 import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
 import { checkWebhookUrl } from "../webhooks/webhook-address.js";
 
@@ -15,9 +16,6 @@ export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storag
   if (spec.webhook) await checkWebhookUrl(spec.webhook.url, deps.config.webhookAllowPrivate);
   const dataset = await getDataset(deps.storage, tenant, spec.datasetId);
   if (!dataset) throw new AppError("DATASET_NOT_FOUND", `dataset ${spec.datasetId} does not exist`, { datasetId: spec.datasetId });
-  if (dataset.status !== "ready") {
-    throw new AppError("DATASET_NOT_READY", `dataset ${spec.datasetId} is ${dataset.status}, not ready`, { status: dataset.status });
-  }
 
   const classes = spec.classes ?? dataset.classes;
   const unknown = classes.filter((c) => !dataset.classes.includes(c));
@@ -27,8 +25,8 @@ export async function checkJobSpec(spec: JobSpec, tenant: string, deps: { storag
       available: dataset.classes,
     });
   }
-  if (classes.length < 2) {
-    throw new AppError("TOO_FEW_CLASSES", `a classifier needs at least 2 classes, got ${classes.length}`, { classes });
+  if (classes.length < MIN_CLASSES) {
+    throw new AppError("TOO_FEW_CLASSES", `a classifier needs at least ${MIN_CLASSES} classes, got ${classes.length}`, { classes });
   }
 
   const counts = splitCounts(dataset, classes, spec.validationSplit);

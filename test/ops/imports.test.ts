@@ -1,0 +1,35 @@
+// The one-way import rule (docs/architecture.md) is checked, not just written:
+// src/ follows it, and the check fails on a forbidden import.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+function checkImports(srcDir: string) {
+  return spawnSync(process.execPath, ["scripts/check-imports.mjs", srcDir], { encoding: "utf8" });
+}
+
+test("src/ imports follow the one-way rule", () => {
+  const run = checkImports("src");
+  assert.equal(run.status, 0, run.stderr);
+});
+
+test("a forbidden import fails the check and is named: a folder reaching up, HTTP outside api/", (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "imports-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const folder of ["api", "model", "worker", "training"]) mkdirSync(path.join(dir, folder));
+  writeFileSync(path.join(dir, "api", "routes.ts"), 'import { x } from "../model/x.js";\nexport const y = x;\n');
+  writeFileSync(path.join(dir, "model", "x.ts"), 'export const x = 1;\n');
+  writeFileSync(path.join(dir, "training", "ok.ts"), 'import { x } from "../model/x.js";\nexport const z = x;\n');
+  assert.equal(checkImports(dir).status, 0, "allowed imports pass");
+
+  writeFileSync(path.join(dir, "model", "leak.ts"), 'import type { FastifyInstance } from "fastify";\nexport type { FastifyInstance };\n');
+  writeFileSync(path.join(dir, "training", "bad.ts"), 'import {\n  y,\n} from "../api/routes.js";\nexport const w = y;\n');
+  writeFileSync(path.join(dir, "api", "late.ts"), 'export async function f() {\n  return import("../worker/w.js");\n}\n');
+  const run = checkImports(dir);
+  assert.equal(run.status, 1);
+  const lines = run.stderr.split("\n").map((l) => l.trim().split(":")[0]);
+  assert.deepEqual(lines.filter((l) => l.endsWith(".ts")).sort(), ["api/late.ts", "model/leak.ts", "training/bad.ts"]);
+});
