@@ -29,8 +29,7 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
     graph.state.map((s) => [s.input, s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice()]),
   );
   // Two buffers per state tensor: a step reads one and ONNX Runtime writes the other in place, then they
-  // swap. Allocating and copying the new state out of ONNX Runtime on every step (the Dense kernel and
-  // its two moments alone are 77 M floats) cost twice the step's arithmetic.
+  // swap, so no step allocates its new state (the Dense kernel and its two moments alone are 77 M floats).
   let spare = new Map<string, Float32Array>(graph.state.map((s) => [s.input, new Float32Array(size(s))]));
   // tfjs' Adam keeps beta^t in float32 accumulators that start at beta and are multiplied after each step.
   let accBeta1 = f32(adam.beta1);
