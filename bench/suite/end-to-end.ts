@@ -1,12 +1,14 @@
-// The tutorial's job end to end, with the frozen-trunk feature cache on and
-// off: decode the dataset's PNG files into the decoded-image table, split,
-// build the model, then every epoch with validation, i.e. everything a worker
-// does for the job except queue overhead.
+// The tutorial's job end to end, with the frozen-trunk feature cache on (its
+// features computed by each engine) and off: decode the dataset's PNG files
+// into the decoded-image table, split, build the model, then every epoch with
+// validation, i.e. everything a worker does for the job except queue
+// overhead; then the same job by the peers in bench/peers/, with the ratio.
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendName } from "../../src/backend/select-backend.js";
+import type { EngineName } from "../../src/engine/engine.js";
 import type { BatchSource, ModelInputs } from "../../src/datasets/batch-source.js";
 import type { DatasetIndex } from "../../src/datasets/dataset-store.js";
 import { decodeResizeRgb, rgbToTensor } from "../../src/datasets/image-decode.js";
@@ -22,6 +24,7 @@ import { train } from "../../src/training/train.js";
 import { makeImage } from "../../test/helpers/dataset-archives.js";
 import { timeSeconds } from "../bench-report.js";
 import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
+import { runPeers } from "./peers.js";
 
 const CLASSES = ["a", "b", "c", "d"];
 const PER_CLASS = 50;
@@ -48,7 +51,7 @@ async function writeDataset(dir: string, imageSize: number): Promise<Dataset> {
 }
 
 /** One run of the job; returns the accuracy of its last epoch as a sanity figure. */
-async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache: boolean, backend: string, workDir: string): Promise<number> {
+async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache: EngineName | null, backend: string, workDir: string): Promise<number> {
   const rowBytes = imageSize * imageSize * 3;
   const table = Buffer.alloc(dataset.files.length * rowBytes);
   for (const [row, file] of dataset.files.entries()) (await decodeResizeRgb(file, imageSize)).copy(table, row * rowBytes);
@@ -78,6 +81,7 @@ async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache
           dtype: "float32",
           budgetBytes: 10 * 1024 ** 3,
           backend: backend as BackendName,
+          engine: cache,
           threads: 0,
         })
       : null;
@@ -110,13 +114,27 @@ export async function endToEnd(opts: SuiteOptions): Promise<Figure[]> {
     const dataset = await writeDataset(dir, imageSize);
     const base = { backend: opts.backend, imageSize, batchSize: JOB.batchSize };
     const job = `${dataset.files.length} images, ${CLASSES.length} classes, ${epochs} epochs, unfrozenLayers ${JOB.unfrozenLayers}, validationSplit ${JOB.validationSplit}`;
-    const on = await timeSeconds(() => runJob(dataset, imageSize, epochs, true, opts.backend, path.join(dir, "cache-on")));
-    const off = await timeSeconds(() => runJob(dataset, imageSize, epochs, false, opts.backend, path.join(dir, "cache-off")));
-    return [
-      { section: "e2e", name: "tutorial job, feature cache on", value: on.seconds, unit: "s", detail: `${job}; last valAccuracy ${on.value.toFixed(3)}`, ...base },
+    const figures: Figure[] = [];
+    const seconds: Record<string, number> = {};
+    for (const engine of ["tfjs", "onnxruntime"] as const) {
+      const on = await timeSeconds(() => runJob(dataset, imageSize, epochs, engine, opts.backend, path.join(dir, `cache-${engine}`)));
+      seconds[engine] = on.seconds;
+      figures.push({ section: "e2e", name: `tutorial job, feature cache on (${engine} trunk)`, value: on.seconds, unit: "s", detail: `${job}; last valAccuracy ${on.value.toFixed(3)}`, ...base });
+    }
+    const off = await timeSeconds(() => runJob(dataset, imageSize, epochs, null, opts.backend, path.join(dir, "cache-off")));
+    figures.push(
       { section: "e2e", name: "tutorial job, feature cache off", value: off.seconds, unit: "s", detail: `${job}; last valAccuracy ${off.value.toFixed(3)}`, ...base },
-      { section: "e2e", name: "tutorial job, speed-up of the cache (off / on)", value: off.seconds / on.seconds, unit: "x", detail: job, ...base },
-    ];
+      { section: "e2e", name: "tutorial job, speed-up of the cache (off / tfjs on)", value: off.seconds / seconds.tfjs, unit: "x", detail: job, ...base },
+    );
+    const best = Math.min(seconds.tfjs, seconds.onnxruntime);
+    for (const peer of await runPeers({ dataDir: dir, imageSize, epochs, ...JOB })) {
+      const peerBase = { section: "e2e" as const, backend: peer.framework, imageSize, batchSize: JOB.batchSize };
+      figures.push(
+        { ...peerBase, name: `tutorial job, ${peer.name}`, value: peer.seconds, unit: "s", detail: `${job}; full forward every epoch; last valAccuracy ${peer.valAccuracy.toFixed(3)}` },
+        { ...peerBase, name: `tutorial job, this service (best engine, cache on) / ${peer.name}`, value: best / peer.seconds, unit: "x", detail: "below 1: the service is faster" },
+      );
+    }
+    return figures;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -87,7 +87,11 @@ export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant
 }
 
 export async function readJobRecord(db: JobRedis, jobId: string): Promise<JobRecord | null> {
-  const raw = await db.redis.hgetall(jobKeys.record(db, jobId));
+  return parseJobRecord(jobId, await db.redis.hgetall(jobKeys.record(db, jobId)));
+}
+
+/** The record from its hash's fields, or null when they are not a record. */
+export function parseJobRecord(jobId: string, raw: Record<string, string>): JobRecord | null {
   if (!raw.tenant || !raw.spec) return null;
   const out: Record<string, unknown> = { jobId };
   for (const [field, value] of Object.entries(raw)) out[field] = JSON.parse(value);
@@ -112,7 +116,11 @@ export async function appendEpochMetrics(db: JobRedis, jobId: string, metrics: E
 
 /** Every recorded epoch in order, or those after `afterEpoch`. */
 export async function readEpochMetrics(db: JobRedis, jobId: string, afterEpoch = 0): Promise<EpochMetrics[]> {
-  const raw = await db.redis.hgetall(jobKeys.metrics(db, jobId));
+  return parseEpochMetrics(await db.redis.hgetall(jobKeys.metrics(db, jobId)), afterEpoch);
+}
+
+/** The metrics hash's entries in epoch order, those after `afterEpoch`. */
+export function parseEpochMetrics(raw: Record<string, string>, afterEpoch = 0): EpochMetrics[] {
   return Object.values(raw)
     .map((v) => JSON.parse(v) as EpochMetrics)
     .filter((m) => m.epoch > afterEpoch)

@@ -2,7 +2,6 @@
 // BullMQ job (queue state, attempts, progress, times). Creating (one
 // transaction), reading and listing (which never write), cancelling, and
 // whether a dataset or weights file is in use.
-import type { Job } from "bullmq";
 import { AppError } from "../errors.js";
 import type { Config } from "../config.js";
 import { requestCancel } from "./cancel.js";
@@ -11,11 +10,12 @@ import {
   jobKeys,
   writeJobRecord,
   markCancelled,
-  readEpochMetrics,
-  readJobRecord,
+  parseEpochMetrics,
+  parseJobRecord,
   type JobRecord,
   type JobRedis,
 } from "./job-records.js";
+import { readJob, type BullState, type JobRead } from "./job-read.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { addTrainingJobTo, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
 
@@ -53,8 +53,6 @@ export interface JobPage {
   items: JobView[];
   nextCursor: string | null;
 }
-
-type BullState = Awaited<ReturnType<Job["getState"]>>;
 
 /**
  * BullMQ has no `cancelled`: a job is cancelled once the worker (or the API,
@@ -111,18 +109,7 @@ export interface JobServiceDeps {
 }
 
 export function createJobService({ db, queue, config, beforeCommit }: JobServiceDeps) {
-  async function queuePosition(jobId: string): Promise<number | null> {
-    const [index, length] = await Promise.all([
-      db.redis.lpos(queue.keys.wait, jobId) as Promise<number | null>,
-      db.redis.llen(queue.keys.wait),
-    ]);
-    // Jobs are pushed on the left and taken from the right.
-    return index === null ? null : length - index;
-  }
-
-  async function viewOf(record: JobRecord, withMetrics: boolean): Promise<JobView> {
-    const bullJob = (await queue.getJob(record.jobId)) as Job<TrainingJobPayload> | undefined;
-    const bullState: BullState = bullJob ? await bullJob.getState() : "unknown";
+  function viewOf(record: JobRecord, { bullJob, bullState, queuePosition, metrics }: JobRead, withMetrics: boolean): JobView {
     const state = jobState(record, bullState);
     const progress = bullJob && typeof bullJob.progress === "object" ? (bullJob.progress as Partial<JobProgress>) : null;
     const finishedAt =
@@ -143,7 +130,7 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
       state,
       spec: record.spec,
       datasetId: record.spec.datasetId,
-      queuePosition: bullState === "waiting" ? await queuePosition(record.jobId) : null,
+      queuePosition,
       progress:
         progress && typeof progress.epoch === "number"
           ? { epoch: progress.epoch, epochs: progress.epochs!, batch: progress.batch!, batches: progress.batches!, fraction: progress.fraction! }
@@ -159,15 +146,17 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
       startedAt: bullJob?.processedOn ? new Date(bullJob.processedOn).toISOString() : null,
       finishedAt,
     };
-    if (withMetrics) view.metrics = await readEpochMetrics(db, record.jobId);
+    if (withMetrics) view.metrics = parseEpochMetrics(metrics);
     return view;
   }
 
   /** The tenant's job, or null: another tenant's job does not exist for this one. */
   async function get(tenant: string, jobId: string, opts: { metrics?: boolean } = {}): Promise<JobView | null> {
-    const record = await readJobRecord(db, jobId);
+    const withMetrics = opts.metrics ?? true;
+    const read = await readJob(db, queue, jobId, { metrics: withMetrics });
+    const record = read && parseJobRecord(jobId, read.record);
     if (!record || record.tenant !== tenant) return null;
-    return viewOf(record, opts.metrics ?? true);
+    return viewOf(record, read, withMetrics);
   }
 
   /**
@@ -214,9 +203,10 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
       const raw = await db.redis.zrevrange(key, start, start + chunk - 1, "WITHSCORES");
       for (let i = 0; i < raw.length; i += 2) {
         const jobId = raw[i];
-        const record = await readJobRecord(db, jobId);
+        const read = await readJob(db, queue, jobId, { metrics: false });
+        const record = read && parseJobRecord(jobId, read.record);
         if (!record) continue; // expired; pruneTenantIndex removes it later
-        const view = await viewOf(record, false);
+        const view = viewOf(record, read, false);
         if (opts.state && view.state !== opts.state) continue;
         items.push(view);
         if (items.length === opts.limit) return { items, nextCursor: encodeCursor(Number(raw[i + 1]), jobId) };

@@ -194,3 +194,74 @@ test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to R
   await post(5);
   assert.equal(await app.redis.zscore(`rf:tenant:${TENANT}:jobs`, expired), null);
 });
+
+/**
+ * The commands clients sent to Redis while `run` ran, as Redis' MONITOR feed
+ * shows them (commands a Lua script runs are its own, not a client's). Two
+ * ECHO markers bracket the window: MONITOR reports commands in the order
+ * Redis ran them.
+ */
+async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<string[][]> {
+  const probe = redis.duplicate();
+  const monitor = await redis.duplicate().monitor();
+  const seen: string[][] = [];
+  let inside = false;
+  let ended: () => void;
+  const end = new Promise<void>((resolve) => (ended = resolve));
+  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-start") inside = true;
+    else if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-end") {
+      inside = false;
+      ended();
+    }
+    else if (inside && source !== "lua") seen.push(args);
+  });
+  try {
+    await probe.echo("rf-test-start");
+    await run();
+    await probe.echo("rf-test-end");
+    await end;
+    return seen;
+  } finally {
+    monitor.disconnect();
+    probe.disconnect();
+  }
+}
+
+test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", { timeout: 60_000 }, async (t) => {
+  const { app, config } = await build(t);
+  await placeImagenetWeights(config);
+  const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
+  const http = supertest(app.server);
+  const post = async (seed: number) => (await http.post("/v1/jobs").send({ datasetId, seed })).body.id as string;
+  const completed = await post(1);
+  const worker = fakeWorker(config, async () => ({ modelId: "mdl_x" }));
+  await nextEvent(worker, "completed");
+  await worker.close();
+  const queued = await post(2);
+
+  for (const id of [completed, queued]) {
+    let body: Record<string, unknown> = {};
+    const commands = await clientCommands(app.redis, async () => {
+      const res = await http.get(`/v1/jobs/${id}`);
+      assert.equal(res.status, 200);
+      body = res.body;
+    });
+    // The script reads BullMQ's job hash and lists itself: what it finds must be what BullMQ's own API says.
+    const bullJob = (await app.queue.getJob(id))!;
+    const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
+    assert.deepEqual(
+      { state: body.state, attempts: body.attempts, startedAt: body.startedAt, finishedAt: body.finishedAt },
+      id === completed
+        ? { state: "completed", attempts: bullJob.attemptsStarted, startedAt: iso(bullJob.processedOn), finishedAt: iso(bullJob.finishedOn) }
+        : { state: "queued", attempts: 0, startedAt: null, finishedAt: null },
+    );
+    assert.equal(await bullJob.getState(), id === completed ? "completed" : "waiting");
+    assert.equal(body.queuePosition, id === completed ? null : 1);
+    assert.equal(bullJob.attemptsStarted, id === completed ? 1 : 0);
+    // Background connections (BullMQ's event listeners) may block-read meanwhile; the GET's own commands mention the job.
+    const theGets = commands.filter((args) => args.some((a) => a.includes(id)));
+    assert.equal(theGets.length, 1, `GET sent ${JSON.stringify(commands)}`);
+    assert.deepEqual(commands.filter((args) => !/^x?read|^bzpopmin$|^blmove$|^brpoplpush$/i.test(args[0]) && !args.some((a) => a.includes(id))), [], "a GET sent commands not about its job");
+  }
+});

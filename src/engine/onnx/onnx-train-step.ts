@@ -12,7 +12,7 @@ export interface OnnxTrainStep {
    * per Dropout layer (ones without dropout). Returns the batch's loss.
    */
   step(batch: { cuts: Float32Array[]; labels: Float32Array; masks: Float32Array[]; count: number }): Promise<number>;
-  /** The current value of a state tensor, by its graph input name. */
+  /** The current value of a state tensor, by its graph input name (a copy). */
   value(input: string): Float32Array;
   /** Writes the weights and moving statistics into the TF.js model's variables. */
   writeBack(): void;
@@ -25,9 +25,12 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
   const graph = trainStepGraph(tail, adam);
   const session: OrtSession = await createOrtSession(graph.bytes);
   const size = (s: StateTensor) => s.shape.reduce((a, b) => a * b, 1);
-  const state = new Map<string, Float32Array>(
+  let state = new Map<string, Float32Array>(
     graph.state.map((s) => [s.input, s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice()]),
   );
+  // Two buffers per state tensor: a step reads one and ONNX Runtime writes the other in place, then they
+  // swap, so no step allocates its new state (the Dense kernel and its two moments alone are 77 M floats).
+  let spare = new Map<string, Float32Array>(graph.state.map((s) => [s.input, new Float32Array(size(s))]));
   // tfjs' Adam keeps beta^t in float32 accumulators that start at beta and are multiplied after each step.
   let accBeta1 = f32(adam.beta1);
   let accBeta2 = f32(adam.beta2);
@@ -44,13 +47,15 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
       for (const s of graph.state) feeds[s.input] = { data: state.get(s.input)!, dims: s.shape };
       feeds[graph.corrections[0]] = { data: Float32Array.of(f32(1 - accBeta1)), dims: [1] };
       feeds[graph.corrections[1]] = { data: Float32Array.of(f32(1 - accBeta2)), dims: [1] };
-      const out = await session.run(feeds);
-      for (const s of graph.state) state.set(s.input, out[`${s.input}:new`].data);
+      const into: Record<string, { data: Float32Array; dims: number[] }> = {};
+      for (const s of graph.state) into[`${s.input}:new`] = { data: spare.get(s.input)!, dims: s.shape };
+      const out = await session.run(feeds, into);
+      [state, spare] = [spare, state];
       accBeta1 = f32(accBeta1 * f32(adam.beta1));
       accBeta2 = f32(accBeta2 * f32(adam.beta2));
       return out[graph.loss].data[0];
     },
-    value: (input) => state.get(input)!,
+    value: (input) => state.get(input)!.slice(),
     writeBack() {
       for (const s of graph.state) {
         if (s.kind === "weight" || s.kind === "moving") s.variable.write(tf.tensor(state.get(s.input)!, s.shape));

@@ -11,8 +11,12 @@ export interface FloatTensor {
 export interface OrtSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Named float32 inputs -> every output, by name. */
-  run(inputs: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
+  /**
+   * Named float32 inputs -> every output, by name. An output named in `into` is written into that
+   * buffer (which must not be one of the inputs) instead of a fresh one, so a caller that runs the
+   * same graph again and again allocates and copies nothing for it.
+   */
+  run(inputs: Record<string, FloatTensor>, into?: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
   release(): Promise<void>;
 }
 
@@ -38,10 +42,13 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(inputs) {
+    async run(inputs, into = {}) {
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(inputs)) feeds[name] = new Tensor("float32", t.data, t.dims);
-      const results = await session.run(feeds);
+      // Fetches name every output: ONNX Runtime returns only the outputs a fetches map names.
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const name of session.outputNames) fetches[name] = name in into ? new Tensor("float32", into[name].data, into[name].dims) : null;
+      const results = await session.run(feeds, fetches);
       const out: Record<string, FloatTensor> = {};
       for (const [name, t] of Object.entries(results)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
       return out;

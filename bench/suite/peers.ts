@@ -1,0 +1,60 @@
+// The tutorial's job run by the peers in bench/peers/ (a Keras script and a
+// PyTorch script) on the dataset the e2e section wrote, when their Python
+// packages import. The interpreter comes from KERAS_PYTHON / TORCH_PYTHON
+// (default python3), so a virtualenv's python can be named.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const PEERS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "peers");
+
+const PEERS = [
+  { name: "Keras script", script: "keras_job.py", pythonEnv: "KERAS_PYTHON", module: "tensorflow" },
+  { name: "PyTorch script", script: "torch_job.py", pythonEnv: "TORCH_PYTHON", module: "torch" },
+] as const;
+
+export interface PeerRun {
+  name: string;
+  seconds: number;
+  valAccuracy: number;
+  framework: string;
+}
+
+export interface PeerJob {
+  dataDir: string;
+  imageSize: number;
+  epochs: number;
+  unfrozenLayers: number;
+  batchSize: number;
+  validationSplit: number;
+  seed: number;
+}
+
+/** Each peer whose packages import, run once; a peer that cannot run is said so on stderr and left out. */
+export async function runPeers(job: PeerJob): Promise<PeerRun[]> {
+  const runs: PeerRun[] = [];
+  for (const peer of PEERS) {
+    const python = process.env[peer.pythonEnv] || "python3";
+    try {
+      await run(python, ["-c", `import ${peer.module}`], { timeout: 120_000 });
+    } catch {
+      console.warn(`e2e: ${peer.name} skipped: ${python} cannot import ${peer.module} (set ${peer.pythonEnv} to a python that can)`);
+      continue;
+    }
+    const args = [
+      path.join(PEERS_DIR, peer.script),
+      ...["--data", job.dataDir, "--size", String(job.imageSize), "--epochs", String(job.epochs), "--unfrozen-layers", String(job.unfrozenLayers)],
+      ...["--batch-size", String(job.batchSize), "--validation-split", String(job.validationSplit), "--seed", String(job.seed)],
+    ];
+    try {
+      const { stdout } = await run(python, args, { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
+      const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as Omit<PeerRun, "name">;
+      runs.push({ name: peer.name, ...result });
+    } catch (err) {
+      console.warn(`e2e: ${peer.name} failed: ${(err as Error).message.slice(0, 500)}`);
+    }
+  }
+  return runs;
+}
