@@ -13,6 +13,7 @@ import { tempDir } from "../helpers/app.js";
 import { startService, type ServiceProcess } from "../helpers/processes.js";
 import { datasetZip } from "../helpers/training-fixtures.js";
 import { makeImage } from "../helpers/dataset-archives.js";
+import type { BrowserContext } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = path.resolve("test-artifacts/console");
@@ -33,7 +34,10 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
   const env = { REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", API_KEYS: `default:${KEY}`, LOG_LEVEL: "info", TFJS_BACKEND: "wasm" };
   const services: ServiceProcess[] = [startService("api", "src/server.ts", env), startService("worker", "src/worker.ts", env)];
   const userDataDir = await tempDir("rf-chromium-");
+  let browser: BrowserContext | undefined;
   t.after(async () => {
+    // Chromium writes into its profile until it has closed: close it before removing the profile.
+    await browser?.close();
     await Promise.all(services.map((s) => s.stop()));
     await redis.stop();
     await fs.rm(dataDir, { recursive: true, force: true });
@@ -48,13 +52,12 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
   const image = path.join(files, "query.png");
   await fs.writeFile(image, await makeImage(101, "png"));
 
-  const browser = await chromium.launchPersistentContext(userDataDir, {
+  browser = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: WIDE,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-  t.after(() => browser.close());
   const page = browser.pages()[0] ?? (await browser.newPage());
   const requests: string[] = [];
   page.on("request", (r) => requests.push(r.url()));
