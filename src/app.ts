@@ -9,7 +9,7 @@ import type { Config } from "./config.js";
 import { loggerOptions } from "./log.js";
 import type { Storage } from "./storage/storage.js";
 import { createLocalStorage } from "./storage/local-storage.js";
-import { registerErrorHandler, sendError, toAppError } from "./api/error-handler.js";
+import { registerErrorHandler, sendError, toAppError, writeClientError } from "./api/error-handler.js";
 import { registerRateLimit } from "./api/rate-limit.js";
 import { registerBodyIdleTimeout, serverTimeoutOptions } from "./api/timeouts.js";
 import { dashboardEnabled, registerAuth } from "./api/auth.js";
@@ -104,6 +104,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     ...serverTimeoutOptions(config),
     // Errors the router raises before any route runs (a malformed or over-long URL) get the error shape too.
     frameworkErrors: (err, _request, reply) => sendError(reply, toAppError(err)),
+    clientErrorHandler: writeClientError,
   });
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);

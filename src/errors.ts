@@ -23,6 +23,9 @@ export const ERRORS = {
   PATH_FORBIDDEN: client(403),
   // a path parameter longer than the router accepts (100 characters)
   URI_TOO_LONG: client(414),
+  // Node's HTTP server: headers or body not in within HEADERS_TIMEOUT_MS / REQUEST_TIMEOUT_MS, headers over its limit
+  REQUEST_TIMEOUT: client(408),
+  HEADERS_TOO_LARGE: client(431),
   CONFLICT: client(409),
   PAYLOAD_TOO_LARGE: client(413),
   UNSUPPORTED_MEDIA_TYPE: client(415),

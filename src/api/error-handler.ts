@@ -1,5 +1,7 @@
 // One error handler: AppError -> its status and code; Fastify's own validation
 // and client errors -> 4xx with a code; anything else -> 500 without internals.
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../errors.js";
 import { isRedisUnavailable } from "../queue/redis.js";
@@ -69,4 +71,25 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new AppError("ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`)),
   );
+}
+
+/** What Node's HTTP parser reports before Fastify has a request, by its error code. */
+const CLIENT_ERRORS: Record<string, () => AppError> = {
+  ERR_HTTP_REQUEST_TIMEOUT: () => new AppError("REQUEST_TIMEOUT", "the request's headers or body did not arrive in time"),
+  HPE_HEADER_OVERFLOW: () => new AppError("HEADERS_TOO_LARGE", "the request's headers are larger than the server accepts"),
+};
+
+/**
+ * Fastify's clientErrorHandler: a slow client cut by a timeout, oversized headers or bytes that are
+ * not HTTP get the error shape too, written on the socket (there is no request to reply to).
+ */
+export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const error = CLIENT_ERRORS[err.code ?? ""]?.() ?? new AppError("VALIDATION_FAILED", "the request is not valid HTTP");
+  const body = JSON.stringify({ error: error.toJSON() });
+  if (socket.writable) {
+    const status = `${error.statusCode} ${STATUS_CODES[error.statusCode]}`;
+    socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

@@ -81,6 +81,22 @@ async function tmpEmpty(config: Config, ms = 10_000): Promise<void> {
   }
 }
 
+/** The raw answer's body is the service's JSON error shape with `code`. */
+function assertErrorCode(answer: string, code: string): void {
+  const body = answer.slice(answer.indexOf("\r\n\r\n") + 4);
+  assert.equal(JSON.parse(body).error.code, code, answer);
+}
+
+test("bytes that are not HTTP get 400 in the error shape, and the API keeps serving", async (t) => {
+  const { app, config, port } = await listening(t);
+  const garbage = await connect(port);
+  garbage.socket.write("THIS IS NOT HTTP\r\n\r\n");
+  const answer = await garbage.closed(8000);
+  assert.match(answer, /^HTTP\/1\.1 400/);
+  assertErrorCode(answer, "VALIDATION_FAILED");
+  await assertStillServing(app, config);
+});
+
 test("headers trickled one line at a time are cut after HEADERS_TIMEOUT_MS with 408", async (t) => {
   const { app, config, port } = await listening(t);
   const slow = await connect(port);
@@ -89,6 +105,7 @@ test("headers trickled one line at a time are cut after HEADERS_TIMEOUT_MS with 
   const started = Date.now();
   const answer = await slow.closed(8000);
   assert.match(answer, /^HTTP\/1\.1 408/);
+  assertErrorCode(answer, "REQUEST_TIMEOUT");
   assert.ok(Date.now() - started < 4000, `cut after ${Date.now() - started} ms`);
   await assertStillServing(app, config);
 });
@@ -116,6 +133,7 @@ test("a body trickled just fast enough to dodge the idle timeout is cut at REQUE
   const started = Date.now();
   const answer = await slow.closed(12_000);
   assert.match(answer, /^HTTP\/1\.1 408/);
+  assertErrorCode(answer, "REQUEST_TIMEOUT");
   assert.ok(Date.now() - started >= 5000, "not before REQUEST_TIMEOUT_MS");
   await tmpEmpty(config);
   await assertStillServing(app, config);
