@@ -1,13 +1,17 @@
 // Jobs in tests: a ready dataset record to train on, the ImageNet file stand-in,
-// and a BullMQ worker whose processor the test writes (no training).
+// a BullMQ worker whose processor the test writes (no training), and the real
+// training worker with the queue's events to wait on.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { Worker, type Job } from "bullmq";
+import { QueueEvents, Worker, type Job } from "bullmq";
 import type { Config } from "../../src/config.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { datasetKeys, newDatasetId, type DatasetRecord } from "../../src/datasets/dataset-store.js";
 import { TRAINING_QUEUE, type TrainingJobPayload } from "../../src/queue/training-queue.js";
-import { redisOptions } from "../../src/queue/redis.js";
+import { createRedis, redisOptions } from "../../src/queue/redis.js";
+import { jobRedis } from "../../src/queue/job-records.js";
+import { createLogger } from "../../src/log.js";
+import { createTrainingWorker } from "../../src/worker/training-worker.js";
 
 /** Stores a ready dataset record for `tenant` with `counts` images per class (no image bytes: jobs never reach training here). */
 export async function readyDataset(config: Config, tenant: string, counts: Record<string, number>): Promise<string> {
@@ -65,4 +69,27 @@ export function nextEvent<T extends unknown[]>(
     };
     emitter.on(event, on);
   });
+}
+
+/** The real training worker (sandboxed children on wasm) on `config`'s Redis and data dir, and the queue's events. */
+export async function startTrainingWorker(config: Config): Promise<{ events: QueueEvents; close(): Promise<void> }> {
+  const connection = { url: config.redisUrl, ...redisOptions("consumer") };
+  const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
+  await events.waitUntilReady();
+  const records = createRedis(config.redisUrl, "consumer");
+  const worker = createTrainingWorker({
+    config,
+    connection,
+    db: jobRedis(records, config),
+    log: createLogger("silent"),
+    env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
+  });
+  return {
+    events,
+    async close() {
+      await worker.shutdown();
+      records.disconnect();
+      await events.close();
+    },
+  };
 }

@@ -9,18 +9,12 @@ import * as tf from "@tensorflow/tfjs";
 import type { FastifyInstance } from "fastify";
 import { AppError } from "../../src/errors.js";
 import { loadModelWeights, openWeightsFile } from "../../src/model/weights/index.js";
-import { QueueEvents } from "bullmq";
-import { createLogger } from "../../src/log.js";
-import { createRedis, redisOptions } from "../../src/queue/redis.js";
-import { jobRedis } from "../../src/queue/job-records.js";
-import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../../src/weights/weights-store.js";
-import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { build, tempDir } from "../helpers/app.js";
 import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
 import { filesUnder, uploadArchive } from "../helpers/dataset-upload.js";
-import { nextEvent } from "../helpers/jobs.js";
+import { nextEvent, startTrainingWorker } from "../helpers/jobs.js";
 import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
 import { buildResNet50 } from "../../src/model/resnet50.js";
 import { startRedis } from "../helpers/redis.js";
@@ -171,21 +165,9 @@ test("a hostile file planted in storage as a job's base weights fails the job wi
 
   const dataset = await uploadArchive(app, await makeZip(await classFolders(["a", "b"], 2)));
   assert.equal(dataset.statusCode, 201, dataset.body);
-  const connection = { url: config.redisUrl, ...redisOptions("consumer") };
-  const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
-  await events.waitUntilReady();
-  const records = createRedis(config.redisUrl, "consumer");
-  const worker = createTrainingWorker({
-    config,
-    connection,
-    db: jobRedis(records, config),
-    log: createLogger("silent"),
-    env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
-  });
+  const { events, close } = await startTrainingWorker(config);
   t.after(async () => {
-    await worker.shutdown();
-    records.disconnect();
-    await events.close();
+    await close();
     await redis.stop();
     await fs.rm(dir, { recursive: true, force: true });
   });

@@ -3,16 +3,10 @@
 // every JSON round trip (storage, Redis, HTTP answers).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { QueueEvents } from "bullmq";
-import { createLogger } from "../../src/log.js";
-import { createRedis, redisOptions } from "../../src/queue/redis.js";
-import { jobRedis } from "../../src/queue/job-records.js";
-import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
-import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { build } from "../helpers/app.js";
 import { multipartBody } from "../helpers/dataset-archives.js";
 import { uploadArchive } from "../helpers/dataset-upload.js";
-import { nextEvent } from "../helpers/jobs.js";
+import { nextEvent, startTrainingWorker } from "../helpers/jobs.js";
 import { startRedis } from "../helpers/redis.js";
 import { PROTOTYPE_CLASS_NAMES, prototypeClassesZip, smallImages } from "./hostile-inputs.js";
 
@@ -41,21 +35,9 @@ test("a dataset of classes named like Object.prototype's keys uploads, lists, tr
   assert.equal(one.statusCode, 200, one.body);
   assert.deepEqual(ownEntries(one.json().counts), NAMES.map((n) => [n, 3]));
 
-  const connection = { url: config.redisUrl, ...redisOptions("consumer") };
-  const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
-  await events.waitUntilReady();
-  const records = createRedis(config.redisUrl, "consumer");
-  const worker = createTrainingWorker({
-    config,
-    connection,
-    db: jobRedis(records, config),
-    log: createLogger("silent"),
-    env: { REDIS_URL: config.redisUrl, DATA_DIR: config.dataDir, TFJS_BACKEND: "wasm", LOG_LEVEL: "silent" },
-  });
+  const { events, close } = await startTrainingWorker(config);
   t.after(async () => {
-    await worker.shutdown();
-    records.disconnect();
-    await events.close();
+    await close();
     await redis.stop();
   });
 
