@@ -15,7 +15,8 @@ import { freePort } from "../src/launcher/redis-server.js";
 import { createRandom } from "../src/datasets/seeded-random.js";
 import { storageKeys } from "../src/storage/keys.js";
 import { datasetZip } from "../test/helpers/training-fixtures.js";
-import { descendants, nodeService, redisService, type NodeService, type Service } from "./soak/services.js";
+import { descendants } from "../test/helpers/processes.js";
+import { nodeService, redisService, type NodeService, type Service } from "./soak/services.js";
 import { mountDataDisk, type DataDisk } from "./soak/full-disk.js";
 
 const { values } = parseArgs({

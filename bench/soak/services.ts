@@ -1,7 +1,7 @@
 // The processes a soak run drives: a private redis-server with AOF (fsync on
 // every write), the API and one worker, each started as the README says
 // (node with the tsx loader), logging to files, and restartable after a fault.
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import path from "node:path";
 import { startRedisServer, type RedisServer } from "../../src/launcher/redis-server.js";
@@ -80,22 +80,4 @@ export async function redisService(dir: string, port: number): Promise<Service &
     },
     stop: () => server.stop(),
   };
-}
-
-/** Every process below `pid` with its command line. */
-export function descendants(pid: number): { pid: number; args: string }[] {
-  const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,args="], { encoding: "utf8" })
-    .split("\n")
-    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
-  const out: { pid: number; args: string }[] = [];
-  const walk = (parent: number) => {
-    for (const row of rows.filter((r) => r.ppid === parent)) {
-      out.push({ pid: row.pid, args: row.args });
-      walk(row.pid);
-    }
-  };
-  walk(pid);
-  return out;
 }
