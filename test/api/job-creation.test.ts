@@ -154,17 +154,23 @@ function nextTick(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to Redis, whatever the jobs' states", { timeout: 60_000 }, async (t) => {
+/** An app with a ready dataset, `post(seed)` to create a job on it, and one job already completed by a worker. */
+async function withCompletedJob(t: Parameters<typeof build>[0]) {
   const { app, config } = await build(t);
   await placeImagenetWeights(config);
   const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
   const http = supertest(app.server);
   const post = async (seed: number) => (await http.post("/v1/jobs").send({ datasetId, seed })).body.id as string;
-
   const completed = await post(1);
   const worker = fakeWorker(config, async () => ({ modelId: "mdl_x" }));
   await nextEvent(worker, "completed");
   await worker.close();
+  return { app, config, http, post, completed };
+}
+
+test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to Redis, whatever the jobs' states", { timeout: 60_000 }, async (t) => {
+  const { app, http, post, completed } = await withCompletedJob(t);
+
   const cancelled = await post(2);
   assert.equal((await http.post(`/v1/jobs/${cancelled}/cancel`)).status, 200);
   const queued = await post(3);
@@ -229,15 +235,7 @@ async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<s
 }
 
 test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", { timeout: 60_000 }, async (t) => {
-  const { app, config } = await build(t);
-  await placeImagenetWeights(config);
-  const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
-  const http = supertest(app.server);
-  const post = async (seed: number) => (await http.post("/v1/jobs").send({ datasetId, seed })).body.id as string;
-  const completed = await post(1);
-  const worker = fakeWorker(config, async () => ({ modelId: "mdl_x" }));
-  await nextEvent(worker, "completed");
-  await worker.close();
+  const { app, http, post, completed } = await withCompletedJob(t);
   const queued = await post(2);
 
   for (const id of [completed, queued]) {
