@@ -7,7 +7,7 @@ import fs from "node:fs/promises";
 import { Redis } from "ioredis";
 import { freePort } from "../helpers/redis.js";
 import { tempDir } from "../helpers/app.js";
-import { startService, type ServiceProcess } from "../helpers/processes.js";
+import { startService, type ServiceProcess, e2eServiceEnv } from "../helpers/processes.js";
 import { datasetZip } from "../helpers/training-fixtures.js";
 import { startRedisServer, type RedisServer } from "../../src/launcher/redis-server.js";
 
@@ -43,16 +43,7 @@ test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metr
   let redisServer: RedisServer = await startRedisServer(redisDir, redisPort, AOF_ALWAYS);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = {
-    REDIS_URL: redisServer.url,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    LOG_LEVEL: "info",
-    TFJS_BACKEND: "wasm",
-    RETRY_BACKOFF_MS: "100",
-    WORKER_LOCK_DURATION_MS: "4000",
-    WORKER_STALLED_INTERVAL_MS: "2000",
-  };
+  const env = e2eServiceEnv(redisServer.url, dataDir, port);
   const services: ServiceProcess[] = [startService("api", "src/server.ts", env), startService("worker", "src/worker.ts", env)];
   const [api, worker] = services;
   const client = new Redis(redisServer.url, { maxRetriesPerRequest: null });

@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
 import { freePort, startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/app.js";
-import { startService, descendants, type ServiceProcess } from "../helpers/processes.js";
+import { startService, descendants, type ServiceProcess, e2eServiceEnv } from "../helpers/processes.js";
 import { readSse, type SseEvent } from "../helpers/sse.js";
 import { datasetZip, THREE_CLASSES } from "../helpers/training-fixtures.js";
 import { makeImage } from "../helpers/dataset-archives.js";
@@ -28,17 +28,7 @@ const redis = await startRedis();
 const dataDir = await tempDir("rf-e2e-");
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const env = {
-  REDIS_URL: redis.url,
-  DATA_DIR: dataDir,
-  PORT: String(port),
-  LOG_LEVEL: "info",
-  TFJS_BACKEND: "wasm",
-  // A killed attempt is retried at once, a dead worker's job found within seconds.
-  RETRY_BACKOFF_MS: "100",
-  WORKER_LOCK_DURATION_MS: "4000",
-  WORKER_STALLED_INTERVAL_MS: "2000",
-};
+const env = e2eServiceEnv(redis.url, dataDir, port);
 const api = startService("api", "src/server.ts", env);
 const worker = startService("worker", "src/worker.ts", env);
 await api.waitFor(/Server listening/);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import { freePort, startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/app.js";
-import { descendants, startService, type ServiceProcess } from "../helpers/processes.js";
+import { descendants, startService, type ServiceProcess, e2eServiceEnv } from "../helpers/processes.js";
 import { datasetZip } from "../helpers/training-fixtures.js";
 
 function alive(pid: number): boolean {
@@ -23,16 +23,7 @@ test("kill -9 of the worker: its training child exits, and a new worker complete
   const dataDir = await tempDir("rf-worker-death-");
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = {
-    REDIS_URL: redis.url,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    LOG_LEVEL: "info",
-    TFJS_BACKEND: "wasm",
-    RETRY_BACKOFF_MS: "100",
-    WORKER_LOCK_DURATION_MS: "4000",
-    WORKER_STALLED_INTERVAL_MS: "2000",
-  };
+  const env = e2eServiceEnv(redis.url, dataDir, port);
   const services: ServiceProcess[] = [];
   t.after(async () => {
     await Promise.all(services.map((s) => s.stop()));

@@ -82,3 +82,20 @@ export function descendants(pid: number): { pid: number; args: string }[] {
   walk(pid);
   return out;
 }
+
+/**
+ * The environment of an API or worker started by an end-to-end test: its own Redis, data dir and port, wasm,
+ * and a killed attempt retried at once, a dead worker's job found within seconds.
+ */
+export function e2eServiceEnv(redisUrl: string, dataDir: string, port: number): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    LOG_LEVEL: "info",
+    TFJS_BACKEND: "wasm",
+    RETRY_BACKOFF_MS: "100",
+    WORKER_LOCK_DURATION_MS: "4000",
+    WORKER_STALLED_INTERVAL_MS: "2000",
+  };
+}
