@@ -79,13 +79,6 @@ export function writeJobRecord(tx: TransactionWrites, db: JobRedis, job: { jobId
   }
 }
 
-/** The record alone, without a queue entry (the worker's tests train jobs they queue themselves). */
-export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
-  const multi = db.redis.multi();
-  writeJobRecord({ hset: (key, data) => multi.hset(key, data), runCommand: (name, args) => multi.call(name, ...args) }, db, job);
-  await multi.exec();
-}
-
 export async function readJobRecord(db: JobRedis, jobId: string): Promise<JobRecord | null> {
   return parseJobRecord(jobId, await db.redis.hgetall(jobKeys.record(db, jobId)));
 }

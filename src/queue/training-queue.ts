@@ -65,10 +65,6 @@ export function createTrainingQueue(connection: Redis, config: Pick<Config, "red
   });
 }
 
-export async function enqueueTrainingJob(queue: TrainingQueue, payload: TrainingJobPayload): Promise<void> {
-  await queue.add(TRAINING_JOB_NAME, payload, { jobId: payload.jobId });
-}
-
 /**
  * Puts the job's insert into `tx`, a transaction on the queue's own client
  * (`queue.getBackend().client`), so the queue entry lands together with

@@ -7,9 +7,10 @@ import { QueueEvents, Worker, type Job } from "bullmq";
 import type { Config } from "../../src/config.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { datasetKeys, newDatasetId, type DatasetRecord } from "../../src/datasets/dataset-store.js";
-import { TRAINING_QUEUE, type TrainingJobPayload } from "../../src/queue/training-queue.js";
+import { TRAINING_JOB_NAME, TRAINING_QUEUE, type TrainingJobPayload, type TrainingQueue } from "../../src/queue/training-queue.js";
 import { createRedis, redisOptions } from "../../src/queue/redis.js";
-import { jobRedis } from "../../src/queue/job-records.js";
+import { jobRedis, writeJobRecord, type JobRedis } from "../../src/queue/job-records.js";
+import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createLogger } from "../../src/log.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 
@@ -92,4 +93,16 @@ export async function startTrainingWorker(config: Config): Promise<{ events: Que
       await events.close();
     },
   };
+}
+
+/** A job's record alone, without a queue entry: the worker's tests queue their jobs themselves. */
+export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
+  const multi = db.redis.multi();
+  writeJobRecord({ hset: (key, data) => multi.hset(key, data), runCommand: (name, args) => multi.call(name, ...args) }, db, job);
+  await multi.exec();
+}
+
+/** Queues a job whose record exists (the API does both in one transaction). */
+export async function enqueueTrainingJob(queue: TrainingQueue, payload: TrainingJobPayload): Promise<void> {
+  await queue.add(TRAINING_JOB_NAME, payload, { jobId: payload.jobId });
 }

@@ -4,17 +4,10 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
 import { createRedis } from "../../src/queue/redis.js";
-import {
-  appendEpochMetrics,
-  createJobRecord,
-  markCancelled,
-  readEpochMetrics,
-  readJobRecord,
-  setJobInfo,
-  type JobRedis,
-} from "../../src/queue/job-records.js";
+import { appendEpochMetrics, markCancelled, readEpochMetrics, readJobRecord, setJobInfo, type JobRedis } from "../../src/queue/job-records.js";
 import { isCancelRequested, onCancel, requestCancel } from "../../src/queue/cancel.js";
 import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
+import { createJobRecord } from "../helpers/jobs.js";
 
 let server: TestRedis;
 let redis: Redis;

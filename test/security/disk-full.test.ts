@@ -15,10 +15,11 @@ import { startRedis } from "../helpers/redis.js";
 import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
 import { loadConfig } from "../../src/config.js";
 import { createRedis } from "../../src/queue/redis.js";
-import { createJobRecord, jobRedis, readJobRecord } from "../../src/queue/job-records.js";
+import { jobRedis, readJobRecord } from "../../src/queue/job-records.js";
 import { createLogger } from "../../src/log.js";
 import { processTrainingJob } from "../../src/worker/training-processor.js";
 import { listCheckpoints } from "../../src/training/checkpoints.js";
+import { createJobRecord } from "../helpers/jobs.js";
 
 /** A tmpfs of `size` (2 MB by default), or null when this process may not mount one. */
 async function tinyDisk(t: { after(fn: () => Promise<void>): void }, size = "2m"): Promise<string | null> {

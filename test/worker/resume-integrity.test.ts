@@ -10,7 +10,7 @@ import { testConfig } from "../helpers/app.js";
 import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { createRedis } from "../../src/queue/redis.js";
-import { createJobRecord, jobRedis, readEpochMetrics } from "../../src/queue/job-records.js";
+import { jobRedis, readEpochMetrics } from "../../src/queue/job-records.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 import type { JobProgress } from "../../src/queue/training-queue.js";
 import type { JobSpec } from "../../src/queue/job-spec.js";
@@ -20,6 +20,7 @@ import { checkpointKey, checkpointProblem, listCheckpoints, MANIFEST_FILE, OPTIM
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 import { datasetKeys } from "../../src/datasets/dataset-store.js";
 import { storageKeys } from "../../src/storage/keys.js";
+import { createJobRecord } from "../helpers/jobs.js";
 
 const TENANT = "acme";
 const redis = await startRedis();

@@ -12,7 +12,7 @@ import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { saveWeightsRecord, weightsKeys } from "../../src/weights/weights-store.js";
 import { createRedis } from "../../src/queue/redis.js";
-import { jobRedis, readEpochMetrics, readJobRecord, createJobRecord } from "../../src/queue/job-records.js";
+import { jobRedis, readEpochMetrics, readJobRecord } from "../../src/queue/job-records.js";
 import type { JobProgress } from "../../src/queue/training-queue.js";
 import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createLogger } from "../../src/log.js";
@@ -22,6 +22,7 @@ import { checkpointKey, listCheckpoints } from "../../src/training/checkpoints.j
 import { buildResNet50 } from "../../src/model/resnet50.js";
 import { getModelRecord, modelKey } from "../../src/models/model-store.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
+import { createJobRecord } from "../helpers/jobs.js";
 
 const TENANT = "acme";
 const redis = await startRedis();

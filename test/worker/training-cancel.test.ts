@@ -11,14 +11,15 @@ import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
 import { createLogger } from "../../src/log.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { createRedis } from "../../src/queue/redis.js";
-import { createJobRecord, jobRedis, readEpochMetrics, readJobRecord } from "../../src/queue/job-records.js";
+import { jobRedis, readEpochMetrics, readJobRecord } from "../../src/queue/job-records.js";
 import { onCancel, requestCancel } from "../../src/queue/cancel.js";
-import { createTrainingQueue, enqueueTrainingJob, TRAINING_QUEUE, type JobProgress } from "../../src/queue/training-queue.js";
+import { createTrainingQueue, TRAINING_QUEUE, type JobProgress } from "../../src/queue/training-queue.js";
 import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 import { listCheckpoints } from "../../src/training/checkpoints.js";
 import { CANCELLED_MESSAGE } from "../../src/worker/training-processor.js";
+import { createJobRecord, enqueueTrainingJob } from "../helpers/jobs.js";
 
 const TENANT = "default";
 const redis = await startRedis();

@@ -8,10 +8,11 @@ import { testConfig } from "../../helpers/app.js";
 import { storeDataset, smallSpec } from "../../helpers/training-fixtures.js";
 import { createLocalStorage } from "../../../src/storage/local-storage.js";
 import { createRedis } from "../../../src/queue/redis.js";
-import { createJobRecord, jobRedis, readEpochMetrics, readJobRecord } from "../../../src/queue/job-records.js";
+import { jobRedis, readEpochMetrics, readJobRecord } from "../../../src/queue/job-records.js";
 import type { EpochMetrics } from "../../../src/training/epoch-metrics.js";
 import { createLogger } from "../../../src/log.js";
 import { runTraining } from "../../../src/worker/run-training.js";
+import { createJobRecord } from "../../helpers/jobs.js";
 
 const TENANT = "acme";
 const redis = await startRedis();
