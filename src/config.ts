@@ -132,7 +132,7 @@ function redisPrefix(env: Env): string {
 /**
  * WORKER_MEMORY_BYTES when unset, by the backend TFJS_BACKEND names: wasm's heap
  * is 32-bit (4 GiB), less 10% because the estimate came out up to 5% under the
- * measured heap, which grows in steps (README "Security"); `auto` and `cpu` may
+ * measured heap, which grows in steps (docs/security.md); `auto` and `cpu` may
  * end up on wasm or on plain JS arrays on a small host, so they get the same;
  * the native backends get 16 GiB (a typical worker's RAM, or a 16 GB GPU).
  */

@@ -559,8 +559,8 @@ export interface paths {
          *     public addresses (422 WEBHOOK_URL_REFUSED, unless WEBHOOK_ALLOW_PRIVATE=1).
          *     The memory
          *     the training would take on a worker (weights, gradients and Adam
-         *     state, one batch's activations, the frozen trunk's forward pass; README
-         *     "Security" gives the formula) must fit in `WORKER_MEMORY_BYTES` (422
+         *     state, one batch's activations, the frozen trunk's forward pass; docs/security.md
+         *     gives the formula) must fit in `WORKER_MEMORY_BYTES` (422
          *     JOB_TOO_LARGE, whose details give `estimateBytes`, `budgetBytes`, the
          *     `largestBatchSize` that fits at the requested `imageSize` and the
          *     `largestImageSize` that fits at the requested `batchSize`, 0 when none).

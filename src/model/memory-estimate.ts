@@ -1,7 +1,7 @@
 // How much memory training a job spec takes on the worker, from the real
 // model: the transfer model is built once (at 32 px, on whatever backend is
 // loaded), then every spec's layer shapes come from each layer's own
-// computeOutputShape, without allocating its weights. README "Security"
+// computeOutputShape, without allocating its weights. docs/security.md
 // documents the formula and the measurements its factors come from.
 import type * as tf from "@tensorflow/tfjs";
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, RESNET50_LAYER_COUNT } from "./resnet50.js";
@@ -32,7 +32,7 @@ export interface MemoryEstimate {
 }
 
 const FLOAT_BYTES = 4;
-/** Bytes kept per trainable activation element under the tape: its value, its gradient and the kernels' intermediates (BatchNormalization's centred and scaled copies, ReLU masks). Measured: README "Security". */
+/** Bytes kept per trainable activation element under the tape: its value, its gradient and the kernels' intermediates (BatchNormalization's centred and scaled copies, ReLU masks). Measured: docs/security.md. */
 export const TAPE_FACTOR = 6;
 /** Bytes alive per element of the frozen trunk's largest activation in inference: its input, its output and a residual shortcut. */
 export const FORWARD_FACTOR = 3;

@@ -2,7 +2,7 @@
 // accuracy) then fit on batch sources with validation, written out by hand
 // rather than model.fit so that abort, callbacks, dropout seeds and the
 // optimizer state are ours to control. Same seed, data and backend give
-// bit-identical weights, resumed or not (README "Training" says what is not reproducible).
+// bit-identical weights, resumed or not (docs/training.md says what is not reproducible).
 import * as tf from "@tensorflow/tfjs";
 import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { AppError } from "../errors.js";
