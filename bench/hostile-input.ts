@@ -1,4 +1,4 @@
-// One hostile input of the benchmark: what it attacks (the issue's item) and
+// One hostile input of the benchmark: what it attacks and
 // how to fire it at a running service.
 import { multipartBody } from "../test/helpers/dataset-archives.js";
 export interface Outcome {
@@ -24,8 +24,8 @@ export interface HostileContext {
 
 export interface HostileInput<P = unknown> {
   name: string;
-  /** The numbered item of the security issue it belongs to. */
-  item: number;
+  /** What it attacks, as docs/security.md groups the threats. */
+  threat: string;
   /** Fired this many times at once (default 4). */
   copies?: number;
   /** Builds what is sent (a bomb takes seconds of CPU) before the measurement starts, so it is not measured. */
@@ -36,7 +36,7 @@ export interface HostileInput<P = unknown> {
 /** An input that uploads `build()`'s bytes to `url`: built once, sent by every copy. */
 export function upload(
   name: string,
-  item: number,
+  threat: string,
   url: string | ((ctx: HostileContext) => Promise<string | undefined>),
   filename: string,
   build: () => Promise<Buffer>,
@@ -44,7 +44,7 @@ export function upload(
 ): HostileInput<Buffer> {
   return {
     name,
-    item,
+    threat,
     prepare: build,
     async run(ctx, bytes) {
       const target = typeof url === "string" ? url : await url(ctx);

@@ -1,6 +1,6 @@
 // npm run bench:hostile: starts the real service (API and worker processes,
 // a private Redis on a free port, a temporary DATA_DIR), fires every hostile
-// input of the security issue at it, each several times at once, and prints
+// input of the threat model at it, each several times at once, and prints
 // per input: the statuses and codes it got, the API's RSS before and after,
 // the slowest /readyz answer meanwhile (probed every 50 ms) and whether it
 // stayed under 100 ms. A benchmark, not a test: it asserts nothing.
@@ -142,23 +142,23 @@ function tenancyInputs(): HostileInput[] {
   return [
     {
       name: "job spec 512 px, Flatten head of 8192 units",
-      item: 4,
+      threat: "memory: job size",
       run: (ctx) => post(ctx, "/v1/jobs", { datasetId: ctx.datasetId, imageSize: 512, head: { pooling: "flatten", denseUnits: 8192 }, baseWeights: "none" }),
     },
     {
       name: "job spec batchSize 1024 at 512 px",
-      item: 4,
+      threat: "memory: job size",
       run: (ctx) => post(ctx, "/v1/jobs", { datasetId: ctx.datasetId, imageSize: 512, batchSize: 1024, baseWeights: "none" }),
     },
     {
       name: "queue dashboard JSON API with a tenant key",
-      item: 5,
+      threat: "admin and metrics",
       run: (ctx) => fetch(`${ctx.base}/admin/queues/api/queues`, { headers: ACME }).then(outcomeOf),
     },
-    { name: "/metrics without the token", item: 5, run: (ctx) => fetch(`${ctx.base}/metrics`).then(outcomeOf) },
+    { name: "/metrics without the token", threat: "admin and metrics", run: (ctx) => fetch(`${ctx.base}/metrics`).then(outcomeOf) },
     {
       name: "200 event streams from one key",
-      item: 7,
+      threat: "disk, quotas and time",
       copies: 1,
       async run(ctx) {
         // A job of its own, cancelled afterwards: its streams stay open while the flood lasts.
@@ -184,7 +184,7 @@ function tenancyInputs(): HostileInput[] {
     },
     {
       name: "30 jobs queued at once from one key",
-      item: 7,
+      threat: "disk, quotas and time",
       copies: 1,
       async run(ctx) {
         const responses = await Promise.all(
@@ -208,7 +208,7 @@ function tenancyInputs(): HostileInput[] {
     },
     {
       name: "8 uploads in flight from one key",
-      item: 7,
+      threat: "disk, quotas and time",
       copies: 1,
       run: async (ctx) => {
         const upload = multipartBody(incompressible(8 * MiB));
@@ -219,7 +219,7 @@ function tenancyInputs(): HostileInput[] {
     },
     {
       name: "upload whose body stalls (slow upload)",
-      item: 7,
+      threat: "disk, quotas and time",
       run: async (ctx) => {
         const upload = multipartBody(incompressible(MiB));
         const head = `POST /v1/datasets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-acme\r\nContent-Type: ${upload.headers["content-type"]}\r\nContent-Length: ${upload.payload.length}\r\n\r\n`;
@@ -228,12 +228,12 @@ function tenancyInputs(): HostileInput[] {
     },
     {
       name: "headers trickled one line every 500 ms (slowloris)",
-      item: 7,
+      threat: "disk, quotas and time",
       run: (ctx) => stallingRequest(ctx.port, "GET /v1/jobs HTTP/1.1\r\nHost: x\r\n", undefined, 500),
     },
     {
       name: "700 requests in a burst from one key (rate limit)",
-      item: 7,
+      threat: "disk, quotas and time",
       copies: 1,
       run: async (ctx) => {
         const outcomes: Outcome[] = [];
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
       const { statuses, codes } = summarise(results.flat());
       rows.push([
         input.name,
-        String(input.item),
+        input.threat,
         String(copies),
         statuses,
         codes,
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
       process.stdout.write(`done: ${input.name}\n`);
     }
     const tmpLeft = await fs.readdir(path.join(dataDir, ".tmp")).catch(() => []);
-    const header = ["input", "issue item", "copies at once", "statuses", "codes", "API RSS MiB before -> after", "slowest /readyz ms", "/readyz < 100 ms"];
+    const header = ["input", "threat", "copies at once", "statuses", "codes", "API RSS MiB before -> after", "slowest /readyz ms", "/readyz < 100 ms"];
     console.log(`\n| ${header.join(" | ")} |\n| ${header.map(() => "---").join(" | ")} |`);
     for (const row of rows) console.log(`| ${row.join(" | ")} |`);
     console.log(`\nAPI still alive: ${api.exitCode === null ? "yes" : `no (exit ${api.exitCode})`}; entries left in DATA_DIR/.tmp: ${tmpLeft.length}`);

@@ -1,4 +1,4 @@
-// npm run bench: the training-speed and API benchmark suite of issue 7. Writes
+// npm run bench: the training-speed and API benchmark suite. Writes
 // bench/results/bench-<date>.json and prints a table; a benchmark, not a test.
 //   npm run bench                      everything (full 224 px end-to-end: tens of minutes on wasm)
 //   npm run bench -- --only e2e        one or more sections: trunk,train,e2e,api,predict,tailstep
@@ -102,7 +102,7 @@ await fs.writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
 printReport(
   machine,
   [
-    `${opts.quick ? "QUICK mode (64 px, 2 epochs, short runs): not the issue's figures" : "full run"}; written to ${path.relative(process.cwd(), file)}`,
+    `${opts.quick ? "QUICK mode (64 px, 2 epochs, short runs): not the figures docs/performance.md quotes" : "full run"}; written to ${path.relative(process.cwd(), file)}`,
     `filter-gradient helper thread (GRADIENT_THREAD): ${gradientThread ? "on in training steps" : "off"}`,
   ],
   figures.map((f) => ({
