@@ -25,9 +25,7 @@ function rewriteRefs(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) {
       if (k === "$ref" && typeof v === "string" && v.startsWith("#/components/schemas/")) {
         out[k] = `${v.slice("#/components/schemas/".length)}#`;
-      } else if (k === "example" || k === "examples") {
-        continue;
-      } else {
+      } else if (k !== "example" && k !== "examples") {
         out[k] = rewriteRefs(v);
       }
     }
