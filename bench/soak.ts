@@ -196,7 +196,7 @@ async function faultedJob(f: FaultedJob): Promise<Row> {
 }
 
 /** The fault itself, and the restart of what it took down; returns a note for the phase column, if any. */
-async function inject(f: FaultedJob): Promise<string | void> {
+async function inject(f: FaultedJob): Promise<string | undefined> {
   switch (f.fault) {
     case "kill -9 training child": {
       const child = await trainingChild(f.worker);
@@ -308,7 +308,7 @@ async function scratchLeftovers(dataDir: string): Promise<string[]> {
   for (const entry of await fs.readdir(dataDir, { withFileTypes: true, recursive: true })) {
     const rel = path.relative(dataDir, path.join(entry.parentPath, entry.name));
     if (entry.isDirectory()) continue;
-    if (rel.startsWith(".tmp" + path.sep) || entry.name.endsWith(".part")) out.push(rel);
+    if (rel.startsWith(`.tmp${path.sep}`) || entry.name.endsWith(".part")) out.push(rel);
   }
   return out.sort();
 }

@@ -3,7 +3,7 @@
 // the API's coded {code, message}. JSON calls go through openapi-fetch typed
 // by src/client/api-types.ts (generated from openapi.yaml), which
 // `npm run typecheck` checks this code against (tsconfig.console.json).
-// @ts-ignore: the API serves openapi-fetch's browser build from node_modules (src/api/console-files.ts)
+// @ts-expect-error: the API serves openapi-fetch's browser build from node_modules (src/api/console-files.ts)
 import createClient from "./vendor/openapi-fetch/index.mjs";
 
 const KEY = "resnet-finetune.key";
@@ -22,7 +22,7 @@ export class ApiError extends Error {
   constructor(status, error) {
     super(error?.message ?? `HTTP ${status}`);
     this.status = status;
-    this.code = error?.code ?? "HTTP_" + status;
+    this.code = error?.code ?? `HTTP_${status}`;
   }
 }
 
@@ -111,8 +111,7 @@ export function followEvents(path, onEvent, onError) {
           const { value, done } = await reader.read();
           if (done) break;
           buffer += value;
-          let end;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
+          for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             let event = "message";

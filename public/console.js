@@ -11,7 +11,7 @@ function page(title, ...children) {
 }
 
 function errorBox(err) {
-  return el("p", { class: "error", role: "alert" }, `${err.code ? err.code + ": " : ""}${err.message}`);
+  return el("p", { class: "error", role: "alert" }, `${err.code ? `${err.code}: ` : ""}${err.message}`);
 }
 
 const link = (href, text) => el("a", { href }, text);
@@ -133,8 +133,12 @@ function specOf(datasetId, inputs) {
     if (field.optional && raw === "") continue;
     const value = field.type === "int" ? Number.parseInt(raw, 10) : field.type === "number" ? Number(raw) : raw;
     const [outer, inner] = field.name.split(".");
-    if (inner) (spec[outer] ??= {})[inner] = value;
-    else spec[outer] = value;
+    if (inner) {
+      spec[outer] ??= {};
+      spec[outer][inner] = value;
+    } else {
+      spec[outer] = value;
+    }
   }
   return spec;
 }
@@ -182,7 +186,7 @@ async function jobsPage() {
       ? el("p", { class: "muted" }, ["No job yet: ", link("#/jobs/new", "start one"), "."])
       : el("table", {}, [
           el("tr", {}, [el("th", {}, "job"), el("th", {}, "state"), el("th", { class: "hide-narrow" }, "dataset"), el("th", { class: "hide-narrow" }, "created")]),
-          ...items.map((j) => el("tr", {}, [el("td", {}, link(`#/jobs/${j.id}`, j.id.slice(0, 12) + "…")), el("td", {}, el("span", { class: `state ${j.state}` }, j.state)), el("td", { class: "hide-narrow" }, link(`#/datasets/${j.datasetId}`, j.datasetId)), el("td", { class: "hide-narrow" }, when(j.createdAt))])),
+          ...items.map((j) => el("tr", {}, [el("td", {}, link(`#/jobs/${j.id}`, `${j.id.slice(0, 12)}…`)), el("td", {}, el("span", { class: `state ${j.state}` }, j.state)), el("td", { class: "hide-narrow" }, link(`#/datasets/${j.datasetId}`, j.datasetId)), el("td", { class: "hide-narrow" }, when(j.createdAt))])),
         ])),
   );
 }
@@ -326,7 +330,7 @@ async function modelsPage() {
     ? el("p", { class: "muted" }, "No model yet: a completed job makes one.")
     : el("table", {}, [
         el("tr", {}, [el("th", {}, "model"), el("th", {}, "classes"), el("th", { class: "num" }, "val acc"), el("th", { class: "hide-narrow" }, "created")]),
-        ...items.map((m) => el("tr", {}, [el("td", {}, link(`#/models/${m.id}`, m.id.slice(0, 14) + "…")), el("td", {}, m.classes.join(", ")), el("td", { class: "num" }, pct(m.metrics?.valAccuracy)), el("td", { class: "hide-narrow" }, when(m.createdAt))])),
+        ...items.map((m) => el("tr", {}, [el("td", {}, link(`#/models/${m.id}`, `${m.id.slice(0, 14)}…`)), el("td", {}, m.classes.join(", ")), el("td", { class: "num" }, pct(m.metrics?.valAccuracy)), el("td", { class: "hide-narrow" }, when(m.createdAt))])),
       ])));
 }
 

@@ -5,15 +5,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import type { FastifyInstance, FastifySchema } from "fastify";
-
-type Json = Record<string, any>;
+import { HTTP_METHODS, type HttpMethod, isRef, type OpenApiDocument, type Parameter, refName } from "./openapi-document.js";
 
 export const OPENAPI_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "openapi.yaml");
 
-let cached: Json | undefined;
+let cached: OpenApiDocument | undefined;
 
-export function loadOpenApi(): Json {
-  cached ??= parse(readFileSync(OPENAPI_PATH, "utf8")) as Json;
+export function loadOpenApi(): OpenApiDocument {
+  cached ??= parse(readFileSync(OPENAPI_PATH, "utf8")) as OpenApiDocument;
   return cached;
 }
 
@@ -21,13 +20,11 @@ export function loadOpenApi(): Json {
 function rewriteRefs(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(rewriteRefs);
   if (value && typeof value === "object") {
-    const out: Json = {};
+    const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       if (k === "$ref" && typeof v === "string" && v.startsWith("#/components/schemas/")) {
         out[k] = `${v.slice("#/components/schemas/".length)}#`;
-      } else if (k === "example" || k === "examples") {
-        continue;
-      } else {
+      } else if (k !== "example" && k !== "examples") {
         out[k] = rewriteRefs(v);
       }
     }
@@ -38,9 +35,9 @@ function rewriteRefs(value: unknown): unknown {
 
 /** Adds every component schema to the app so route schemas can refer to them. */
 export function addOpenApiSchemas(app: FastifyInstance): void {
-  const schemas: Json = loadOpenApi().components?.schemas ?? {};
+  const schemas = loadOpenApi().components?.schemas ?? {};
   for (const [name, schema] of Object.entries(schemas)) {
-    app.addSchema({ $id: name, ...(rewriteRefs(schema) as Json) });
+    app.addSchema({ $id: name, ...(rewriteRefs(schema) as Record<string, unknown>) });
   }
 }
 
@@ -55,34 +52,34 @@ export function toOpenApiPath(fastifyPath: string): string {
  */
 export function routeSchema(method: string, fastifyPath: string): FastifySchema {
   const doc = loadOpenApi();
-  const pathItem: Json | undefined = doc.paths?.[toOpenApiPath(fastifyPath)];
-  const op: Json | undefined = pathItem?.[method.toLowerCase()];
+  const pathItem = doc.paths?.[toOpenApiPath(fastifyPath)];
+  const op = pathItem?.[method.toLowerCase() as HttpMethod];
   if (!op) throw new Error(`openapi.yaml has no operation ${method.toUpperCase()} ${toOpenApiPath(fastifyPath)}`);
 
-  const schema: Json = {};
+  const schema: Record<string, unknown> = {};
   if (op.tags) schema.tags = op.tags;
   if (op.summary) schema.summary = op.summary;
-  const params = [...(pathItem?.parameters ?? []), ...(op.parameters ?? [])].map((p: Json) =>
-    p.$ref ? doc.components.parameters[p.$ref.split("/").pop()] : p,
+  const params = [...(pathItem?.parameters ?? []), ...(op.parameters ?? [])].map((p) =>
+    isRef(p) ? doc.components.parameters[refName(p.$ref)] : p,
   );
   for (const [where, key] of [["path", "params"], ["query", "querystring"], ["header", "headers"]] as const) {
-    const list = params.filter((p: Json) => p.in === where);
+    const list = params.filter((p) => p.in === where);
     if (list.length === 0) continue;
     // Fastify sees header names in lower case.
-    const name = (p: Json): string => (where === "header" ? String(p.name).toLowerCase() : p.name);
+    const name = (p: Parameter): string => (where === "header" ? p.name.toLowerCase() : p.name);
     schema[key] = {
       type: "object",
-      properties: Object.fromEntries(list.map((p: Json) => [name(p), rewriteRefs(p.schema ?? {})])),
-      required: list.filter((p: Json) => p.required).map(name),
+      properties: Object.fromEntries(list.map((p) => [name(p), rewriteRefs(p.schema ?? {})])),
+      required: list.filter((p) => p.required).map(name),
       additionalProperties: where !== "query",
     };
   }
   const jsonBody = op.requestBody?.content?.["application/json"]?.schema;
   if (jsonBody) schema.body = rewriteRefs(jsonBody);
 
-  const responses: Json = {};
-  for (const [status, res] of Object.entries<Json>(op.responses ?? {})) {
-    const resolved = res.$ref ? doc.components.responses[res.$ref.split("/").pop()] : res;
+  const responses: Record<string, unknown> = {};
+  for (const [status, res] of Object.entries(op.responses ?? {})) {
+    const resolved = isRef(res) ? doc.components.responses[refName(res.$ref)] : res;
     const body = resolved?.content?.["application/json"]?.schema;
     if (body) responses[status] = rewriteRefs(body);
   }
@@ -93,8 +90,8 @@ export function routeSchema(method: string, fastifyPath: string): FastifySchema 
 /** Every "METHOD /path" that openapi.yaml documents. */
 export function documentedOperations(): string[] {
   const out: string[] = [];
-  for (const [p, item] of Object.entries<Json>(loadOpenApi().paths ?? {})) {
-    for (const method of ["get", "post", "put", "patch", "delete"]) {
+  for (const [p, item] of Object.entries(loadOpenApi().paths ?? {})) {
+    for (const method of HTTP_METHODS) {
       if (item[method]) out.push(`${method.toUpperCase()} ${p}`);
     }
   }

@@ -50,7 +50,10 @@ function epochDisplay(stream: NodeJS.WriteStream, totalEpochs: number) {
       batches = p.batches;
       if (!bars) return;
       let bar = open.get(p.epoch);
-      if (!bar) open.set(p.epoch, (bar = bars.create(p.batches, 0, payload(p.epoch, p.epochs))));
+      if (!bar) {
+        bar = bars.create(p.batches, 0, payload(p.epoch, p.epochs));
+        open.set(p.epoch, bar);
+      }
       bar.update(p.batch);
     },
     epoch(m: EpochMetrics) {
@@ -59,7 +62,10 @@ function epochDisplay(stream: NodeJS.WriteStream, totalEpochs: number) {
         return;
       }
       let bar = open.get(m.epoch);
-      if (!bar) open.set(m.epoch, (bar = bars.create(batches, 0, payload(m.epoch, epochs))));
+      if (!bar) {
+        bar = bars.create(batches, 0, payload(m.epoch, epochs));
+        open.set(m.epoch, bar);
+      }
       bar.update(bar.getTotal(), payload(m.epoch, epochs, m));
       bar.stop();
     },

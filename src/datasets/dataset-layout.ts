@@ -110,6 +110,7 @@ export function parseCsv(text: string): string[][] {
 
 function checkClassName(name: string, where: string): string {
   const trimmed = name.trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this check refuses in a class name
   if (!trimmed || trimmed.length > MAX_CLASS_NAME || /[\u0000-\u001f]/.test(trimmed)) {
     throw new AppError("DATASET_LABELS_INVALID", `invalid class name ${JSON.stringify(name)} in ${where}: 1 to ${MAX_CLASS_NAME} printable characters`, {
       class: name,

@@ -74,7 +74,11 @@ export async function extractArchive(archive: string, type: ArchiveType, outDir:
 const S_IFMT = 0o170000;
 const SYMLINK = 0o120000;
 const DIRECTORY = 0o040000;
-const SPECIAL_TYPES: Record<number, string> = { 0o020000: "character device", 0o060000: "block device", 0o010000: "fifo", 0o140000: "socket" };
+const CHARACTER_DEVICE = 0o020000;
+const BLOCK_DEVICE = 0o060000;
+const FIFO = 0o010000;
+const SOCKET = 0o140000;
+const SPECIAL_TYPES: Record<number, string> = { [CHARACTER_DEVICE]: "character device", [BLOCK_DEVICE]: "block device", [FIFO]: "fifo", [SOCKET]: "socket" };
 
 function zipEntryPath(entry: yauzl.Entry): string {
   const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);

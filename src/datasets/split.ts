@@ -49,7 +49,7 @@ function hashString(value: string): number {
 /** The index rows of `classes`, split. Depends only on the index, the classes, the split and the seed. */
 export function splitIndex(index: DatasetIndex, predefined: boolean, classes: string[], validationSplit: number, seed: number): SplitIndices {
   const rowsByClass = new Map<string, number[]>(classes.map((c) => [c, []]));
-  index.images.forEach((img, row) => rowsByClass.get(img.class)?.push(row));
+  for (const [row, img] of index.images.entries()) rowsByClass.get(img.class)?.push(row);
   const split: SplitIndices = { train: [], validation: [] };
   for (const [cls, rows] of rowsByClass) {
     if (predefined) {
@@ -58,7 +58,7 @@ export function splitIndex(index: DatasetIndex, predefined: boolean, classes: st
     }
     const order = shuffledIndices(rows.length, mixSeed(seed, hashString(cls)));
     const nVal = validationCount(rows.length, validationSplit);
-    order.forEach((k, i) => (i < nVal ? split.validation : split.train).push(rows[k]));
+    for (const [i, k] of order.entries()) (i < nVal ? split.validation : split.train).push(rows[k]);
   }
   split.train.sort((a, b) => a - b);
   split.validation.sort((a, b) => a - b);

@@ -46,7 +46,7 @@ export function startService(
     const lines = createInterface({ input: stream!, crlfDelay: Infinity });
     lines.on("line", (line) => {
       const prefix = `[${name}] `;
-      write(prefix + format(line).split("\n").join(`\n${prefix}`) + "\n");
+      write(`${prefix}${format(line).split("\n").join(`\n${prefix}`)}\n`);
     });
   }
   return { name, child, exited };

@@ -57,7 +57,7 @@ export function splitAtFrozenBoundary(tm: TransferModel, unfrozenLayers: number)
     const inputs = node.inputTensors.map(tailTensorFor);
     const outputs = layer.apply(inputs.length === 1 ? inputs[0] : inputs);
     const produced = (Array.isArray(outputs) ? outputs : [outputs]) as tf.SymbolicTensor[];
-    node.outputTensors.forEach((t, i) => replaced.set(t.id, produced[i]));
+    for (const [i, t] of node.outputTensors.entries()) replaced.set(t.id, produced[i]);
   }
 
   const finalOutput = tm.model.outputs[0];

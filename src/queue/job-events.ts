@@ -53,7 +53,10 @@ export function createJobEventsHub(opts: {
   return {
     subscribe(jobId, listener) {
       let set = listeners.get(jobId);
-      if (!set) listeners.set(jobId, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        listeners.set(jobId, set);
+      }
       set.add(listener);
       return () => {
         const current = listeners.get(jobId);

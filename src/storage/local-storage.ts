@@ -1,7 +1,7 @@
 // Storage in a local directory (DATA_DIR): atomic writes by temporary file,
 // fsync and rename on the same filesystem, so a reader never sees a
 // half-written object, even after the machine itself went down.
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, type Dirent } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -104,7 +104,7 @@ export function createLocalStorage(root: string): Storage {
   }
 
   async function walk(dir: string, prefix: string, out: StoredObject[]): Promise<void> {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
     } catch (err) {

@@ -57,7 +57,7 @@ export function createJobWebhooks(deps: { queue: WebhookQueue; db: JobRedis }) {
     async notify(jobId: string, type: WebhookEventType, attempt: number, at = new Date()): Promise<void> {
       const record = await readJobRecord(deps.db, jobId);
       const hook = record?.spec.webhook;
-      if (!record || !hook || !hook.events.includes(type)) return;
+      if (!record || !hook?.events.includes(type)) return;
       const event: WebhookEvent = {
         type,
         timestamp: at.toISOString(),

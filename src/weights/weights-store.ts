@@ -1,7 +1,6 @@
 // Uploaded base-weights files: the file and a record.json under the tenant's
 // weights prefix. Only files the engine accepted as ResNet-50 weights get here.
 import { randomUUID } from "node:crypto";
-import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
 import { newestFirstPage, type Page } from "../storage/newest-first-page.js";

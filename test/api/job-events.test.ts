@@ -14,7 +14,7 @@ import type { JobProgress } from "../../src/queue/training-queue.js";
 interface SseEvent {
   id: string;
   event: string;
-  data: any;
+  data: Record<string, unknown>;
 }
 
 /** Opens the event stream; `events` fills as they come, `ended` resolves when the server ends it. */
@@ -29,12 +29,11 @@ function openStream(base: string, jobId: string, headers: Record<string, string>
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
         buffer += chunk;
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        for (let cut = buffer.indexOf("\n\n"); cut >= 0; cut = buffer.indexOf("\n\n")) {
           const block = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
           if (block.startsWith(":")) {
-            heartbeatWaiters.splice(0).forEach((w) => w());
+            for (const w of heartbeatWaiters.splice(0)) w();
             continue;
           }
           const fields = Object.fromEntries(block.split("\n").map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)]));
@@ -51,12 +50,21 @@ function openStream(base: string, jobId: string, headers: Record<string, string>
     new Promise<void>((resolve, reject) => {
       if (events.length >= n) return resolve();
       const timer = setTimeout(() => reject(new Error(`only ${events.length} of ${n} events: ${JSON.stringify(events)}`)), ms);
-      waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   const heartbeat = () =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no heartbeat")), 5_000);
-      heartbeatWaiters.push(() => (clearTimeout(timer), resolve()));
+      heartbeatWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   const close = () => {
     ended.catch(() => undefined);

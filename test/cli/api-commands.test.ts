@@ -17,7 +17,6 @@ import { runCliWithEnv } from "../helpers/cli.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { CAFFE_PREPROCESSING, saveTrainedModel } from "../../src/models/model-store.js";
-import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
 import { appendEpochMetrics, jobRedis, setJobInfo } from "../../src/queue/job-records.js";
 import { WATCH_EXIT_CODES } from "../../src/cli/jobs-watch-command.js";
 

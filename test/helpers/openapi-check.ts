@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { loadOpenApi, toOpenApiPath } from "../../src/api/openapi.js";
+import { type HttpMethod, isRef, refName } from "../../src/api/openapi-document.js";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -22,11 +23,11 @@ function rewrite(value: unknown): unknown {
 /** Asserts the status is documented for the operation and the JSON body matches its schema. */
 export function assertDocumented(res: { statusCode: number; body: unknown }, method: string, fastifyPath: string): void {
   const doc = loadOpenApi();
-  const op = doc.paths[toOpenApiPath(fastifyPath)]?.[method.toLowerCase()];
+  const op = doc.paths[toOpenApiPath(fastifyPath)]?.[method.toLowerCase() as HttpMethod];
   assert.ok(op, `openapi.yaml documents ${method} ${fastifyPath}`);
-  let response = op.responses[String(res.statusCode)];
-  assert.ok(response, `openapi.yaml documents status ${res.statusCode} of ${method} ${fastifyPath}`);
-  if (response.$ref) response = doc.components.responses[response.$ref.split("/").pop()];
+  const documented = op.responses?.[String(res.statusCode)];
+  assert.ok(documented, `openapi.yaml documents status ${res.statusCode} of ${method} ${fastifyPath}`);
+  const response = isRef(documented) ? doc.components.responses[refName(documented.$ref)] : documented;
   const schema = response.content?.["application/json"]?.schema;
   if (!schema) return;
   const validate = ajv.compile(rewrite(schema) as object);

@@ -35,6 +35,6 @@ export function zeroWeights(layers: readonly tf.layers.Layer[]): void {
     if (layer.weights.length === 0) continue;
     const zeros = layer.weights.map((w) => tf.zeros(w.read().shape));
     layer.setWeights(zeros);
-    zeros.forEach((z) => z.dispose());
+    for (const z of zeros) z.dispose();
   }
 }

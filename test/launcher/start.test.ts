@@ -67,7 +67,10 @@ test("npm start with REDIS_URL runs the API, prints its URLs, and stops cleanly 
 test("restartDelay doubles from 1 s to 30 s while a service keeps crashing, and starts over after a minute of uptime", () => {
   const delays: number[] = [];
   let delay = 0;
-  for (let i = 0; i < 7; i++) delays.push((delay = restartDelay(delay, 500)));
+  for (let i = 0; i < 7; i++) {
+    delay = restartDelay(delay, 500);
+    delays.push(delay);
+  }
   assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
   assert.equal(restartDelay(30_000, 60_000), 1_000);
 });

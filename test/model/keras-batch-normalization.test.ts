@@ -35,7 +35,7 @@ test("a frozen KerasBatchNormalization runs in inference mode when training: mov
   // gamma * (x - movingMean) / sqrt(movingVariance + eps) + beta, per channel
   const x = [1, 5, -3, 8, 2, 0, 4, -6];
   const expected = x.map((v, i) => (i % 2 === 0 ? (2 * (v - 1)) / Math.sqrt(4 + 1.001e-5) + 0.5 : (3 * (v - 2)) / Math.sqrt(9 + 1.001e-5) - 1));
-  output.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-5, `${v} vs ${expected[i]}`));
+  for (const [i, v] of output.entries()) assert.ok(Math.abs(v - expected[i]) < 1e-5, `${v} vs ${expected[i]}`);
 });
 
 test("a trainable KerasBatchNormalization normalises with batch statistics and updates its moving averages", () => {

@@ -11,7 +11,7 @@ before(async () => {
 
 function assertClose(actual: ArrayLike<number>, expected: number[]): void {
   assert.equal(actual.length, expected.length);
-  expected.forEach((e, i) => assert.ok(Math.abs(actual[i] - e) < 1e-4, `[${i}] ${actual[i]} vs ${e}`));
+  for (const [i, e] of expected.entries()) assert.ok(Math.abs(actual[i] - e) < 1e-4, `[${i}] ${actual[i]} vs ${e}`);
 }
 
 test("caffe preprocessing: RGB -> BGR, minus [103.939, 116.779, 123.68], no scaling", () => {

@@ -8,10 +8,25 @@ import { parse } from "yaml";
 import { documentedOperations } from "../../src/api/openapi.js";
 import { envVarsReadByCode } from "../helpers/env-vars.js";
 
-type Json = Record<string, any>;
+/** The parts of a compose service these checks read. */
+interface ComposeService {
+  build?: { context: string; dockerfile: string };
+  profiles?: string[];
+  environment?: Record<string, string>;
+  command?: string[];
+  volumes?: string[];
+  ports?: string[];
+  restart?: string;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  deploy?: { resources: { reservations: { devices: { driver: string; capabilities: string[] }[] } } };
+}
+type BuiltService = ComposeService & Required<Pick<ComposeService, "build">>;
 
-const compose: Json = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true });
-const services: Record<string, Json> = compose.services;
+const compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown> } = parse(readFileSync("docker-compose.yml", "utf8"), {
+  merge: true,
+});
+const services = compose.services;
 
 interface Stage {
   from: string;
@@ -37,8 +52,8 @@ const dockerignore = readFileSync(".dockerignore", "utf8").split("\n").filter((l
 /** What .dockerignore lets into the build context (it ignores everything, then re-includes these). */
 const contextFiles = dockerignore.slice(1).map((r) => r.replace(/^!/, ""));
 
-const built = Object.entries(services).filter(([, s]) => s.build);
-const dockerfileOf = (s: Json) => path.join(s.build.context, s.build.dockerfile);
+const built = Object.entries(services).filter((entry): entry is [string, BuiltService] => entry[1].build !== undefined);
+const dockerfileOf = (s: BuiltService) => path.join(s.build.context, s.build.dockerfile);
 
 test("docker-compose.yml has redis, api, a GPU worker and a worker-cpu profile", () => {
   assert.deepEqual(Object.keys(services).sort(), ["api", "redis", "worker", "worker-cpu"]);
@@ -64,46 +79,46 @@ test("every environment variable the compose file sets is one the code reads", (
 });
 
 test("redis keeps an AOF on a volume and never evicts queue keys", () => {
-  const command: string[] = services.redis.command;
+  const command = services.redis.command ?? [];
   const arg = (flag: string) => command[command.indexOf(flag) + 1];
   assert.equal(arg("--appendonly"), "yes");
   assert.equal(arg("--maxmemory-policy"), "noeviction");
-  assert.ok(services.redis.volumes.some((v: string) => v.endsWith(":/data")));
+  assert.ok(services.redis.volumes?.some((v) => v.endsWith(":/data")));
   for (const [name, s] of Object.entries(services)) {
-    if (name !== "redis") assert.equal(s.environment.REDIS_URL, "redis://redis:6379", name);
+    if (name !== "redis") assert.equal(s.environment?.REDIS_URL, "redis://redis:6379", name);
   }
 });
 
 test("api and workers share one DATA_DIR volume", () => {
   for (const name of ["api", "worker", "worker-cpu"]) {
-    const dataDir = services[name].environment.DATA_DIR;
-    assert.ok(services[name].volumes.includes(`data:${dataDir}`), `${name} mounts the data volume on ${dataDir}`);
+    const dataDir = services[name].environment?.DATA_DIR;
+    assert.ok(services[name].volumes?.includes(`data:${dataDir}`), `${name} mounts the data volume on ${dataDir}`);
   }
   assert.ok("data" in compose.volumes && "redis" in compose.volumes);
 });
 
 test("the GPU worker reserves an NVIDIA GPU and runs tfjs-node-gpu", () => {
-  const devices = services.worker.deploy.resources.reservations.devices;
-  assert.equal(devices[0].driver, "nvidia");
-  assert.deepEqual(devices[0].capabilities, ["gpu"]);
-  assert.equal(services.worker.environment.TFJS_BACKEND, "tensorflow-gpu");
-  assert.equal(services["worker-cpu"].environment.TFJS_BACKEND, "tensorflow");
+  const devices = services.worker.deploy?.resources.reservations.devices;
+  assert.equal(devices?.[0]?.driver, "nvidia");
+  assert.deepEqual(devices?.[0]?.capabilities, ["gpu"]);
+  assert.equal(services.worker.environment?.TFJS_BACKEND, "tensorflow-gpu");
+  assert.equal(services["worker-cpu"].environment?.TFJS_BACKEND, "tensorflow");
   assert.equal(services["worker-cpu"].deploy, undefined);
 });
 
 test("every service restarts, and redis and api have healthchecks", () => {
   for (const [name, s] of Object.entries(services)) assert.equal(s.restart, "unless-stopped", name);
-  assert.ok(services.redis.healthcheck.test.includes("ping"));
+  assert.ok(services.redis.healthcheck?.test.includes("ping"));
   for (const name of ["api", "worker", "worker-cpu"]) {
-    assert.equal(services[name].depends_on.redis.condition, "service_healthy", name);
+    assert.equal(services[name].depends_on?.redis?.condition, "service_healthy", name);
   }
 });
 
 test("the api's published port and healthcheck point at its PORT and a documented route", () => {
   const api = services.api;
-  const port = api.environment.PORT;
-  assert.ok(api.ports.some((p: string) => p.endsWith(`:${port}`)), `a published port maps to container port ${port}`);
-  const check: string = api.healthcheck.test.join(" ");
+  const port = api.environment?.PORT;
+  assert.ok(api.ports?.some((p) => p.endsWith(`:${port}`)), `a published port maps to container port ${port}`);
+  const check = (api.healthcheck?.test ?? []).join(" ");
   const url = /http:\/\/127\.0\.0\.1:(\d+)(\/[a-z]+)/.exec(check);
   assert.ok(url, check);
   assert.equal(url[1], port);
@@ -136,7 +151,9 @@ for (const [name, s] of built) {
 }
 
 test("the GPU image runs on CUDA 11.2 with cuDNN 8, what tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs", () => {
-  const stages = dockerfileStages(dockerfileOf(services.worker));
+  const worker = built.find(([name]) => name === "worker");
+  assert.ok(worker, "the GPU worker is built");
+  const stages = dockerfileStages(dockerfileOf(worker[1]));
   const cuda = stages.map((st) => st.from).filter((from) => from.startsWith("nvidia/cuda:"));
   assert.ok(cuda.length > 0);
   for (const from of cuda) assert.match(from, /^nvidia\/cuda:11\.2\.\d+-cudnn8-runtime-/);

@@ -172,7 +172,7 @@ export async function labelsCsvBomb(csvBytes: number): Promise<Buffer> {
     lines.push(row);
     size += row.length + 1;
   }
-  return makeTgz([{ path: "labels.csv", data: Buffer.from(lines.join("\n") + "\n") }, ...flat]);
+  return makeTgz([{ path: "labels.csv", data: Buffer.from(`${lines.join("\n")}\n`) }, ...flat]);
 }
 
 // ---- 3. weights zips and predict images ----

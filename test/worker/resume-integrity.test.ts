@@ -142,7 +142,7 @@ for (const [name, damage] of [["a flipped byte", flipByte], ["cut in half", trun
     await runToEnd(jobId);
     assert.deepEqual(learned(await readEpochMetrics(db, jobId)), reference);
     const rebuilt = await Promise.all(files.map((f) => fs.readFile(f)));
-    rebuilt.forEach((bytes, i) => assert.ok(bytes.equals(good[i]), `${files[i]} was not rebuilt`));
+    for (const [i, bytes] of rebuilt.entries()) assert.ok(bytes.equals(good[i]), `${files[i]} was not rebuilt`);
   });
 }
 

@@ -63,7 +63,8 @@ test("a job runs in a TypeScript child process, which survives kill -9 by retryi
   assert.equal(result.echoed, 7);
   assert.notEqual(result.pid, process.pid);
   const finished = await queue.getJob(quick.id!);
-  assert.equal((finished?.progress as { typescript: boolean }).typescript, true);
+  assert.ok(finished);
+  assert.equal((finished.progress as { typescript: boolean }).typescript, true);
 
   const pidSeen = waitForPid(events, "long");
   const long = await queue.add("train", { mode: "wait" }, { jobId: "long", attempts: 2 });

@@ -74,7 +74,10 @@ function pair(match: WeightsMatch, index: number, expected: ExpectedLayer, found
 /** Keras' legacy load_weights: the i-th weighted layer of the file goes to the i-th weighted layer of the model. */
 function matchByPosition(expected: ExpectedLayer[], layers: SourceLayer[]): WeightsMatch {
   const match = emptyMatch();
-  expected.forEach((layer, i) => (i < layers.length ? pair(match, i, layer, layers[i]) : match.missing.push(layer.name)));
+  for (const [i, layer] of expected.entries()) {
+    if (i < layers.length) pair(match, i, layer, layers[i]);
+    else match.missing.push(layer.name);
+  }
   match.ignoredLayers.push(...layers.slice(expected.length).map((l) => l.name));
   return match;
 }
@@ -86,14 +89,19 @@ function matchByPosition(expected: ExpectedLayer[], layers: SourceLayer[]): Weig
 function matchByKey(expected: ExpectedLayer[], layers: SourceLayer[], keyOf: (l: ExpectedLayer) => string, ordered: boolean): WeightsMatch {
   const match = emptyMatch();
   const byName = new Map<string, number>();
-  layers.forEach((layer, i) => byName.has(layer.name) || byName.set(layer.name, i));
+  for (const [i, layer] of layers.entries()) {
+    if (!byName.has(layer.name)) byName.set(layer.name, i);
+  }
   const used = new Set<number>();
-  expected.forEach((layer, i) => {
+  for (const [i, layer] of expected.entries()) {
     const at = byName.get(keyOf(layer));
-    if (at === undefined) return void match.missing.push(layer.name);
+    if (at === undefined) {
+      match.missing.push(layer.name);
+      continue;
+    }
     used.add(at);
     pair(match, i, layer, layers[at]);
-  });
+  }
   const lastUsed = Math.max(-1, ...used);
   layers.forEach((layer, i) => {
     if (used.has(i)) return;

@@ -10,7 +10,7 @@ import "../keras-batch-normalization.js";
 import { loadConfig } from "../../config.js";
 import { archiveLimits, createLimitTracker, tooManyEntries, type ArchiveLimits } from "../../datasets/archive-guard.js";
 import { unreadable } from "./h5-file.js";
-import { AppError } from "../../errors.js";
+import type { AppError } from "../../errors.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
 /** The TF.js layers format's topology file, in a directory, a zip, a checkpoint or a saved model. */
@@ -181,7 +181,10 @@ function topologyLayerNames(topology: unknown): string[] {
   const visit = (node: unknown): void => {
     if (typeof node !== "object" || node === null) return;
     const record = node as Record<string, unknown>;
-    if (record.model_config) return visit(record.model_config);
+    if (record.model_config) {
+      visit(record.model_config);
+      return;
+    }
     const config = record.config as Record<string, unknown> | unknown[] | undefined;
     const layers = Array.isArray(config) ? config : (config as Record<string, unknown> | undefined)?.layers;
     if (!Array.isArray(layers)) return;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { selectBackend } from "../../../src/backend/select-backend.js";
-import { AppError } from "../../../src/errors.js";
+import type { AppError } from "../../../src/errors.js";
 import { buildResNet50 } from "../../../src/model/resnet50.js";
 import { IMAGENET_WEIGHTS_FILE, loadImagenetWeights } from "../../../src/model/weights/index.js";
 import { testConfig } from "../../helpers/app.js";
@@ -23,11 +23,11 @@ test("without the file, IMAGENET_WEIGHTS_MISSING names the setting (never the se
   assert.equal(error.code, "IMAGENET_WEIGHTS_MISSING");
   assert.ok(!error.message.includes(config.imagenetWeights), "the error reaches clients: no server path");
   assert.ok(error.message.includes("IMAGENET_WEIGHTS"));
-  assert.ok(error.message.includes("https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_WEIGHTS_FILE));
+  assert.ok(error.message.includes(`https://storage.googleapis.com/tensorflow/keras-applications/resnet/${IMAGENET_WEIGHTS_FILE}`));
   assert.deepEqual(error.details, {
     setting: "IMAGENET_WEIGHTS",
     file: IMAGENET_WEIGHTS_FILE,
-    url: "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_WEIGHTS_FILE,
+    url: `https://storage.googleapis.com/tensorflow/keras-applications/resnet/${IMAGENET_WEIGHTS_FILE}`,
     md5: "4d473c1dd8becc155b73f8504c6f6626",
   });
   model.dispose();

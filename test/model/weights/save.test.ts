@@ -163,7 +163,8 @@ test("a zipped TF.js model is read as base weights", async () => {
 test("a TF.js model with a truncated shard is WEIGHTS_UNREADABLE", async () => {
   const broken = path.join(dir, "broken");
   await fs.cp(tfjsDir, broken, { recursive: true });
-  await fs.truncate(path.join(broken, "group1-shard1of" + (await fs.readdir(broken)).filter((f) => f.endsWith(".bin")).length + ".bin"), 100);
+  const shards = (await fs.readdir(broken)).filter((f) => f.endsWith(".bin")).length;
+  await fs.truncate(path.join(broken, `group1-shard1of${shards}.bin`), 100);
   await assert.rejects(inspectWeightsFile(broken), (e: unknown) => e instanceof AppError && e.code === "WEIGHTS_UNREADABLE");
   await assert.rejects(loadTfjsModel(broken), (e: unknown) => e instanceof AppError && e.code === "WEIGHTS_UNREADABLE");
 });
