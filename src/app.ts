@@ -105,6 +105,9 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     // Errors the router raises before any route runs (a malformed or over-long URL) get the error shape too.
     frameworkErrors: (err, _request, reply) => sendError(reply, toAppError(err)),
     clientErrorHandler: writeClientError,
+    // onReady waits up to 5 s for Redis after building the memory estimate's model description and sweeping
+    // scratch: on a busy host that passes Fastify's default 10 s, and a slow start is not a failed one.
+    pluginTimeout: 60_000,
   });
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);
