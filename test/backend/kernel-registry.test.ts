@@ -17,7 +17,9 @@ async function registryOf(role: "api" | "training"): Promise<Record<string, unkn
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-test("an API process that answered a predict on TF.js has none of the training kernels; a training child has them all", { timeout: 360_000 }, async () => {
+const TITLE = "an API process that answered a predict on TF.js has none of the training kernels; a training child has them all";
+
+test(TITLE, { timeout: 360_000 }, async () => {
   const [api, training] = await Promise.all([registryOf("api"), registryOf("training")]);
   assert.deepEqual(api, {
     role: "api",

@@ -16,7 +16,10 @@ import type { WasmBackendInternals } from "../../src/backend/wasm-speedups/heap-
 import { WRAPPED_WASM_KERNELS } from "../../src/backend/wasm-speedups/wasm-kernels.js";
 
 /** The packages whose internals src/ touches (bullmq: its Lua scripts' keys, pinned since before). */
-const PINNED = ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu", "h5wasm", "bullmq"];
+const PINNED = [
+  ...["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"],
+  ...["h5wasm", "bullmq"],
+];
 
 const root = path.resolve(import.meta.dirname, "../..");
 const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as Record<string, Record<string, string> | undefined>;
@@ -48,9 +51,10 @@ test("package.json pins each package whose internals src/ uses to one exact vers
   assert.equal(declared("@tensorflow/tfjs-backend-wasm"), declared("@tensorflow/tfjs"));
 });
 
-test("the wasm backend exposes its memory (wasm.asm.memory) and each tensor's byte offset in it (dataIdMap.get().memoryOffset)", async () => {
+test("the wasm backend exposes its memory (wasm.asm.memory) and each tensor's offset in it (dataIdMap.get().memoryOffset)", async () => {
   await selectBackend("wasm");
-  const backend = tf.backend() as unknown as WasmBackendInternals & { incRef(dataId: object): void; dataIdMap: { has(dataId: object): boolean } };
+  type Internals = WasmBackendInternals & { incRef(dataId: object): void; dataIdMap: { has(dataId: object): boolean } };
+  const backend = tf.backend() as unknown as Internals;
   const memory = backend.wasm.asm?.memory;
   assert.ok(memory instanceof WebAssembly.Memory);
   const t = tf.tensor1d([1, 2, 3, 4]);
@@ -112,7 +116,8 @@ test("tfjs' AdamOptimizer keeps its state in the private fields fused-adam.ts re
 
 test("h5wasm opens every host file through emscripten's FS.open, and throws FS.ErrnoError", async (t) => {
   const { default: h5wasm } = await import("h5wasm/node");
-  const module = (await h5wasm.ready) as unknown as { FS: { open: (...args: unknown[]) => unknown; ErrnoError: new (errno: number) => Error } };
+  type Fs = { open: (...args: unknown[]) => unknown; ErrnoError: new (errno: number) => Error };
+  const module = (await h5wasm.ready) as unknown as { FS: Fs };
   assert.equal(typeof module.FS.open, "function");
   assert.equal(typeof module.FS.ErrnoError, "function");
   assert.ok(new module.FS.ErrnoError(2) instanceof Error);

@@ -82,7 +82,12 @@ export interface GradientThread {
   /** Called by the forward convolution kernels. */
   rememberConvInput(x: tf.TensorInfo, filter: tf.TensorInfo): void;
   /** Called by the input-gradient kernel before it computes dx: hands dW of the same convolution to the helper. */
-  offloadFilterGradient(dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: FilterGradientAttrs & { inputShape: number[] }, backend: unknown): void;
+  offloadFilterGradient(
+    dy: tf.TensorInfo,
+    filter: tf.TensorInfo,
+    attrs: FilterGradientAttrs & { inputShape: number[] },
+    backend: unknown,
+  ): void;
   /** Called by the filter-gradient kernel: the helper's dW for this x and dy, or null (compute it here). */
   takeFilterGradient(x: tf.TensorInfo, dy: tf.TensorInfo, attrs: FilterGradientAttrs & { filterShape: number[] }): tf.Tensor4D | null;
 }
@@ -92,7 +97,8 @@ export function gradientThreadCanHelp(): boolean {
   return tf.getBackend() === "wasm" && os.availableParallelism() > 1;
 }
 
-const attrsKey = (a: FilterGradientAttrs, filterShape: number[]) => JSON.stringify([a.strides, a.pad, a.dataFormat, a.dimRoundingMode ?? null, filterShape]);
+const attrsKey = (a: FilterGradientAttrs, filterShape: number[]) =>
+  JSON.stringify([a.strides, a.pad, a.dataFormat, a.dimRoundingMode ?? null, filterShape]);
 
 const size = tf.util.sizeFromShape;
 
@@ -178,7 +184,8 @@ export function createGradientThread(): GradientThread {
     },
     takeFilterGradient(x, dy, attrs) {
       const request = pending?.request;
-      if (!pending || !request || pending.x !== x.dataId || pending.dy !== dy.dataId || pending.key !== attrsKey(attrs, attrs.filterShape)) return null;
+      const matches = pending?.x === x.dataId && pending.dy === dy.dataId && pending.key === attrsKey(attrs, attrs.filterShape);
+      if (!pending || !request || !matches) return null;
       pending = null;
       if (Atomics.wait(request.ctrl, 0, WORKING, WAIT_LIMIT_MS) === "timed-out") {
         void stop();

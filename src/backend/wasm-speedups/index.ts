@@ -44,7 +44,8 @@ export function installTrainingSpeedups(backend: BackendName, opts: TrainingSpee
 
 async function install(backend: BackendName, { gradientThread: wanted, log }: TrainingSpeedupsOptions): Promise<TrainingSpeedups> {
   if (tf.getBackend() !== backend) {
-    throw new AppError("INTERNAL", `training speed-ups for "${backend}" asked for while "${tf.getBackend()}" is active`, { backend, active: tf.getBackend() });
+    const active = tf.getBackend();
+    throw new AppError("INTERNAL", `training speed-ups for "${backend}" asked for while "${active}" is active`, { backend, active });
   }
   const gradientThread = createGradientThread();
   if (backend === "wasm") registerWasmKernels(gradientThread);

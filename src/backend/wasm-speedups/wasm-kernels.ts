@@ -278,7 +278,9 @@ const originals = new WeakMap<tf.KernelFunc, tf.KernelFunc>();
 /** Replaces wasm's kernel `name` by wrap(its original kernel function). */
 function wrapWasmKernel(name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
   const registered = tf.getKernel(name, "wasm");
-  if (!registered) throw new AppError("BACKEND_UNAVAILABLE", `the tfjs wasm backend has no ${name} kernel to wrap: is it loaded?`, { kernel: name });
+  if (!registered) {
+    throw new AppError("BACKEND_UNAVAILABLE", `the tfjs wasm backend has no ${name} kernel to wrap: is it loaded?`, { kernel: name });
+  }
   const original = originals.get(registered.kernelFunc) ?? registered.kernelFunc;
   const kernelFunc = wrap(original);
   originals.set(kernelFunc, original);
