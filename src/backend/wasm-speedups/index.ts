@@ -25,35 +25,33 @@ export interface TrainingSpeedupsOptions {
   log?: Logger;
 }
 
-/** Installed once per process: the kernel registry it writes to is the process's, shared by every caller. */
-let installed: Promise<TrainingSpeedups> | undefined;
+/** Registered once per process: the kernel registry it writes to is the process's, shared by every caller. */
+let installed: TrainingSpeedups | undefined;
 
 /**
  * Registers the training kernels for `backend` (the one selectBackend chose,
- * already active) and starts the helper thread if asked and it can help. The
- * helper is only a speed-up: if it cannot start, this logs why and training
- * runs on one thread. Later calls return the first installation.
+ * already active) once per process, and starts the helper thread if asked, it
+ * can help and it does not run yet (a helper that died is started again for the
+ * next job). The helper is only a speed-up: if it cannot start, this logs why
+ * and training runs on one thread.
  */
-export function installTrainingSpeedups(backend: BackendName, opts: TrainingSpeedupsOptions): Promise<TrainingSpeedups> {
-  installed ??= install(backend, opts).catch((error: unknown) => {
-    installed = undefined; // nothing was registered: a later call may try again
-    throw error;
-  });
+export async function installTrainingSpeedups(backend: BackendName, opts: TrainingSpeedupsOptions): Promise<TrainingSpeedups> {
+  installed ??= register(backend);
+  if (opts.gradientThread && !installed.gradientThread.running) {
+    await installed.gradientThread.start().catch((error: unknown) => {
+      opts.log?.warn({ err: error }, "filter-gradient helper thread did not start; training on one thread");
+    });
+  }
   return installed;
 }
 
-async function install(backend: BackendName, { gradientThread: wanted, log }: TrainingSpeedupsOptions): Promise<TrainingSpeedups> {
-  if (tf.getBackend() !== backend) {
-    const active = tf.getBackend();
+function register(backend: BackendName): TrainingSpeedups {
+  const active = tf.getBackend();
+  if (active !== backend) {
     throw new AppError("INTERNAL", `training speed-ups for "${backend}" asked for while "${active}" is active`, { backend, active });
   }
   const gradientThread = createGradientThread();
   if (backend === "wasm") registerWasmKernels(gradientThread);
   registerAdamUpdateKernel(backend);
-  if (wanted) {
-    await gradientThread.start().catch((error: unknown) => {
-      log?.warn({ err: error }, "filter-gradient helper thread did not start; training on one thread");
-    });
-  }
   return { backend, gradientThread };
 }
