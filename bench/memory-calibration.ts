@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../src/backend/select-backend.js";
+import { installTrainingSpeedups } from "../src/backend/wasm-speedups/index.js";
 import type { Batch, BatchSource, ModelInputs } from "../src/datasets/batch-source.js";
 import { loadConfig } from "../src/config.js";
 import { estimateTrainingMemory, TRUNK_CHUNK } from "../src/model/memory-estimate.js";
@@ -34,7 +35,9 @@ const unfrozenLayers = Number(values.unfrozen);
 const head = { pooling: values.pooling as "flatten" | "avg", denseUnits: Number(values.units), dropout: 0.5 };
 const CLASSES = 4;
 
-const backend = await selectBackend(loadConfig().tfjsBackend);
+const config = loadConfig();
+const backend = await selectBackend(config.tfjsBackend);
+await installTrainingSpeedups(backend.name, { gradientThread: config.gradientThread }); // a training job's memory, as a worker trains
 const tm = buildTransferModel({ imageSize, numClasses: CLASSES, head, unfrozenLayers, seed: 1 });
 const split = splitAtFrozenBoundary(tm, unfrozenLayers);
 const pixels = randomBytes(batchSize * imageSize * imageSize * 3);

@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../src/backend/select-backend.js";
+import { installTrainingSpeedups } from "../src/backend/wasm-speedups/index.js";
 import { loadConfig } from "../src/config.js";
 import { buildResNet50 } from "../src/model/resnet50.js";
 import { machineInfo, medianSeconds, printReport } from "./bench-report.js";
@@ -20,7 +21,9 @@ const batchSize = Number(values.batch);
 const steps = Number(values.steps);
 const CLASSES = 10;
 
-const backend = await selectBackend(loadConfig().tfjsBackend);
+const config = loadConfig();
+const backend = await selectBackend(config.tfjsBackend);
+await installTrainingSpeedups(backend.name, { gradientThread: config.gradientThread }); // it measures training steps
 
 /** The base with a small head, every layer trainable: the most a fine-tune step can cost. */
 function benchModel(imageSize: number): tf.LayersModel {

@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { gradientThreadCanHelp, startGradientThread } from "../src/backend/gradient-thread.js";
 import { selectBackend } from "../src/backend/select-backend.js";
+import { gradientThreadCanHelp, installTrainingSpeedups } from "../src/backend/wasm-speedups/index.js";
 import { loadConfig } from "../src/config.js";
 import { machineInfo, printReport } from "./bench-report.js";
 import { apiThroughput } from "./suite/api-throughput.js";
@@ -42,8 +42,10 @@ if (unknown.length > 0) {
 
 const config = loadConfig();
 const backend = await selectBackend(config.tfjsBackend);
-// As a worker does: training steps get the filter-gradient helper thread when the backend can use it.
-if (values["figures-out"] && config.gradientThread) await startGradientThread();
+// A section's child that trains or runs the trunk does so as a training worker does: with the training
+// speed-ups (and the helper thread where it can help); the API and predict sections run as the API does, without.
+const trains = only.some((s) => s !== "api" && s !== "predict");
+if (values["figures-out"] && trains) await installTrainingSpeedups(backend.name, { gradientThread: config.gradientThread });
 const gradientThread = config.gradientThread && gradientThreadCanHelp();
 const opts: SuiteOptions = { quick: values.quick, backend: backend.name };
 const sizes = values.quick ? [64] : [64, 224];

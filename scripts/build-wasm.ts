@@ -16,7 +16,13 @@ export interface WasmSource {
   constant: string;
 }
 
-export const WASM_SOURCES: WasmSource[] = [{ wat: "src/backend/heap-kernels.wat", module: "src/backend/heap-kernels-wasm.ts", constant: "HEAP_KERNELS_WASM" }];
+export const WASM_SOURCES: WasmSource[] = [
+  {
+    wat: "src/backend/wasm-speedups/heap-kernels.wat",
+    module: "src/backend/wasm-speedups/heap-kernels-wasm.ts",
+    constant: "HEAP_KERNELS_WASM",
+  },
+];
 
 /** The text of the .ts module for one source. */
 export async function compiledModuleText({ wat, constant }: WasmSource): Promise<string> {

@@ -6,19 +6,26 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
+ * What other folders may use of backend/: selection, threads, and the speed-ups' one entry (index.ts);
+ * their kernels, heap access and helper thread stay behind it.
+ */
+const BACKEND_API = ["backend/select-backend.ts", "backend/module-thread.ts", "backend/wasm-speedups/index.ts"];
+
+/**
  * Folder -> what its files may import from other folders of src/: a folder, or
  * one file of a folder. Files at the top of src/ (entry points, app.ts, and the
  * config, errors and log modules everyone may use) are not constrained.
  * A folder missing here may import nothing but the top-level modules.
  */
 export const ALLOWED = {
-  api: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", "backend"],
-  worker: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", "backend"],
+  // The API selects a backend but never installs the training speed-ups (backend/wasm-speedups/).
+  api: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", "backend/select-backend.ts"],
+  worker: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", ...BACKEND_API],
   // The jobs domain checks a spec against datasets and weights; it shares EpochMetrics with training.
   queue: ["datasets", "storage", "model", "weights", "webhooks", "training/epoch-metrics.ts"],
   webhooks: ["queue"],
-  training: ["model", "datasets", "storage", "engine", "backend"],
-  engine: ["model", "backend"],
+  training: ["model", "datasets", "storage", "engine", ...BACKEND_API],
+  engine: ["model", ...BACKEND_API],
   models: ["model", "storage", "engine", "training", "queue/job-spec.ts"],
   weights: ["storage"],
   datasets: ["storage", "model"],
@@ -27,7 +34,7 @@ export const ALLOWED = {
   backend: [],
   storage: [],
   client: [],
-  cli: ["client", "model", "backend"],
+  cli: ["client", "model", "backend/select-backend.ts"],
   launcher: [],
 };
 

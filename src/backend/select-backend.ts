@@ -1,10 +1,10 @@
 // Picks the TensorFlow.js backend once per process (TFJS_BACKEND) and remembers
 // which one runs and why the better ones were skipped, for logs, /readyz and job records.
+// It registers no kernel of its own: training processes add theirs with wasm-speedups/.
 import * as tf from "@tensorflow/tfjs";
 import type { TfjsBackendName } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { registerWasmKernels } from "./wasm-kernels.js";
 
 export type BackendName = Exclude<TfjsBackendName, "auto">;
 
@@ -29,7 +29,6 @@ const LOADERS: Record<BackendName, { tfName: string; load: () => Promise<unknown
     tfName: "wasm",
     load: async () => {
       await import("@tensorflow/tfjs-backend-wasm");
-      registerWasmKernels();
     },
   },
   cpu: { tfName: "cpu", load: async () => undefined },

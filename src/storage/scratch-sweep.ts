@@ -46,9 +46,6 @@ async function newestChange(entry: string): Promise<number> {
 
 export interface SweepOptions {
   maxAgeMs: number;
-  now?: number;
-  /** Whether a process of this host exists (replaceable in tests). */
-  isAlive?: (pid: number) => boolean;
 }
 
 export interface SweepResult {
@@ -58,8 +55,7 @@ export interface SweepResult {
 
 /** Removes the entries of `dir` that nobody can still be writing. A missing `dir` is empty. */
 export async function sweepScratch(dir: string, opts: SweepOptions): Promise<SweepResult> {
-  const now = opts.now ?? Date.now();
-  const isAlive = opts.isAlive ?? processExists;
+  const now = Date.now();
   const result: SweepResult = { removed: [], kept: 0 };
   let names: string[];
   try {
@@ -71,7 +67,7 @@ export async function sweepScratch(dir: string, opts: SweepOptions): Promise<Swe
   for (const name of names) {
     const entry = path.join(dir, name);
     const owner = ownerOf(name);
-    const ownerDead = owner !== null && owner.host === HOST && owner.pid !== process.pid && !isAlive(owner.pid);
+    const ownerDead = owner !== null && owner.host === HOST && owner.pid !== process.pid && !processExists(owner.pid);
     const stale = ownerDead || now - (await newestChange(entry).catch(() => now)) > opts.maxAgeMs;
     if (!stale) {
       result.kept++;

@@ -9,7 +9,7 @@ import { AppError } from "../errors.js";
 import type { EpochMetrics } from "./epoch-metrics.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
 import { evaluateUntilAborted } from "./evaluate.js";
-import { FusedAdamOptimizer } from "./fused-adam.js";
+import { FusedAdamOptimizer } from "../backend/wasm-speedups/index.js";
 import { correctCount, createRunningMean, exampleLosses } from "./metrics.js";
 import { importOptimizerState, type OptimizerState } from "./optimizer-state.js";
 import { yieldToEventLoop } from "./yield.js";

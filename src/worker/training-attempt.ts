@@ -5,8 +5,8 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
-import { startGradientThread } from "../backend/gradient-thread.js";
 import { selectBackend, type BackendName } from "../backend/select-backend.js";
+import { installTrainingSpeedups } from "../backend/wasm-speedups/index.js";
 import { resolveEngine, type EngineName } from "../engine/engine.js";
 import { prepareTrainingData, type TrainingData } from "../datasets/training-data.js";
 import type { TransferModel, TransferModelOptions } from "../model/transfer-model.js";
@@ -53,14 +53,9 @@ export async function prepareAttempt(deps: TrainingDeps, job: TrainingJob): Prom
   const { config, db, log } = deps;
   const { jobId, tenant, spec } = job.data;
   const backend = await selectBackend(config.tfjsBackend, log);
-  // Kept for the process's later jobs; false where it cannot help (not wasm, one core). Only a speed-up:
-  // if it cannot start, the job trains on one thread.
-  const gradientThread =
-    config.gradientThread &&
-    (await startGradientThread().catch((error: unknown) => {
-      log.warn({ err: error }, "filter-gradient helper thread did not start; training on one thread");
-      return false;
-    }));
+  // Installed once per process (this one trains) and kept for its later jobs.
+  const speedups = await installTrainingSpeedups(backend.name, { gradientThread: config.gradientThread, log });
+  const gradientThread = speedups.gradientThread.running;
   const engine = await resolveEngine(config.trainingEngine, backend.name, log);
   await setJobInfo(db, jobId, { backend: backend.name, engine });
   await job.updateProgress({ epoch: 1, epochs: spec.epochs, batch: 0, batches: 0, fraction: 0, backend: backend.name });

@@ -1,17 +1,17 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { offloadedFilterGradients, startGradientThread, stopGradientThread } from "../../src/backend/gradient-thread.js";
-import { selectBackend } from "../../src/backend/select-backend.js";
-import { FusedAdamOptimizer } from "../../src/training/fused-adam.js";
-import { seededValues } from "../helpers/backends.js";
+import { FusedAdamOptimizer, type GradientThread } from "../../src/backend/wasm-speedups/index.js";
+import { seededValues, selectTrainingWasm } from "../helpers/backends.js";
+
+let helper: GradientThread;
 
 before(async () => {
-  await selectBackend("wasm");
+  helper = (await selectTrainingWasm()).gradientThread;
 });
 
 after(async () => {
-  await stopGradientThread();
+  await helper.stop();
 });
 
 /**
@@ -48,12 +48,12 @@ function threeSteps(): Float32Array[] {
 
 test("with the helper thread computing filter gradients, training gives the same weights bit for bit as without it", async () => {
   const alone = threeSteps();
-  assert.equal(await startGradientThread({ minMultiplyAdds: 0 }), true);
-  const before = offloadedFilterGradients();
+  assert.equal(await helper.start({ minMultiplyAdds: 0 }), true);
+  const before = helper.offloaded();
   const helped = threeSteps();
   // Every conv's dW, at every step, came from the helper: tfjs' fused conv gradient computes dx and dW
   // for each conv, even where one is not needed (c1's dx, frozen c2's dW).
-  assert.equal(offloadedFilterGradients() - before, 9);
+  assert.equal(helper.offloaded() - before, 9);
   assert.equal(helped.length, alone.length);
   for (const [i, values] of alone.entries()) assert.deepEqual(helped[i], values, `weight ${i}`);
   // Training did change the trainable weights, so the comparison is between trained models.
@@ -61,14 +61,14 @@ test("with the helper thread computing filter gradients, training gives the same
 });
 
 test("filter gradients smaller than the threshold stay on the training thread; stopping the helper stops offloading", async () => {
-  await stopGradientThread();
-  assert.equal(await startGradientThread(), true); // default threshold: far above this model's convolutions
-  const before = offloadedFilterGradients();
+  await helper.stop();
+  assert.equal(await helper.start(), true); // default threshold: far above this model's convolutions
+  const before = helper.offloaded();
   threeSteps();
-  assert.equal(offloadedFilterGradients(), before);
-  await stopGradientThread();
-  await startGradientThread({ minMultiplyAdds: 0 });
-  await stopGradientThread();
+  assert.equal(helper.offloaded(), before);
+  await helper.stop();
+  await helper.start({ minMultiplyAdds: 0 });
+  await helper.stop();
   threeSteps();
-  assert.equal(offloadedFilterGradients(), before);
+  assert.equal(helper.offloaded(), before);
 });

@@ -2,11 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { buildResNet50 } from "../../src/model/resnet50.js";
-import { onBackend, relativeError, seededValues } from "../helpers/backends.js";
+import { onBackend, relativeError, seededValues, selectTrainingWasm } from "../helpers/backends.js";
 
-await selectBackend("wasm");
+await selectTrainingWasm();
 
 const SIZE = 16;
 const BATCH = 3;

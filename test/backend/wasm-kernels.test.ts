@@ -2,10 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
-import { onBackend, relativeError, seededValues } from "../helpers/backends.js";
+import { onBackend, relativeError, seededValues, selectTrainingWasm } from "../helpers/backends.js";
 
-await selectBackend("wasm");
+await selectTrainingWasm();
 
 interface Case {
   kernel: number;

@@ -1,5 +1,14 @@
-// Helpers for comparing what two tfjs backends compute on the same data.
+// Helpers for comparing what two tfjs backends compute on the same data, and
+// for setting up the backend as a training process has it.
 import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "../../src/backend/select-backend.js";
+import { installTrainingSpeedups, type TrainingSpeedups } from "../../src/backend/wasm-speedups/index.js";
+
+/** wasm as a training process has it: selected, with the training speed-ups installed (no helper thread unless started). */
+export async function selectTrainingWasm(): Promise<TrainingSpeedups> {
+  const info = await selectBackend("wasm");
+  return installTrainingSpeedups(info.name, { gradientThread: false });
+}
 
 /** Runs fn with `name` as the active tfjs backend, then restores the previous one. */
 export async function onBackend<T>(name: "wasm" | "cpu", fn: () => T | Promise<T>): Promise<T> {

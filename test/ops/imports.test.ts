@@ -33,3 +33,22 @@ test("a forbidden import fails the check and is named: a folder reaching up, HTT
   const lines = run.stderr.split("\n").map((l) => l.trim().split(":")[0]);
   assert.deepEqual(lines.filter((l) => l.endsWith(".ts")).sort(), ["api/late.ts", "model/leak.ts", "training/bad.ts"]);
 });
+
+test("the wasm speed-ups are reached only through their entry: training/ may use index.ts, not heap internals; api/ neither", (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "imports-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const folder of ["api", "training", "backend/wasm-speedups"]) mkdirSync(path.join(dir, folder), { recursive: true });
+  writeFileSync(path.join(dir, "backend", "wasm-speedups", "index.ts"), 'export const install = 1;\n');
+  writeFileSync(path.join(dir, "backend", "wasm-speedups", "heap-kernels.ts"), 'export const heap = 1;\n');
+  const entry = 'import { install } from "../backend/wasm-speedups/index.js";\n';
+  writeFileSync(path.join(dir, "training", "train.ts"), `${entry}export const a = install;\n`);
+  assert.equal(checkImports(dir).status, 0, "training/ through the entry passes");
+
+  const internal = 'import { heap } from "../backend/wasm-speedups/heap-kernels.js";\n';
+  writeFileSync(path.join(dir, "training", "adam.ts"), `${internal}export const b = heap;\n`);
+  writeFileSync(path.join(dir, "api", "predict.ts"), `${entry}export const c = install;\n`);
+  const run = checkImports(dir);
+  assert.equal(run.status, 1);
+  const lines = run.stderr.split("\n").map((l) => l.trim().split(":")[0]);
+  assert.deepEqual(lines.filter((l) => l.endsWith(".ts")).sort(), ["api/predict.ts", "training/adam.ts"]);
+});

@@ -3,7 +3,8 @@
 // host sharing DATA_DIR) may still be writing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { build, tempDir } from "../helpers/app.js";
@@ -35,9 +36,17 @@ async function entry(dir: string, name: string, ageMs: number): Promise<void> {
 test("the sweep removes entries of dead processes of this host and entries untouched for SCRATCH_MAX_AGE_MS, nothing else", async (t) => {
   const dir = await tempDir("rf-scratch-");
   t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  const dead = 999_999;
-  const alive = 424_242;
-  const isAlive = (pid: number) => pid === alive;
+  // Real processes of this host: one that has exited, one that runs until the sweep is done.
+  const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+  const running = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+  t.after(async () => {
+    if (running.exitCode === null && running.signalCode === null) {
+      const exited = once(running, "exit");
+      running.kill();
+      await exited;
+    }
+  });
+  const alive = running.pid!;
   await entry(dir, `${scratchOwnerTag(dead)}upload-dead`, 0);
   await entry(dir, `${scratchOwnerTag(alive)}upload-live-old`, 2 * HOUR);
   await entry(dir, `${scratchOwnerTag(alive)}upload-live`, 0);
@@ -49,7 +58,7 @@ test("the sweep removes entries of dead processes of this host and entries untou
   await entry(dir, "legacy-growing", 2 * HOUR);
   await fs.writeFile(path.join(dir, "legacy-growing", "file"), "more");
 
-  const result = await sweepScratch(dir, { maxAgeMs: HOUR, isAlive });
+  const result = await sweepScratch(dir, { maxAgeMs: HOUR });
   assert.deepEqual(result.removed.sort(), [
     `${scratchOwnerTag(alive)}upload-live-old`,
     `${scratchOwnerTag(dead, "other-host")}upload-remote-old`,

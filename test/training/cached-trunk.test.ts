@@ -2,7 +2,6 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { rgbToTensor } from "../../src/datasets/image-decode.js";
 import { rowBatchSource } from "../../src/datasets/row-batch-source.js";
 import { preprocessInput } from "../../src/model/preprocess.js";
@@ -12,12 +11,13 @@ import { prepareCachedTrunk } from "../../src/training/cached-trunk.js";
 import { train } from "../../src/training/train.js";
 import { tempDir } from "../helpers/app.js";
 import { twoClassImages } from "../helpers/generated-images.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 const SIZE = 32;
 const MODEL: TransferModelOptions = { imageSize: SIZE, numClasses: 2, head: { pooling: "flatten", denseUnits: 8, dropout: 0 }, unfrozenLayers: 10, seed: 9 };
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 /** The generated images as a table of uint8 RGB rows, like the decoded-image cache. */

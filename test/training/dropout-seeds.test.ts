@@ -1,11 +1,11 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { createDropoutSeeder } from "../../src/training/dropout-seeds.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 function modelWithDropout(): tf.LayersModel {

@@ -1,12 +1,12 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { earlyStopping, type EarlyStoppingOptions } from "../../src/training/early-stopping.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 /** The metrics of the epoch at 0-based position `index` (EpochMetrics numbers epochs from 1). */

@@ -4,7 +4,6 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import {
   decodeOptimizerState,
   encodeOptimizerState,
@@ -14,9 +13,10 @@ import {
 } from "../../src/training/optimizer-state.js";
 import { train } from "../../src/training/train.js";
 import { smallData, smallModel } from "../helpers/small-model.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 async function trainedState(epochs: number, freezeConv = false): Promise<OptimizerState> {

@@ -1,7 +1,6 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { preprocessInput } from "../../src/model/preprocess.js";
 import { buildTransferModel } from "../../src/model/transfer-model.js";
 import { evaluate } from "../../src/training/evaluate.js";
@@ -9,9 +8,10 @@ import { classificationReport } from "../../src/training/report.js";
 import { train } from "../../src/training/train.js";
 import { arrayBatchSource } from "../helpers/array-batch-source.js";
 import { TWO_CLASSES, twoClassImages } from "../helpers/generated-images.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 function preprocessed(perClass: number, seed: number) {

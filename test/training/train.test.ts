@@ -1,15 +1,15 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { train, type BatchEndInfo } from "../../src/training/train.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 import { evaluate } from "../../src/training/evaluate.js";
 import { decodeOptimizerState, encodeOptimizerState, exportOptimizerState } from "../../src/training/optimizer-state.js";
 import { smallData, smallModel, weightValues } from "../helpers/small-model.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 test("trains on separable images: metrics per batch and per epoch, validation in inference mode", async () => {

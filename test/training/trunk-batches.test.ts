@@ -1,7 +1,6 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
 import { rgbToTensor } from "../../src/datasets/image-decode.js";
 import { rowBatchSource } from "../../src/datasets/row-batch-source.js";
 import { preprocessInput } from "../../src/model/preprocess.js";
@@ -10,13 +9,14 @@ import { splitAtFrozenBoundary } from "../../src/model/trunk-split.js";
 import { train } from "../../src/training/train.js";
 import { trunkBatches } from "../../src/training/trunk-batches.js";
 import { twoClassImages } from "../helpers/generated-images.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 
 const SIZE = 32;
 // unfrozenLayers 8: the cut carries two tensors (conv5_block3_1_relu and the shortcut conv5_block2_out).
 const MODEL: TransferModelOptions = { imageSize: SIZE, numClasses: 2, head: { pooling: "flatten", denseUnits: 8, dropout: 0 }, unfrozenLayers: 8, seed: 11 };
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 function imageSource() {

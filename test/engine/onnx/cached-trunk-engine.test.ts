@@ -4,16 +4,15 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import { selectBackend } from "../../../src/backend/select-backend.js";
 import type { EngineName } from "../../../src/engine/engine.js";
 import { buildTransferModel, type TransferModelOptions } from "../../../src/model/transfer-model.js";
 import { createLocalStorage } from "../../../src/storage/local-storage.js";
 import { prepareCachedTrunk } from "../../../src/training/cached-trunk.js";
 import { tempDir } from "../../helpers/app.js";
-import { relativeError, seededValues } from "../../helpers/backends.js";
+import { relativeError, seededValues, selectTrainingWasm } from "../../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 const MODEL: TransferModelOptions = { imageSize: 32, numClasses: 2, head: { pooling: "avg", denseUnits: 4, dropout: 0 }, unfrozenLayers: 10, seed: 41 };

@@ -1,17 +1,16 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../../src/backend/select-backend.js";
 import { createOnnxTrainStep } from "../../../src/engine/onnx/onnx-train-step.js";
 import type { StateTensor } from "../../../src/engine/onnx/train-step-graph.js";
 import { buildTransferModel } from "../../../src/model/transfer-model.js";
 import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
-import { FusedAdamOptimizer } from "../../../src/training/fused-adam.js";
+import { FusedAdamOptimizer } from "../../../src/backend/wasm-speedups/index.js";
 import { exampleLosses } from "../../../src/training/metrics.js";
-import { relativeError, seededValues } from "../../helpers/backends.js";
+import { relativeError, seededValues, selectTrainingWasm } from "../../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 /**

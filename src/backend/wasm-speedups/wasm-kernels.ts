@@ -6,7 +6,8 @@
 // Sum and Mean over leading axes without the transpose. The convolution kernels
 // also feed gradient-thread.ts, which computes filter gradients on a second core.
 import * as tf from "@tensorflow/tfjs";
-import { offloadFilterGradient, rememberConvInput, takeFilterGradient } from "./gradient-thread.js";
+import { AppError } from "../../errors.js";
+import type { GradientThread } from "./gradient-thread.js";
 import { heapKernels, heapOffset, type WasmBackendInternals } from "./heap-kernels.js";
 
 type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -228,35 +229,39 @@ function tileByBlocks(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-const KERNELS: tf.KernelConfig[] = [
-  {
-    kernelName: tf.Conv2DBackpropFilter,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, attrs }) => {
-      const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
-      const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropFilter>[2];
-      return takeFilterGradient(x, dy, convAttrs) ?? conv2DBackpropFilter(x, dy, convAttrs);
+/** The convolution gradient kernels; with a helper thread, dW may come from it. */
+function convolutionGradientKernels(helper: GradientThread | undefined): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: tf.Conv2DBackpropFilter,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, attrs }) => {
+        const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
+        const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropFilter>[2];
+        return helper?.takeFilterGradient(x, dy, convAttrs) ?? conv2DBackpropFilter(x, dy, convAttrs);
+      },
     },
-  },
-  {
-    kernelName: tf.Conv2DBackpropInput,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, attrs, backend }) => {
-      const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
-      const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropInput>[2];
-      // tfjs asks for the filter gradient right after this one: the helper thread, if any, starts on it now.
-      offloadFilterGradient(dy, filter, convAttrs, backend);
-      return conv2DBackpropInput(dy, filter, convAttrs);
+    {
+      kernelName: tf.Conv2DBackpropInput,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
+        const convAttrs = attrs as unknown as Parameters<typeof conv2DBackpropInput>[2];
+        // tfjs asks for the filter gradient right after this one: the helper thread, if any, starts on it now.
+        helper?.offloadFilterGradient(dy, filter, convAttrs, backend);
+        return conv2DBackpropInput(dy, filter, convAttrs);
+      },
     },
-  },
-];
+  ];
+}
 
 /**
  * wasm's Identity copies the values; tfjs calls it for every tensor a gradient
  * saves (tf.clone), e.g. 14 copies of [32, 7, 7, 2048] per step of the
  * tutorial's tail. Tensors are immutable, so the clone can share the values,
  * reference-counted, as wasm's own Reshape and the cpu backend's Identity do.
- * It also keeps a saved tensor's identity, which gradient-thread.ts relies on.
+ * It also keeps a saved tensor's dataId, which gradient-thread.ts relies on
+ * (checked by tape-identity.ts before a helper starts).
  */
 function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -267,36 +272,55 @@ function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-const wrapped = new WeakSet<tf.KernelFunc>();
+/** The original wasm kernel function each wrapped one replaced, so that a second registration wraps the original. */
+const originals = new WeakMap<tf.KernelFunc, tf.KernelFunc>();
 
-/** Replaces wasm's kernel `name` by wrap(its kernel function), once. */
+/** Replaces wasm's kernel `name` by wrap(its original kernel function). */
 function wrapWasmKernel(name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
   const registered = tf.getKernel(name, "wasm");
-  if (!registered || wrapped.has(registered.kernelFunc)) return;
-  const kernelFunc = wrap(registered.kernelFunc);
-  wrapped.add(kernelFunc);
+  if (!registered) {
+    throw new AppError("BACKEND_UNAVAILABLE", `the tfjs wasm backend has no ${name} kernel to wrap: is it loaded?`, { kernel: name });
+  }
+  const original = originals.get(registered.kernelFunc) ?? registered.kernelFunc;
+  const kernelFunc = wrap(original);
+  originals.set(kernelFunc, original);
   tf.unregisterKernel(name, "wasm");
   tf.registerKernel({ ...registered, kernelFunc });
 }
 
-/** Registers these kernels for wasm, replacing wasm's own where it has one; safe to call more than once. */
-export function registerWasmKernels(): void {
-  for (const config of KERNELS) {
-    const registered = tf.getKernel(config.kernelName, config.backendName);
-    if (registered?.kernelFunc === config.kernelFunc) continue;
-    if (registered) tf.unregisterKernel(config.kernelName, config.backendName);
+/** wasm's own kernels this module wraps, each with its wrapper; the forward convolutions tell `helper` their inputs. */
+function wasmKernelWrappers(helper: GradientThread | undefined): Record<string, (original: tf.KernelFunc) => tf.KernelFunc> {
+  const rememberingInputs = (original: tf.KernelFunc): tf.KernelFunc =>
+    helper
+      ? (args) => {
+          const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+          helper.rememberConvInput(x, filter);
+          return original(args);
+        }
+      : original;
+  return {
+    [tf.BatchMatMul]: batchMatMulViaTranspose,
+    [tf.Tile]: tileByBlocks,
+    [tf.Identity]: sharedIdentity,
+    [tf.Conv2D]: rememberingInputs,
+    [tf.FusedConv2D]: rememberingInputs,
+    [tf.Sum]: (original) => leadingAxesByRows(original, false),
+    [tf.Mean]: (original) => leadingAxesByRows(original, true),
+  };
+}
+
+/** The wasm kernels that must exist for registerWasmKernels to wrap them (tfjs-internals.test.ts checks them). */
+export const WRAPPED_WASM_KERNELS: readonly string[] = Object.keys(wasmKernelWrappers(undefined));
+
+/**
+ * Registers these kernels for wasm (the wasm backend must be loaded), replacing
+ * wasm's own where it has one. The convolution kernels hand filter gradients to
+ * `helper` when it runs; calling again re-binds them to the new helper.
+ */
+export function registerWasmKernels(helper?: GradientThread): void {
+  for (const config of convolutionGradientKernels(helper)) {
+    if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
   }
-  wrapWasmKernel(tf.BatchMatMul, batchMatMulViaTranspose);
-  wrapWasmKernel(tf.Tile, tileByBlocks);
-  wrapWasmKernel(tf.Identity, sharedIdentity);
-  for (const name of [tf.Conv2D, tf.FusedConv2D]) {
-    wrapWasmKernel(name, (original) => (args) => {
-      const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-      rememberConvInput(x, filter);
-      return original(args);
-    });
-  }
-  wrapWasmKernel(tf.Sum, (original) => leadingAxesByRows(original, false));
-  wrapWasmKernel(tf.Mean, (original) => leadingAxesByRows(original, true));
+  for (const [name, wrap] of Object.entries(wasmKernelWrappers(helper))) wrapWasmKernel(name, wrap);
 }

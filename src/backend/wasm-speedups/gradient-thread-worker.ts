@@ -1,10 +1,11 @@
-// The helper thread of gradient-thread.ts: its own wasm backend (with this
-// project's kernels), computing the filter gradients it is handed.
+// The helper thread of gradient-thread.ts: its own wasm backend with this
+// project's kernels (so it computes what the training thread would), computing
+// the filter gradients it is handed.
 import { parentPort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { DONE, FAILED, type FilterGradientRequest } from "./gradient-thread.js";
-import { selectBackend } from "./select-backend.js";
-import { conv2DBackpropFilter } from "./wasm-kernels.js";
+import { selectBackend } from "../select-backend.js";
+import { conv2DBackpropFilter, registerWasmKernels } from "./wasm-kernels.js";
 
 const port = parentPort!;
 const size = tf.util.sizeFromShape;
@@ -21,6 +22,7 @@ function filterGradient({ data, xShape, dyShape, filterShape, attrs }: FilterGra
 
 try {
   await selectBackend("wasm");
+  registerWasmKernels(); // no helper of its own
   port.on("message", (request: FilterGradientRequest) => {
     let outcome = DONE;
     try {

@@ -1,12 +1,13 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
-import { FusedAdamOptimizer } from "../../src/training/fused-adam.js";
-import { onBackend, seededValues } from "../helpers/backends.js";
+import { ADAM_UPDATE_KERNEL, registerAdamUpdateKernel } from "../../src/backend/wasm-speedups/fused-adam.js";
+import { FusedAdamOptimizer } from "../../src/backend/wasm-speedups/index.js";
+import { onBackend, seededValues, selectTrainingWasm } from "../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
+  registerAdamUpdateKernel("cpu"); // as installTrainingSpeedups does in a process training on cpu
 });
 
 const SHAPES = [[3, 4, 5, 6], [300, 17], [7], [1]];
@@ -39,7 +40,12 @@ for (const backend of ["wasm", "cpu"] as const) {
   test(`on ${backend}, the one-pass Adam gives tfjs' Adam's weights, moments and step count bit for bit`, async () => {
     await onBackend(backend, async () => {
       const stock = await fiveSteps(tf.train.adam(1e-3, 0.9, 0.999, 1e-7), `stock_${backend}`);
-      const fused = await fiveSteps(new FusedAdamOptimizer(1e-3, 0.9, 0.999, 1e-7), `fused_${backend}`);
+      let fused: Float32Array[] = [];
+      const profile = await tf.profile(async () => {
+        fused = await fiveSteps(new FusedAdamOptimizer(1e-3, 0.9, 0.999, 1e-7), `fused_${backend}`);
+      });
+      // The one-pass kernel did the updates: 5 steps of 4 weights (not tfjs' ops, which would also pass).
+      assert.equal(profile.kernels.filter((k) => k.name === ADAM_UPDATE_KERNEL).length, 20);
       assert.equal(fused.length, stock.length);
       assert.equal(fused.length, SHAPES.length + 1 + 2 * SHAPES.length);
       for (const [i, expected] of stock.entries()) {

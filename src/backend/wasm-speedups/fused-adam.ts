@@ -8,9 +8,10 @@
 // make it slower than wasm's 14 SIMD ops, hence the kernel). Both compute the same float32
 // operations in the same order as tfjs, each rounded to float32, so the weights
 // and moments are those of tfjs' Adam, bit for bit. Other backends (tfjs-node,
-// whose ops are native and threaded) keep tfjs' ops.
+// whose ops are native and threaded), and processes that did not install the
+// training speed-ups, keep tfjs' ops.
 import * as tf from "@tensorflow/tfjs";
-import { heapKernels, heapOffset, type WasmBackendInternals } from "../backend/heap-kernels.js";
+import { heapKernels, heapOffset, type WasmBackendInternals } from "./heap-kernels.js";
 
 export const ADAM_UPDATE_KERNEL = "ResnetFinetuneAdamUpdate";
 
@@ -93,12 +94,11 @@ function cpuAdamUpdate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoM
 
 const KERNELS: Record<string, tf.KernelFunc> = { wasm: wasmAdamUpdate as tf.KernelFunc, cpu: cpuAdamUpdate as tf.KernelFunc };
 
-/** Registers the update kernel for the current backend when it has one; false when it has none. */
-function fusedKernelAvailable(): boolean {
-  const backendName = tf.getBackend();
-  if (tf.getKernel(ADAM_UPDATE_KERNEL, backendName)) return true;
+/** Registers the update kernel for `backendName` when this module has one for it; false when it has none. */
+export function registerAdamUpdateKernel(backendName: string): boolean {
   const kernelFunc = KERNELS[backendName];
   if (!kernelFunc) return false;
+  if (tf.getKernel(ADAM_UPDATE_KERNEL, backendName)) tf.unregisterKernel(ADAM_UPDATE_KERNEL, backendName);
   tf.registerKernel({ kernelName: ADAM_UPDATE_KERNEL, backendName, kernelFunc });
   return true;
 }
@@ -108,8 +108,8 @@ interface OptimizerVariable {
   variable: tf.Variable;
 }
 
-/** The fields of tfjs' AdamOptimizer that are private in its typings. */
-interface AdamFields {
+/** The fields of tfjs' AdamOptimizer that are private in its typings (tfjs-internals.test.ts checks them). */
+export interface AdamFields {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
   accumulatedFirstMoment: OptimizerVariable[];
@@ -119,7 +119,7 @@ interface AdamFields {
 
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
-    if (!fusedKernelAvailable()) return super.applyGradients(variableGradients);
+    if (!tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend())) return super.applyGradients(variableGradients);
     const self = this as unknown as AdamFields;
     const named = Array.isArray(variableGradients) ? variableGradients : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
     tf.tidy(() => {
