@@ -1,9 +1,10 @@
 // One training step of the tail as a single ONNX graph: the forward pass in
-// training mode, the backward pass and Adam, all as ordinary ONNX ops. It
-// takes the cut tensors, the one-hot labels, each Dropout's mask (already
-// scaled by 1 / (1 - rate)), every trainable weight, BN moving statistics and
-// Adam moment in TF.js layout, and Adam's bias corrections; it returns the
-// loss and the new weights, statistics and moments, named "<input>:new".
+// training mode and the backward pass, as ordinary ONNX ops. It takes the cut
+// tensors, the one-hot labels, each Dropout's mask (already scaled by
+// 1 / (1 - rate)), every trainable weight and BN moving statistic in TF.js
+// layout; it returns the loss, the probabilities, each weight's gradient
+// ("<input>@grad") and the new moving statistics ("<input>:new"). Adam is the
+// caller's (OnnxTrainStep), in place.
 // What TF.js computes is the reference: BatchNormalization uses batch
 // statistics and updates its moving ones as tfjs-layers does, Adam is
 // tfjs' (and the project's FusedAdamOptimizer's) formula. The same writer
@@ -19,9 +20,12 @@ export interface AdamConstants {
   epsilon: number;
 }
 
-/** A tensor the step reads and writes back: a trainable weight, a moving statistic or an Adam moment. */
+/** A tensor the step keeps: a trainable weight, a moving statistic or an Adam moment. */
 export interface StateTensor {
-  /** Graph input; the output is `${input}:new`. */
+  /**
+   * Its name. Weights and moving statistics are graph inputs of that name; a moving statistic's new value is
+   * the output `${input}:new`. Moments ("<weight>:m", "<weight>:v") are not in the graph.
+   */
   input: string;
   shape: number[];
   /** The TF.js variable it mirrors (for moments: the weight's). */
@@ -37,8 +41,11 @@ export interface TrainStepGraph {
   /** One per Dropout layer: [batch, units], the layer's mask times 1 / (1 - rate). */
   dropoutMasks: { input: string; layer: string; units: number }[];
   state: StateTensor[];
-  /** Scalars [1]: 1 - beta1^t and 1 - beta2^t, as float32, for step t (1-based). */
-  corrections: [string, string];
+  /**
+   * Every weight (state input of kind "weight") and the output holding its gradient of the batch mean loss,
+   * or null when the loss does not depend on it. Adam is the caller's: the graph does not update weights.
+   */
+  gradients: { weight: string; output: string | null }[];
   loss: string;
   /** [batch, classes]: the training-mode forward's softmax output. */
   probabilities: string;
@@ -133,6 +140,14 @@ function createBuilder() {
       op(opType, input, [], name);
       outputs.push({ name, elemType: DataType.FLOAT, shape });
       return name;
+    },
+    /** Makes `value` (a node's output) a graph output named `name`, without a copy. */
+    rename(value: string, name: string, shape: (number | string)[]): void {
+      for (const node of nodes) {
+        node.output = node.output.map((o) => (o === value ? name : o));
+        node.input = node.input.map((i) => (i === value ? name : i));
+      }
+      outputs.push({ name, elemType: DataType.FLOAT, shape });
     },
     onBackward(fn: () => void) {
       backward.push(fn);
@@ -393,7 +408,7 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
   if (tail.outputs.length !== 1) throw new Error("the tail must have one output");
   visit(tail.outputs[0]);
   if (!logits) throw new Error("the tail must end in a Dense softmax layer");
-  return { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits: logits as string };
+  return { g, state, dropoutMasks, weightGrads, cutInputs, logits: logits as string };
 }
 
 /** The tail's inference-mode forward, reading the same state inputs as its training step. */
@@ -405,8 +420,8 @@ export function tailForwardGraph(tail: tf.LayersModel): TailForwardGraph {
 }
 
 /** The tail's training step. Every layer of the tail must be trainable (what splitAtFrozenBoundary gives). */
-export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): TrainStepGraph {
-  const { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits } = writeTail(tail, true);
+export function trainStepGraph(tail: tf.LayersModel): TrainStepGraph {
+  const { g, state, dropoutMasks, weightGrads, cutInputs, logits } = writeTail(tail, true);
   const labels = g.input("labels", [BATCH_DIM, ...(tail.outputs[0].shape.slice(1) as number[])]);
 
   // Loss as Keras reports it: renormalise, clip, -sum y log p, mean over the batch.
@@ -420,27 +435,17 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
   g.addGrad(logits, g.op("Div", [g.op("Sub", [probabilities, labels]), batchSize]));
   g.runBackward();
 
-  // Adam, as tfjs: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w += -lr (m / c1) / (sqrt(v / c2) + eps),
-  // with the bias corrections moved into two scalars, -lr sqrt(c2) / c1 and eps sqrt(c2): the same value in
-  // 12 element-wise passes over each weight instead of 17, which on the Dense kernel (25.7 M weights)
-  // were a third of the step's time in its profile.
-  const correction1 = g.input("adam/correction1", [1]);
-  const correction2 = g.input("adam/correction2", [1]);
-  const [b1, b2, keep1, keep2, eps, lr] = [adam.beta1, adam.beta2, 1 - adam.beta1, 1 - adam.beta2, adam.epsilon, -adam.learningRate].map((v) => g.scalar(v));
-  const rootCorrection2 = g.op("Sqrt", [correction2]);
-  const stepSize = g.op("Mul", [g.op("Div", [rootCorrection2, correction1]), lr]);
-  const epsilonHat = g.op("Mul", [eps, rootCorrection2]);
+  // Adam is not in the graph: each weight's gradient is an output, and OnnxTrainStep updates the weight
+  // and its moments in place in one pass (as ONNX ops it was ~10 passes, each a new tensor of the weight's size).
+  const gradients: TrainStepGraph["gradients"] = [];
   for (const { variable, input, grad } of weightGrads) {
-    const shape = variable.shape as number[];
-    const gradient = grad() ?? g.floats("zero", shape, new Array(shape.reduce((a, b) => a * b, 1)).fill(0));
-    const m = stateInput(variable, "m", ":m");
-    const v = stateInput(variable, "v", ":v");
-    const newM = g.outputOp("Add", [g.op("Mul", [m, b1]), g.op("Mul", [gradient, keep1])], `${m}:new`, shape);
-    const newV = g.outputOp("Add", [g.op("Mul", [v, b2]), g.op("Mul", [g.op("Mul", [gradient, gradient]), keep2])], `${v}:new`, shape);
-    const ratio = g.op("Div", [newM, g.op("Add", [g.op("Sqrt", [newV]), epsilonHat])]);
-    g.outputOp("Add", [g.op("Mul", [ratio, stepSize]), input], `${input}:new`, shape);
+    const gradient = grad();
+    if (gradient) g.rename(gradient, `${input}@grad`, variable.shape as number[]);
+    gradients.push({ weight: input, output: gradient ? `${input}@grad` : null });
+    state.push({ input: `${input}:m`, shape: variable.shape as number[], variable, kind: "m" });
+    state.push({ input: `${input}:v`, shape: variable.shape as number[], variable, kind: "v" });
   }
 
   const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
-  return { bytes, cutInputs, labels, dropoutMasks, state, corrections: [correction1, correction2], loss: "loss", probabilities: "probabilities" };
+  return { bytes, cutInputs, labels, dropoutMasks, state, gradients, loss: "loss", probabilities: "probabilities" };
 }
