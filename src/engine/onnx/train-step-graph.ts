@@ -11,6 +11,7 @@
 // gives the tail's inference-mode forward (tailForwardGraph) for evaluation.
 import type * as tf from "@tensorflow/tfjs";
 import { AttributeType, DataType, encodeModel, type Attribute, type NodeMessage, type TensorMessage, type ValueInfoMessage } from "./onnx-proto.js";
+import { convAsGemm, convNchw } from "./conv-step.js";
 import { BATCH_DIM } from "./tfjs-to-onnx.js";
 
 export interface AdamConstants {
@@ -60,15 +61,14 @@ export interface TailForwardGraph {
   probabilities: string;
 }
 
-const TO_NCHW = [0, 3, 1, 2];
-const TO_NHWC = [0, 2, 3, 1];
-const CHANNEL_AXES = [0, 2, 3];
+/** Batch and pixel axes of an NHWC image: what BN's statistics and a conv bias's gradient reduce over. */
+const PIXEL_AXES = [0, 1, 2];
 /** Keras' (and tfjs') epsilon in categorical cross-entropy's clip. */
 const LOSS_EPSILON = 1e-7;
 
-interface Value {
+export interface Value {
   name: string;
-  /** [C, H, W] for images (held NCHW), [units] for flat values; without the batch. */
+  /** [H, W, C] for images (held NHWC, as TF.js), [units] for flat values; without the batch. */
   shape: number[];
   image: boolean;
 }
@@ -169,7 +169,7 @@ function createBuilder() {
   };
 }
 
-type Builder = ReturnType<typeof createBuilder>;
+export type Builder = ReturnType<typeof createBuilder>;
 
 function unsupported(layer: tf.layers.Layer, why: string): Error {
   return new Error(`cannot write the training step of layer ${layer.name} (${layer.getClassName()}) to ONNX: ${why}`);
@@ -218,11 +218,15 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
     return input;
   };
 
+  // The cut's gradient is nobody's: its nodes are left out.
+  const cutValues = new Set<string>();
+  const needsGrad = (v: Value) => !cutValues.has(v.name);
   const cutInputs = tail.inputs.map((t) => {
     const name = t.sourceLayer.name;
     const shape = t.shape.slice(1) as number[];
     g.input(name, [BATCH_DIM, ...shape]);
-    const value = shape.length === 3 ? { name: g.op("Transpose", [name], [g.ints("perm", TO_NCHW)]), shape: [shape[2], shape[0], shape[1]], image: true } : { name, shape, image: false };
+    const value = { name, shape, image: shape.length === 3 };
+    cutValues.add(name);
     values.set(t.id, value);
     return name;
   });
@@ -250,62 +254,35 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         const bias = weight(vars.get("bias"), layer);
         const [kh, kw, ci, co] = kernelVar!.shape as number[];
         const strides = pair(config.strides);
-        const [, h, w] = x.shape;
+        const [h, w] = x.shape;
         const pads = convPads(config, [h, w], [kh, kw], strides);
-        const oihw = g.op("Transpose", [kernel], [g.ints("perm", [3, 2, 0, 1])]);
-        const y = g.op("Conv", [x.name, oihw, bias], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads)]);
         const ho = Math.floor((h + pads[0] + pads[2] - kh) / strides[0]) + 1;
         const wo = Math.floor((w + pads[1] + pads[3] - kw) / strides[1]) + 1;
-        g.onBackward(() => {
-          const dy = g.gradOf(y);
-          if (!dy) return;
-          g.addGrad(`${bias}@grad`, g.sum(dy, CHANNEL_AXES));
-          const xT = g.op("Transpose", [x.name], [g.ints("perm", [1, 0, 2, 3])]);
-          const dyT = g.op("Transpose", [dy], [g.ints("perm", [1, 0, 2, 3])]);
-          if (kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p) => p === 0)) {
-            // A 1x1 filter's gradient is one matrix product over batch and pixels, [ci, NHW] x [co, NHW]^T:
-            // a Gemm, where the Conv with an HxW kernel below was two of the step's costliest nodes in its profile.
-            const flat = (v: string, c: number) => g.op("Reshape", [v, g.int64s([c, -1])]);
-            const dW = g.op("Gemm", [flat(xT, ci), flat(dyT, co)], [g.int("transB", 1)]); // [ci, co]
-            g.addGrad(`${kernel}@grad`, g.op("Reshape", [dW, g.int64s([1, 1, ci, co])]));
-          } else {
-            // Filter gradient: the input (channels as batch) convolved with dy (channels as filters), dilated by the stride.
-            let dW = g.op("Conv", [xT, dyT], [g.ints("kernel_shape", [ho, wo]), g.ints("dilations", strides), g.ints("pads", pads)]); // [ci, co, kh', kw']
-            const fullH = h + pads[0] + pads[2] - (ho - 1) * strides[0];
-            const fullW = w + pads[1] + pads[3] - (wo - 1) * strides[1];
-            if (fullH !== kh || fullW !== kw) dW = g.op("Slice", [dW, g.int64s([0, 0]), g.int64s([kh, kw]), g.int64s([2, 3])]);
-            g.addGrad(`${kernel}@grad`, g.op("Transpose", [dW], [g.ints("perm", [2, 3, 0, 1])]));
-          }
-          const outputPadding = [h - ((ho - 1) * strides[0] + kh - pads[0] - pads[2]), w - ((wo - 1) * strides[1] + kw - pads[1] - pads[3])];
-          g.addGrad(
-            x.name,
-            g.op("ConvTranspose", [dy, oihw], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads), g.ints("output_padding", outputPadding)]),
-          );
-        });
-        return { name: y, shape: [co, ho, wo], image: true };
+        const y =
+          strides[0] === 1 && strides[1] === 1
+            ? convAsGemm(g, x, kernel, bias, [kh, kw, ci, co], pads, [ho, wo], needsGrad(x))
+            : convNchw(g, x, kernel, bias, [kh, kw, ci, co], strides, pads, [ho, wo], needsGrad(x));
+        return { name: y, shape: [ho, wo, co], image: true };
       }
       case "BatchNormalization": {
         if (!x.image || !(config.axis === -1 || config.axis === 3)) throw unsupported(layer, `axis ${String(config.axis)}`);
-        const channels = x.shape[0];
+        const channels = x.shape[2];
         const gamma = weight(vars.get("gamma"), layer);
         const beta = weight(vars.get("beta"), layer);
         const movingMean = stateInput(vars.get("moving_mean")!, "moving");
         const movingVariance = stateInput(vars.get("moving_variance")!, "moving");
-        const broadcast = g.int64s([1, channels, 1, 1]);
         if (!training) {
           // tfjs' batchNorm: (x - mean) * gamma / sqrt(variance + epsilon) + beta, on the moving statistics.
           const scale = g.op("Div", [gamma, g.op("Sqrt", [g.op("Add", [movingVariance, g.scalar(config.epsilon as number)])])]);
-          const centred = g.op("Sub", [x.name, g.op("Reshape", [movingMean, broadcast])]);
-          const y = g.op("Add", [g.op("Mul", [centred, g.op("Reshape", [scale, broadcast])]), g.op("Reshape", [beta, broadcast])]);
+          const y = g.op("Add", [g.op("Mul", [g.op("Sub", [x.name, movingMean]), scale]), beta]);
           return { ...x, name: y };
         }
-        const batchMean = g.mean(x.name, CHANNEL_AXES);
+        const batchMean = g.mean(x.name, PIXEL_AXES);
         const centred = g.op("Sub", [x.name, batchMean]);
-        const batchVariance = g.mean(g.op("Mul", [centred, centred]), CHANNEL_AXES);
+        const batchVariance = g.mean(g.op("Mul", [centred, centred]), PIXEL_AXES);
         const inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [batchVariance, g.scalar(config.epsilon as number)])])]);
         const xhat = g.op("Mul", [centred, inv]);
-        const gammaB = g.op("Reshape", [gamma, broadcast]);
-        const y = g.op("Add", [g.op("Mul", [xhat, gammaB]), g.op("Reshape", [beta, broadcast])]);
+        const y = g.op("Add", [g.op("Mul", [xhat, gamma]), beta]);
         // tfjs-layers: moving -= (moving - batch statistic) * (1 - momentum), with the biased batch variance.
         const decay = g.scalar(1 - (config.momentum as number));
         const flat = g.int64s([channels]);
@@ -316,11 +293,11 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         g.onBackward(() => {
           const dy = g.gradOf(y);
           if (!dy) return;
-          g.addGrad(`${beta}@grad`, g.sum(dy, CHANNEL_AXES));
-          g.addGrad(`${gamma}@grad`, g.sum(g.op("Mul", [dy, xhat]), CHANNEL_AXES));
-          const dxhat = g.op("Mul", [dy, gammaB]);
-          const projection = g.op("Mul", [xhat, g.mean(g.op("Mul", [dxhat, xhat]), CHANNEL_AXES)]);
-          g.addGrad(x.name, g.op("Mul", [inv, g.op("Sub", [g.op("Sub", [dxhat, g.mean(dxhat, CHANNEL_AXES)]), projection])]));
+          g.addGrad(`${beta}@grad`, g.sum(dy, PIXEL_AXES));
+          g.addGrad(`${gamma}@grad`, g.sum(g.op("Mul", [dy, xhat]), PIXEL_AXES));
+          const dxhat = g.op("Mul", [dy, gamma]);
+          const projection = g.op("Mul", [xhat, g.mean(g.op("Mul", [dxhat, xhat]), PIXEL_AXES)]);
+          g.addGrad(x.name, g.op("Mul", [inv, g.op("Sub", [g.op("Sub", [dxhat, g.mean(dxhat, PIXEL_AXES)]), projection])]));
         });
         return { ...x, name: y };
       }
@@ -339,21 +316,21 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
       }
       case "Flatten": {
         if (!x.image) return x;
-        const [c, h, w] = x.shape;
-        // Keras flattens NHWC: the Dense weights' rows are in that order.
-        const y = g.op("Flatten", [g.op("Transpose", [x.name], [g.ints("perm", TO_NHWC)])], [g.int("axis", 1)]);
+        const [h, w, c] = x.shape;
+        // Keras flattens NHWC, as the image is held: the Dense weights' rows are in that order.
+        const y = g.op("Flatten", [x.name], [g.int("axis", 1)]);
         g.onBackward(() => {
           const dy = g.gradOf(y);
-          if (dy) g.addGrad(x.name, g.op("Transpose", [g.op("Reshape", [dy, g.int64s([-1, h, w, c])])], [g.ints("perm", TO_NCHW)]));
+          if (dy && needsGrad(x)) g.addGrad(x.name, g.op("Reshape", [dy, g.int64s([-1, h, w, c])]));
         });
         return { name: y, shape: [c * h * w], image: false };
       }
       case "GlobalAveragePooling2D": {
-        const [c, h, w] = x.shape;
-        const y = g.op("Flatten", [g.op("GlobalAveragePool", [x.name])], [g.int("axis", 1)]);
+        const [h, w, c] = x.shape;
+        const y = g.mean(x.name, [1, 2], 0);
         g.onBackward(() => {
           const dy = g.gradOf(y);
-          if (dy) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, c, 1, 1])]), g.floats("avg", [1, 1, h, w], new Array(h * w).fill(1 / (h * w)))]));
+          if (dy && needsGrad(x)) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, 1, 1, c])]), g.floats("avg", [1, h, w, 1], new Array(h * w).fill(1 / (h * w)))]));
         });
         return { name: y, shape: [c], image: false };
       }
