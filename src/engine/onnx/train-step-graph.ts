@@ -141,6 +141,20 @@ function createBuilder() {
       outputs.push({ name, elemType: DataType.FLOAT, shape });
       return name;
     },
+    /**
+     * The nodes that lead to a graph output. Backward closures add the gradient of every layer input,
+     * including ones nothing reads (a Dense's input gradient when the Dense sits right on the cut).
+     */
+    liveNodes(): NodeMessage[] {
+      const wanted = new Set(outputs.map((o) => o.name));
+      const live: NodeMessage[] = [];
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        if (!nodes[i].output.some((o) => wanted.has(o))) continue;
+        live.push(nodes[i]);
+        for (const input of nodes[i].input) wanted.add(input);
+      }
+      return live.reverse();
+    },
     /** Makes `value` (a node's output) a graph output named `name`, without a copy. */
     rename(value: string, name: string, shape: (number | string)[]): void {
       for (const node of nodes) {
@@ -392,7 +406,7 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
 export function tailForwardGraph(tail: tf.LayersModel): TailForwardGraph {
   const { g, state, cutInputs, logits } = writeTail(tail, false);
   g.output(g.op("Softmax", [logits], [g.int("axis", -1)]), "probabilities", [BATCH_DIM, tail.outputs[0].shape[1] as number]);
-  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
+  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
   return { bytes, cutInputs, stateInputs: state.map((s) => s.input), probabilities: "probabilities" };
 }
 
@@ -423,6 +437,6 @@ export function trainStepGraph(tail: tf.LayersModel): TrainStepGraph {
     state.push({ input: `${input}:v`, shape: variable.shape as number[], variable, kind: "v" });
   }
 
-  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
+  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
   return { bytes, cutInputs, labels, dropoutMasks, state, gradients, loss: "loss", probabilities: "probabilities" };
 }
