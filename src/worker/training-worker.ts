@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { TRAINING_QUEUE, type TrainingJobPayload } from "../queue/training-queue.js";
 import { expireJobRecord, type JobRedis } from "../queue/job-records.js";
 import { childEnvironment } from "./child-env.js";
+import { ORT_MALLOC_ENV } from "../engine/onnx/ort-session.js";
 import { STOP_REASON, type StopReason } from "./stop-reasons.js";
 
 /**
@@ -80,7 +81,8 @@ export function createTrainingWorker(opts: TrainingWorkerOptions): TrainingWorke
     maxStalledCount: MAX_STALLED_COUNT,
     workerForkOptions: {
       execArgv: childExecArgv(),
-      env: childEnvironment({ ...process.env, ...opts.env }),
+      // A child that may run the tail's step on ONNX Runtime needs glibc's settings from its start (ORT_MALLOC_ENV).
+      env: { ...childEnvironment({ ...process.env, ...opts.env }), ...(config.trainingEngine === "tfjs" ? {} : ORT_MALLOC_ENV) },
     },
   });
   worker.on("active", (job) => log.info({ jobId: job.id, attemptsMade: job.attemptsMade }, "job started"));

@@ -10,6 +10,7 @@ import { createLogger } from "../../src/log.js";
 import { jobRedis } from "../../src/queue/job-records.js";
 import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
+import { ORT_MALLOC_ENV } from "../../src/engine/onnx/ort-session.js";
 import { testConfig } from "../helpers/app.js";
 import { startRedis } from "../helpers/redis.js";
 
@@ -74,4 +75,7 @@ test("the training child's environment holds the settings it needs and none of t
   assert.equal(env.get("REDIS_URL"), redis.url);
   assert.equal(env.get("DATA_DIR"), config.dataDir);
   assert.ok(env.has("PATH"));
+  // TRAINING_ENGINE is auto: the child may run the tail's step on ONNX Runtime, which needs glibc's settings from its start.
+  assert.equal(config.trainingEngine, "auto");
+  for (const [name, value] of Object.entries(ORT_MALLOC_ENV)) assert.equal(env.get(name), value, `${name} in the child`);
 });
