@@ -8,14 +8,13 @@ import rateLimit from "@fastify/rate-limit";
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
-import { tenantForKey } from "./auth.js";
+import { keyTenant } from "./auth.js";
 import { createBatchedStore, RATE_LIMIT_SLACK_SHARE } from "./rate-limit-store.js";
 
 const EXEMPT = new Set(["/healthz", "/readyz"]);
 
 function rateLimitKey(request: FastifyRequest, apiKeys: Map<string, string>): string {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "");
-  const tenant = match && apiKeys.size > 0 ? tenantForKey(apiKeys, match[1]) : undefined;
+  const tenant = keyTenant(request, apiKeys);
   return tenant !== undefined ? `tenant:${tenant}` : `ip:${request.ip}`;
 }
 
