@@ -22,14 +22,37 @@ function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();
 }
 
+/** The configured keys' digests, made once per key map (config maps are not changed after loading). */
+const keyDigests = new WeakMap<Map<string, string>, [string, Buffer][]>();
+
+function digestsOf(keys: Map<string, string>): [string, Buffer][] {
+  let digests = keyDigests.get(keys);
+  if (!digests) {
+    digests = [...keys].map(([tenant, key]) => [tenant, digest(key)]);
+    keyDigests.set(keys, digests);
+  }
+  return digests;
+}
+
 /** Finds the tenant whose key matches, comparing every key so timing reveals nothing. */
 export function tenantForKey(keys: Map<string, string>, presented: string): string | undefined {
   const given = digest(presented);
   let found: string | undefined;
-  for (const [tenant, key] of keys) {
-    if (timingSafeEqual(digest(key), given) && found === undefined) found = tenant;
+  for (const [tenant, key] of digestsOf(keys)) {
+    if (timingSafeEqual(key, given) && found === undefined) found = tenant;
   }
   return found;
+}
+
+/** The tenant each request's API key names (undefined: no key, or not a tenant's): auth and the rate limit both ask. */
+const keyTenants = new WeakMap<FastifyRequest, string | undefined>();
+
+export function keyTenant(request: FastifyRequest, keys: Map<string, string>): string | undefined {
+  if (keyTenants.has(request)) return keyTenants.get(request);
+  const key = keys.size > 0 ? bearer(request) : undefined;
+  const tenant = key !== undefined ? tenantForKey(keys, key) : undefined;
+  keyTenants.set(request, tenant);
+  return tenant;
 }
 
 /** Paths that need no key: liveness, readiness, the API docs and the console's static files (/metrics has its own token). */
@@ -93,8 +116,7 @@ export function registerAuth(app: FastifyInstance, config: AuthConfig): void {
     }
     if (isAdminPath(request.url)) return checkAdmin(request, config);
     if (config.apiKeys.size === 0) return;
-    const key = bearer(request);
-    const tenant = key !== undefined ? tenantForKey(config.apiKeys, key) : undefined;
+    const tenant = keyTenant(request, config.apiKeys);
     if (!tenant) throw new AppError("UNAUTHORIZED", "missing or invalid API key: send Authorization: Bearer <key>");
     request.tenant = tenant;
   });
