@@ -1,16 +1,15 @@
 // Predict latency, p50 and p99 in ms, of the model run for 1 and 8 preprocessed
 // 224 px images on each engine (the Predictor predict uses; HTTP and image
-// decoding are not included). With few runs, p99 is close to the slowest run.
+// decoding are not included), then the same through the HTTP API
+// (predict-api.ts). With few runs, p99 is close to the slowest run.
 import os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { onnxPredictor, tfjsPredictor, type Predictor } from "../../src/engine/predictor.js";
 import { tfjsToOnnx } from "../../src/engine/onnx/tfjs-to-onnx.js";
 import { buildTransferModel } from "../../src/model/transfer-model.js";
 import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
+import { percentile } from "./percentile.js";
+import { predictThroughApi } from "./predict-api.js";
 
 async function latencies(predictor: Predictor, images: tf.Tensor4D, runs: number): Promise<number[]> {
   await predictor.predict(images); // warm-up: first-run allocations and kernel selection
@@ -44,5 +43,6 @@ export async function predictLatency(opts: SuiteOptions): Promise<Figure[]> {
     }
   }
   engines.forEach(([, predictor]) => predictor.dispose());
+  figures.push(...(await predictThroughApi(opts, imageSize)));
   return figures;
 }

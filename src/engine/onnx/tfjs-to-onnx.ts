@@ -3,7 +3,9 @@
 // as TF.js) and outputs, named after their layers. Inside, images are NCHW,
 // ONNX's native layout: one Transpose after each image input and before each
 // image output or Flatten. Frozen BatchNormalization layers are folded into
-// the convolution before them.
+// the convolution before them, and a ZeroPadding2D into the Conv (or, on a
+// ReLU's output, the MaxPool) after it: a separate Pad node would make ONNX
+// Runtime leave its NCHWc layout and copy the image twice around it.
 import type * as tf from "@tensorflow/tfjs";
 import { AttributeType, DataType, encodeModel, type Attribute, type GraphMessage, type NodeMessage, type TensorMessage } from "./onnx-proto.js";
 
@@ -17,7 +19,14 @@ const TO_NHWC = [0, 2, 3, 1];
 interface Value {
   name: string;
   nchw: boolean;
+  /** Known >= 0 (a ReLU's output): zero padding before a MaxPool then equals the MaxPool's own padding. */
+  nonNegative?: boolean;
+  /** A ZeroPadding2D not written yet: `name` is its unpadded input; the next Conv or MaxPool may take it as its pads. */
+  pending?: { layer: string; pads: Pads };
 }
+
+/** ONNX's order for 2-d pads: top, left, bottom, right. */
+type Pads = [number, number, number, number];
 
 /** A convolution still open to folding: its weights are written out at the end, so a BN can scale them. */
 interface ConvWeights {
@@ -108,12 +117,30 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
     return output;
   };
 
+  // A pending padding becomes a Pad node once, for the readers that cannot take it as their pads.
+  const padded = new Map<string, Value>();
+  const materialise = (x: Value): Value => {
+    if (!x.pending) return x;
+    const { layer, pads } = x.pending;
+    let out = padded.get(layer);
+    if (!out) {
+      const [top, left, bottom, right] = pads;
+      initializers.push(int64Tensor(`${layer}/pads`, [0, 0, top, left, 0, 0, bottom, right]));
+      out = { name: node("Pad", [x.name, `${layer}/pads`], `${layer}/out`), nchw: true, nonNegative: x.nonNegative };
+      padded.set(layer, out);
+    }
+    return out;
+  };
+  /** The pads a Conv or MaxPool with "valid" padding takes from its input, [] when it has none. */
+  const padsOf = (x: Value): { pads: number[]; unpadded: Value } =>
+    x.pending ? { pads: x.pending.pads, unpadded: { name: x.name, nchw: true, nonNegative: x.nonNegative } } : { pads: [], unpadded: x };
+
   const activation = (layer: tf.layers.Layer, x: Value, kind: unknown): Value => {
     switch (kind ?? "linear") {
       case "linear":
         return x;
       case "relu":
-        return { name: node("Relu", [x.name], `${layer.name}/relu`), nchw: x.nchw };
+        return { name: node("Relu", [x.name], `${layer.name}/relu`), nchw: x.nchw, nonNegative: true };
       case "softmax":
         return { name: node("Softmax", [x.name], `${layer.name}/softmax`, [attrInt("axis", x.nchw ? 1 : -1)]), nchw: x.nchw };
       default:
@@ -121,28 +148,40 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
     }
   };
 
-  const convert = (layer: tf.layers.Layer, inputs: Value[], inputTensors: tf.SymbolicTensor[]): { value: Value; conv?: string } => {
+  const convert = (layer: tf.layers.Layer, read: Value[], inputTensors: tf.SymbolicTensor[]): { value: Value; conv?: string } => {
     const config = layer.getConfig() as Config;
+    const className = layer.getClassName();
+    const valid = config.padding === "valid";
+    // Only a "valid" Conv, and a "valid" MaxPool of values >= 0 with pads smaller than its window, take a pending padding as their pads.
+    const poolSize = pair(config.poolSize);
+    const takesPads =
+      read.length === 1 &&
+      read[0].pending !== undefined &&
+      valid &&
+      (className === "Conv2D" ||
+        (className === "MaxPooling2D" && read[0].nonNegative === true && read[0].pending.pads.every((p, i) => p < poolSize[i % 2])));
+    const inputs = takesPads ? read : read.map(materialise);
     const [x] = inputs;
     const out = `${layer.name}/out`;
     if (config.dataFormat !== undefined && config.dataFormat !== "channelsLast") throw unsupported(layer, `dataFormat ${String(config.dataFormat)}`);
-    switch (layer.getClassName()) {
+    switch (className) {
       case "Conv2D": {
         const w = weightsByName(layer);
         const kernel = w.get("kernel");
         if (!kernel || !x.nchw) throw unsupported(layer, "no kernel or not an image input");
         const [kh, kw, , co] = kernel.shape;
         const kernelName = `${layer.name}/kernel`;
+        const { pads, unpadded } = padsOf(x);
         convs.set(kernelName, {
           kernel: kernelToOihw(kernel.values, kernel.shape),
           bias: w.get("bias")?.values.slice() ?? new Float32Array(co),
           dims: [co, kernel.shape[2], kh, kw],
         });
-        const conv = node("Conv", [x.name, kernelName, `${layer.name}/bias`], out, [
+        const conv = node("Conv", [unpadded.name, kernelName, `${layer.name}/bias`], out, [
           attrInts("kernel_shape", [kh, kw]),
           attrInts("strides", pair(config.strides)),
           attrInts("dilations", pair(config.dilationRate)),
-          attrString("auto_pad", config.padding === "same" ? "SAME_UPPER" : "VALID"),
+          pads.length > 0 ? attrInts("pads", pads) : attrString("auto_pad", config.padding === "same" ? "SAME_UPPER" : "VALID"),
         ]);
         const value = { name: conv, nchw: true };
         const act = config.activation ?? "linear";
@@ -188,21 +227,25 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
         return { value: { name: sum, nchw: x.nchw } };
       }
       case "ZeroPadding2D": {
+        // Written by its reader: as that Conv's or MaxPool's pads, else as a Pad node (materialise).
         const [[top, bottom], [left, right]] = config.padding as [[number, number], [number, number]];
-        initializers.push(int64Tensor(`${layer.name}/pads`, [0, 0, top, left, 0, 0, bottom, right]));
-        return { value: { name: node("Pad", [x.name, `${layer.name}/pads`], out), nchw: true } };
+        if (!x.nchw) throw unsupported(layer, "not an image input");
+        return { value: { ...x, pending: { layer: layer.name, pads: [top, left, bottom, right] } } };
       }
-      case "MaxPooling2D":
+      case "MaxPooling2D": {
+        const { pads, unpadded } = padsOf(x);
         return {
           value: {
-            name: node("MaxPool", [x.name], out, [
-              attrInts("kernel_shape", pair(config.poolSize)),
+            name: node("MaxPool", [unpadded.name], out, [
+              attrInts("kernel_shape", poolSize),
               attrInts("strides", pair(config.strides ?? config.poolSize)),
-              attrString("auto_pad", config.padding === "same" ? "SAME_UPPER" : "VALID"),
+              pads.length > 0 ? attrInts("pads", pads) : attrString("auto_pad", config.padding === "same" ? "SAME_UPPER" : "VALID"),
             ]),
             nchw: true,
+            nonNegative: x.nonNegative,
           },
         };
+      }
       case "GlobalAveragePooling2D": {
         const pooled = node("GlobalAveragePool", [x.name], `${layer.name}/pooled`);
         return { value: { name: node("Flatten", [pooled], out, [attrInt("axis", 1)]), nchw: false } };
@@ -251,7 +294,7 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
 
   const outputNames: string[] = [];
   for (const t of model.outputs) {
-    const value = visit(t);
+    const value = materialise(visit(t));
     const name = t.sourceLayer.name;
     if (value.nchw) node("Transpose", [value.name], name, [attrInts("perm", TO_NHWC)]);
     else node("Identity", [value.name], name);

@@ -7,6 +7,7 @@ import { tfjsToOnnx } from "../../../src/engine/onnx/tfjs-to-onnx.js";
 import { buildTransferModel, type HeadSpec } from "../../../src/model/transfer-model.js";
 import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
 import { relativeError, seededValues } from "../../helpers/backends.js";
+import { onnxNodes } from "../../helpers/onnx-nodes.js";
 
 before(async () => {
   await selectBackend("wasm");
@@ -103,5 +104,61 @@ test("the ONNX tail computes TF.js' tail from the cut tensors (two-tensor cut)",
     await session.release();
     tf.dispose(cut);
     tm.model.dispose();
+  }
+});
+
+test("the trunk's graph is one input Transpose, Conv/Relu/Add/MaxPool in NCHW, one Transpose per output: the ZeroPadding2Ds are pads", async () => {
+  const tm = buildTransferModel({ imageSize: 32, numClasses: 3, head: FLATTEN, unfrozenLayers: 8, seed: 14 });
+  const split = splitAtFrozenBoundary(tm, 8)!;
+  try {
+    const onnx = tfjsToOnnx(split.trunk);
+    const nodes = onnxNodes(onnx.bytes);
+    const ops = new Map<string, number>();
+    for (const n of nodes) ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
+    // A Pad node between conv1 and pool1 would make ONNX Runtime reorder the 64-channel image out of NCHWc and back.
+    assert.deepEqual([...ops.keys()].sort(), ["Add", "Conv", "MaxPool", "Relu", "Transpose"]);
+    assert.equal(ops.get("Transpose"), 1 + onnx.outputNames.length);
+    const conv1 = nodes.find((n) => n.opType === "Conv" && n.input[1] === "conv1_conv/kernel")!;
+    assert.deepEqual(conv1.attributes.pads, [3, 3, 3, 3]);
+    assert.equal(conv1.attributes.auto_pad, undefined);
+    assert.equal(conv1.input[0], "input_1/nchw");
+    const pool = nodes.find((n) => n.opType === "MaxPool")!;
+    assert.deepEqual(pool.attributes.pads, [1, 1, 1, 1]);
+    assert.equal(pool.input[0], "conv1_relu/relu");
+  } finally {
+    tm.model.dispose();
+  }
+});
+
+test("a ZeroPadding2D is a Pad node where its reader cannot take it as pads (MaxPool of signed values, a 'same' Conv), and every reader gives TF.js' values", async () => {
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const input = tf.input({ shape: [7, 6, 3], name: "x" });
+  const padded = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]], name: "pad" }).apply(input) as tf.SymbolicTensor;
+  const pooled = tf.layers.maxPooling2d({ poolSize: 2, name: "pool" }).apply(padded) as tf.SymbolicTensor;
+  const valid = tf.layers.conv2d({ filters: 4, kernelSize: 3, kernelInitializer: init(1), biasInitializer: "ones", name: "valid" }).apply(padded);
+  const same = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: "same", kernelInitializer: init(2), name: "same" }).apply(padded);
+  const model = tf.model({ inputs: input, outputs: [pooled, valid as tf.SymbolicTensor, same as tf.SymbolicTensor] });
+  const onnx = tfjsToOnnx(model);
+  const nodes = onnxNodes(onnx.bytes);
+  const pads = nodes.filter((n) => n.opType === "Pad");
+  assert.equal(pads.length, 1, "one Pad node, shared by the MaxPool and the 'same' Conv");
+  assert.equal(nodes.find((n) => n.opType === "MaxPool")!.input[0], "pad/out");
+  const convs = nodes.filter((n) => n.opType === "Conv");
+  assert.deepEqual(convs.find((n) => n.input[1] === "valid/kernel")!.attributes.pads, [1, 0, 2, 1]);
+  assert.equal(convs.find((n) => n.input[1] === "same/kernel")!.input[0], "pad/out");
+
+  const x = tf.tensor4d(seededValues(2 * 7 * 6 * 3, 8).map((v) => v * 125), [2, 7, 6, 3]);
+  const expected = tf.tidy(() => (model.predict(x) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array));
+  const session = await createOrtSession(onnx.bytes);
+  try {
+    const got = await session.run({ x: { data: x.dataSync() as Float32Array, dims: x.shape } });
+    onnx.outputNames.forEach((name, i) => {
+      const error = relativeError(got[name].data, expected[i]);
+      assert.ok(error <= 1e-5, `${name}: relative error ${error}`);
+    });
+  } finally {
+    await session.release();
+    x.dispose();
+    model.dispose();
   }
 });
