@@ -98,7 +98,7 @@ async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache
       data = { train: trunkBatches(images.train, split.trunk), validation: trunkBatches(images.validation, split.trunk) };
     }
     const result = await train({ model, learningRate: JOB.learningRate, epochs, train: data.train, validation: data.validation, seed: JOB.seed });
-    result.optimizer.dispose();
+    await result.stepper.dispose();
     await trunk?.close();
     return result.history.at(-1)?.valAccuracy ?? Number.NaN;
   } finally {

@@ -1,0 +1,23 @@
+// Which engine runs train()'s steps: ONNX Runtime when the job's engine is
+// onnxruntime and the tail's training-step graph can be built, else TF.js
+// (with the reason logged, e.g. a layer the step graph does not support).
+import type * as tf from "@tensorflow/tfjs";
+import type { EngineName } from "../engine/engine.js";
+import type { Logger } from "../log.js";
+import type { TailStepper } from "./tail-stepper.js";
+import { createTfjsTailStepper } from "./tfjs-tail-stepper.js";
+
+export interface StepperOptions {
+  model: tf.LayersModel;
+  engine: EngineName;
+  learningRate: number;
+  /** The job's seed: the ONNX steps' dropout masks derive from it. */
+  seed: number;
+  log?: Pick<Logger, "warn">;
+}
+
+export async function openTailStepper({ model, engine, learningRate, seed, log }: StepperOptions): Promise<TailStepper> {
+  // The ONNX stepper (onnx-tail-stepper.ts) is wired in once OnnxTrainStep has its extended interface.
+  if (engine === "onnxruntime") log?.warn({ seed }, "the training steps run on TF.js: the ONNX training step is not wired yet");
+  return createTfjsTailStepper(model, learningRate);
+}
