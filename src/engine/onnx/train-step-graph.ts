@@ -6,7 +6,8 @@
 // loss and the new weights, statistics and moments, named "<input>:new".
 // What TF.js computes is the reference: BatchNormalization uses batch
 // statistics and updates its moving ones as tfjs-layers does, Adam is
-// tfjs' (and the project's FusedAdamOptimizer's) formula.
+// tfjs' (and the project's FusedAdamOptimizer's) formula. The same writer
+// gives the tail's inference-mode forward (tailForwardGraph) for evaluation.
 import type * as tf from "@tensorflow/tfjs";
 import { AttributeType, DataType, encodeModel, type Attribute, type NodeMessage, type TensorMessage, type ValueInfoMessage } from "./onnx-proto.js";
 import { BATCH_DIM } from "./tfjs-to-onnx.js";
@@ -39,6 +40,17 @@ export interface TrainStepGraph {
   /** Scalars [1]: 1 - beta1^t and 1 - beta2^t, as float32, for step t (1-based). */
   corrections: [string, string];
   loss: string;
+  /** [batch, classes]: the training-mode forward's softmax output. */
+  probabilities: string;
+}
+
+/** The tail's inference-mode forward: BN on its moving statistics, no dropout; weights and statistics are inputs. */
+export interface TailForwardGraph {
+  bytes: Uint8Array;
+  cutInputs: string[];
+  /** Every weight and moving statistic it reads, named as the step graph's state inputs. */
+  stateInputs: string[];
+  probabilities: string;
 }
 
 const TO_NCHW = [0, 3, 1, 2];
@@ -166,8 +178,11 @@ function convPads(config: Config, size: [number, number], kernel: [number, numbe
   return [...begin, ...end];
 }
 
-/** The tail's training step. Every layer of the tail must be trainable (what splitAtFrozenBoundary gives). */
-export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): TrainStepGraph {
+/**
+ * The tail's layers as ONNX nodes: in training mode, the training-mode forward with each layer's backward
+ * registered (run by trainStepGraph); else the inference-mode forward. Every layer must be trainable.
+ */
+function writeTail(tail: tf.LayersModel, training: boolean) {
   const g = createBuilder();
   const state: StateTensor[] = [];
   const dropoutMasks: TrainStepGraph["dropoutMasks"] = [];
@@ -196,7 +211,6 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
     values.set(t.id, value);
     return name;
   });
-  const labels = g.input("labels", [BATCH_DIM, ...(tail.outputs[0].shape.slice(1) as number[])]);
   let logits: string | null = null;
 
   const relu = (x: Value): Value => {
@@ -263,6 +277,13 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
         const movingMean = stateInput(vars.get("moving_mean")!, "moving");
         const movingVariance = stateInput(vars.get("moving_variance")!, "moving");
         const broadcast = g.int64s([1, channels, 1, 1]);
+        if (!training) {
+          // tfjs' batchNorm: (x - mean) * gamma / sqrt(variance + epsilon) + beta, on the moving statistics.
+          const scale = g.op("Div", [gamma, g.op("Sqrt", [g.op("Add", [movingVariance, g.scalar(config.epsilon as number)])])]);
+          const centred = g.op("Sub", [x.name, g.op("Reshape", [movingMean, broadcast])]);
+          const y = g.op("Add", [g.op("Mul", [centred, g.op("Reshape", [scale, broadcast])]), g.op("Reshape", [beta, broadcast])]);
+          return { ...x, name: y };
+        }
         const batchMean = g.mean(x.name, CHANNEL_AXES);
         const centred = g.op("Sub", [x.name, batchMean]);
         const batchVariance = g.mean(g.op("Mul", [centred, centred]), CHANNEL_AXES);
@@ -346,6 +367,7 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
         throw unsupported(layer, `activation ${String(config.activation)}`);
       }
       case "Dropout": {
+        if (!training) return x;
         const mask = g.input(`${layer.name}/mask`, [BATCH_DIM, ...x.shape]);
         dropoutMasks.push({ input: mask, layer: layer.name, units: x.shape.reduce((a, b) => a * b, 1) });
         const y = g.op("Mul", [x.name, mask]);
@@ -371,9 +393,25 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
   if (tail.outputs.length !== 1) throw new Error("the tail must have one output");
   visit(tail.outputs[0]);
   if (!logits) throw new Error("the tail must end in a Dense softmax layer");
+  return { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits: logits as string };
+}
+
+/** The tail's inference-mode forward, reading the same state inputs as its training step. */
+export function tailForwardGraph(tail: tf.LayersModel): TailForwardGraph {
+  const { g, state, cutInputs, logits } = writeTail(tail, false);
+  g.output(g.op("Softmax", [logits], [g.int("axis", -1)]), "probabilities", [BATCH_DIM, tail.outputs[0].shape[1] as number]);
+  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
+  return { bytes, cutInputs, stateInputs: state.map((s) => s.input), probabilities: "probabilities" };
+}
+
+/** The tail's training step. Every layer of the tail must be trainable (what splitAtFrozenBoundary gives). */
+export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): TrainStepGraph {
+  const { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits } = writeTail(tail, true);
+  const labels = g.input("labels", [BATCH_DIM, ...(tail.outputs[0].shape.slice(1) as number[])]);
 
   // Loss as Keras reports it: renormalise, clip, -sum y log p, mean over the batch.
   const probabilities = g.op("Softmax", [logits], [g.int("axis", -1)]);
+  g.output(probabilities, "probabilities", [BATCH_DIM, tail.outputs[0].shape[1] as number]);
   const renormalised = g.op("Div", [probabilities, g.sum(probabilities, [1], 1)]);
   const clipped = g.op("Clip", [renormalised, g.scalarTensor(LOSS_EPSILON), g.scalarTensor(1 - LOSS_EPSILON)]);
   const batchSize = g.op("Cast", [g.op("Shape", [labels], [g.int("start", 0), g.int("end", 1)])], [g.int("to", DataType.FLOAT)]);
@@ -404,5 +442,5 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
   }
 
   const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
-  return { bytes, cutInputs, labels, dropoutMasks, state, corrections: [correction1, correction2], loss: "loss" };
+  return { bytes, cutInputs, labels, dropoutMasks, state, corrections: [correction1, correction2], loss: "loss", probabilities: "probabilities" };
 }

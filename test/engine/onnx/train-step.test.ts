@@ -56,7 +56,7 @@ for (const unfrozenLayers of [0, 10, 8]) {
     const onnx = await createOnnxTrainStep(split.tail, ADAM);
     const masks = onnx.graph.dropoutMasks.map((m) => new Float32Array(BATCH * m.units).fill(1));
     const losses: number[] = [];
-    for (let s = 0; s < STEPS; s++) losses.push(await onnx.step({ cuts, labels, masks, count: BATCH }));
+    for (let s = 0; s < STEPS; s++) losses.push((await onnx.step({ cuts, labels, masks, count: BATCH })).loss);
 
     // TF.js: what train() does per batch (training-mode forward, Keras' loss, the project's Adam).
     const optimizer = new FusedAdamOptimizer(ADAM.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
