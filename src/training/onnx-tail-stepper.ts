@@ -5,28 +5,13 @@
 // either engine. Validation runs the same graph's inference mode.
 import type * as tf from "@tensorflow/tfjs";
 import type { ModelInputs } from "../datasets/batch-source.js";
+import type { OnnxTrainStep } from "../engine/onnx/onnx-train-step.js";
 import { AppError } from "../errors.js";
 import { dropoutMasks, type MaskedLayer } from "./dropout-masks.js";
 import { createRunningMean } from "./metrics.js";
 import type { OptimizerState, WeightMoments } from "./optimizer-state.js";
 import type { TailStepper } from "./tail-stepper.js";
 import { yieldToEventLoop } from "./yield.js";
-
-/** What this stepper uses of the ONNX training step (OnnxTrainStep of engine/onnx/onnx-train-step.ts). */
-export interface OnnxStep {
-  readonly graph: {
-    dropoutMasks: { input: string; layer: string; units: number }[];
-    state: { input: string; shape: number[]; variable: tf.LayerVariable; kind: "weight" | "moving" | "m" | "v" }[];
-  };
-  step(batch: { cuts: Float32Array[]; labels: Float32Array; masks: Float32Array[]; count: number }): Promise<{ loss: number; probabilities: Float32Array }>;
-  evaluate(batch: { cuts: Float32Array[]; count: number }): Promise<Float32Array>;
-  value(input: string): Float32Array;
-  setValue(input: string, data: Float32Array): void;
-  adamCounters(): { iterations: number; accBeta1: number; accBeta2: number };
-  setAdamCounters(c: { iterations: number; accBeta1: number; accBeta2: number }): void;
-  writeBack(): void;
-  close(): Promise<void>;
-}
 
 /** Keras' (and tfjs') epsilon in categorical cross-entropy's clip. */
 const LOSS_EPSILON = 1e-7;
@@ -73,7 +58,7 @@ function invalid(message: string, details?: Record<string, unknown>): AppError {
 }
 
 /** `step` must have been created from `tail`'s current weights; `seed` is the job's (dropout masks). */
-export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxStep, seed: number): TailStepper {
+export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxTrainStep, seed: number): TailStepper {
   const masked: MaskedLayer[] = step.graph.dropoutMasks.map((m) => ({ units: m.units, rate: Number(tail.getLayer(m.layer).getConfig().rate ?? 0) }));
   const momentsOf = (weight: tf.LayerVariable, kind: "m" | "v") => step.graph.state.find((s) => s.kind === kind && s.variable === weight)!;
   return {

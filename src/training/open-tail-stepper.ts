@@ -3,8 +3,10 @@
 // (with the reason logged, e.g. a layer the step graph does not support).
 import type * as tf from "@tensorflow/tfjs";
 import type { EngineName } from "../engine/engine.js";
+import { createOnnxTrainStep } from "../engine/onnx/onnx-train-step.js";
 import type { Logger } from "../log.js";
-import type { TailStepper } from "./tail-stepper.js";
+import { createOnnxTailStepper } from "./onnx-tail-stepper.js";
+import { ADAM, type TailStepper } from "./tail-stepper.js";
 import { createTfjsTailStepper } from "./tfjs-tail-stepper.js";
 
 export interface StepperOptions {
@@ -17,7 +19,12 @@ export interface StepperOptions {
 }
 
 export async function openTailStepper({ model, engine, learningRate, seed, log }: StepperOptions): Promise<TailStepper> {
-  // The ONNX stepper (onnx-tail-stepper.ts) is wired in once OnnxTrainStep has its extended interface.
-  if (engine === "onnxruntime") log?.warn({ seed }, "the training steps run on TF.js: the ONNX training step is not wired yet");
+  if (engine === "onnxruntime") {
+    try {
+      return createOnnxTailStepper(model, await createOnnxTrainStep(model, { learningRate, ...ADAM }), seed);
+    } catch (error) {
+      log?.warn({ err: error }, `the training steps run on TF.js: no ONNX training step for this model (${(error as Error).message})`);
+    }
+  }
   return createTfjsTailStepper(model, learningRate);
 }
