@@ -3,7 +3,7 @@
 // batch's data, dropout masks drawn from the job's seed per step, and Adam's
 // state converted to and from the checkpoint format, so a job can resume on
 // either engine. Validation runs the same graph's inference mode.
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import type { ModelInputs } from "../datasets/batch-source.js";
 import type { OnnxTrainStep } from "../engine/onnx/onnx-train-step.js";
 import { AppError } from "../errors.js";
@@ -121,7 +121,8 @@ export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxTrainStep,
       }
       step.setAdamCounters({ iterations: state.iterations, accBeta1: state.accBeta1, accBeta2: state.accBeta2 });
     },
-    syncWeights: () => step.writeBack(),
+    // writeBack assigns a new tensor to each variable, which then shares its data: tidy frees the tensors, not the data.
+    syncWeights: () => tf.tidy(() => step.writeBack()),
     dispose: () => step.close(),
   };
 }

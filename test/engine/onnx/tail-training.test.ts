@@ -91,8 +91,16 @@ async function run(opts: Run) {
   }
 }
 
-test("train() on onnxruntime steps on ONNX Runtime, learns, and leaves the trained weights in the TF.js model", { timeout: 300_000 }, async () => {
+test("train() on onnxruntime steps on ONNX Runtime, learns, leaves the trained weights in the TF.js model and leaks no tensor", { timeout: 300_000 }, async () => {
+  // Splitting the model leaves tensors of its own (model/trunk-split.ts): the baseline, without training.
+  const baseline = tf.memory().numTensors;
+  tailModel(0.5).tm.model.dispose();
+  const splitLeft = tf.memory().numTensors - baseline;
+  const tensors = tf.memory().numTensors;
   const { result, started, state, weights, tfjsValidation } = await run({ engine: "onnxruntime", epochs: 3 });
+  tf.dispose(weights);
+  // Weights written back at every epoch's end must not leave a tensor behind (a ResNet head's Dense kernel is 100 MB).
+  assert.equal(tf.memory().numTensors - tensors, splitLeft);
   assert.equal(result.stepper.engine, "onnxruntime");
   assert.deepEqual(started, ["onnxruntime"]);
   const metrics = learned(result);
@@ -104,12 +112,12 @@ test("train() on onnxruntime steps on ONNX Runtime, learns, and leaves the train
   assert.ok(Math.abs(tfjsValidation.loss - last.valLoss!) <= 1e-4 * last.valLoss!, `TF.js ${tfjsValidation.loss}, ONNX ${last.valLoss}`);
   assert.equal(tfjsValidation.accuracy, last.valAccuracy);
   // Adam's state in the checkpoint format: 3 epochs of 6 steps, one m and v per trainable weight.
-  const { tail } = tailModel(0.5);
+  const { tm, tail } = tailModel(0.5);
   assert.equal(state.iterations, 18);
   assert.deepEqual(state.moments.map((m) => m.name), tail.trainableWeights.map((w) => w.originalName));
+  tm.model.dispose();
   assert.ok(state.moments.every((m) => m.m.length === m.shape.reduce((a, b) => a * b, 1) && m.v.every((x) => x >= 0)));
   assert.ok(Math.abs(state.accBeta1 - 0.9 ** 19) < 1e-6);
-  tf.dispose(weights);
 });
 
 test("on onnxruntime, 1 epoch, its weights and Adam state into a fresh model, 2 more epochs = 3 epochs straight", { timeout: 300_000 }, async () => {
