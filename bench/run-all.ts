@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gradientThreadCanHelp, startGradientThread } from "../src/backend/gradient-thread.js";
 import { selectBackend } from "../src/backend/select-backend.js";
+import { ORT_MALLOC_ENV } from "../src/engine/onnx/ort-session.js";
 import { loadConfig } from "../src/config.js";
 import { machineInfo, printReport } from "./bench-report.js";
 import { apiThroughput } from "./suite/api-throughput.js";
@@ -64,7 +65,9 @@ const runs: Record<Section, () => Promise<Figure[]>> = {
 async function runInChild(section: Section): Promise<Figure[]> {
   const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "rf-bench-")), "figures.json");
   const args = [...process.execArgv, fileURLToPath(import.meta.url), "--only", section, "--figures-out", out, ...(values.quick ? ["--quick"] : [])];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  // The tail step's ONNX graph needs glibc's settings (see ORT_MALLOC_ENV), as a training process running it would.
+  const env = section === "tailstep" ? { ...process.env, ...ORT_MALLOC_ENV } : process.env;
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env });
   const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
   try {
     if (code !== 0) throw new Error(`section ${section} failed (${signal ?? `exit code ${code}`})`);

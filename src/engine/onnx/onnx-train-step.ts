@@ -1,8 +1,11 @@
-// The tail's training steps on ONNX Runtime: the step graph's state (weights,
-// BN moving statistics, Adam moments, Adam's step count) kept here between
-// steps and written back into the TF.js variables for checkpoints and saving.
+// The tail's training steps on ONNX Runtime: the step graph gives the
+// gradients, Adam updates each weight and its moments here in place; the
+// state (weights, BN moving statistics, Adam moments, Adam's step count) is
+// kept here between steps and written back into the TF.js variables for
+// checkpoints and saving.
 import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../../errors.js";
+import { adamInPlace, adamStep } from "./adam-in-place.js";
 import { createOrtSession, type FloatTensor, type OrtSession } from "./ort-session.js";
 import { tailForwardGraph, trainStepGraph, type AdamConstants, type StateTensor, type TrainStepGraph } from "./train-step-graph.js";
 
@@ -31,18 +34,28 @@ export interface OnnxTrainStep {
 const f32 = Math.fround;
 
 export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConstants): Promise<OnnxTrainStep> {
-  const graph = trainStepGraph(tail, adam);
+  const graph = trainStepGraph(tail);
   const session: OrtSession = await createOrtSession(graph.bytes);
   // The inference-mode graph is made on the first evaluate: a run that never validates never builds it.
   let forward: Promise<{ session: OrtSession; stateInputs: string[] }> | undefined;
   const size = (s: StateTensor) => s.shape.reduce((a, b) => a * b, 1);
   const stateOf = new Map(graph.state.map((s) => [s.input, s]));
-  let state = new Map<string, Float32Array>(
+  const state = new Map<string, Float32Array>(
     graph.state.map((s) => [s.input, s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice()]),
   );
-  // Two buffers per state tensor: a step reads one and ONNX Runtime writes the other in place, then they
-  // swap, so no step allocates its new state (the Dense kernel and its two moments alone are 77 M floats).
-  let spare = new Map<string, Float32Array>(graph.state.map((s) => [s.input, new Float32Array(size(s))]));
+  // Moving statistics: two buffers each, a step reads one and ONNX Runtime writes the other, then they swap.
+  const moving = graph.state.filter((s) => s.kind === "moving");
+  let spare = new Map<string, Float32Array>(moving.map((s) => [s.input, new Float32Array(size(s))]));
+  // Gradients: one buffer per weight, bound as the graph's output, so no step allocates them.
+  const gradients = graph.gradients.map(({ weight, output }) => ({
+    weight: state.get(weight)!,
+    m: state.get(`${weight}:m`)!,
+    v: state.get(`${weight}:v`)!,
+    output,
+    buffer: output ? new Float32Array(state.get(weight)!.length) : null,
+    dims: stateOf.get(weight)!.shape,
+  }));
+  const graphInputs = graph.state.filter((s) => s.kind === "weight" || s.kind === "moving");
   // tfjs' Adam keeps beta^t in float32 accumulators that start at beta and are multiplied after each step.
   let iterations = 0;
   let accBeta1 = f32(adam.beta1);
@@ -61,13 +74,18 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
       const feeds = cutFeeds(cuts, count, graph.cutInputs);
       feeds[graph.labels] = { data: labels, dims: [count, classes] };
       graph.dropoutMasks.forEach((m, i) => (feeds[m.input] = { data: masks[i], dims: [count, m.units] }));
-      for (const s of graph.state) feeds[s.input] = { data: state.get(s.input)!, dims: s.shape };
-      feeds[graph.corrections[0]] = { data: Float32Array.of(f32(1 - accBeta1)), dims: [1] };
-      feeds[graph.corrections[1]] = { data: Float32Array.of(f32(1 - accBeta2)), dims: [1] };
+      for (const s of graphInputs) feeds[s.input] = { data: state.get(s.input)!, dims: s.shape };
       const into: Record<string, FloatTensor> = {};
-      for (const s of graph.state) into[`${s.input}:new`] = { data: spare.get(s.input)!, dims: s.shape };
+      for (const s of moving) into[`${s.input}:new`] = { data: spare.get(s.input)!, dims: s.shape };
+      for (const g of gradients) if (g.output) into[g.output] = { data: g.buffer!, dims: g.dims };
       const out = await session.run(feeds, into);
-      [state, spare] = [spare, state];
+      for (const s of moving) {
+        const updated = spare.get(s.input)!;
+        spare.set(s.input, state.get(s.input)!);
+        state.set(s.input, updated);
+      }
+      const c = adamStep(adam, f32(1 - accBeta1), f32(1 - accBeta2));
+      for (const g of gradients) adamInPlace(g.weight, g.m, g.v, g.buffer, c);
       iterations++;
       accBeta1 = f32(accBeta1 * f32(adam.beta1));
       accBeta2 = f32(accBeta2 * f32(adam.beta2));

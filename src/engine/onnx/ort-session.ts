@@ -25,6 +25,16 @@ export interface OrtSessionOptions {
   threads?: number;
 }
 
+/**
+ * glibc settings for a process that runs big ONNX graphs (the tail's training step), read by glibc at
+ * process start, so whoever spawns the process sets them. Each run allocates and frees a buffer the size of
+ * each graph output, even one bound to a caller's buffer (`into`); glibc serves blocks that large with mmap and
+ * gives them back with munmap, so every run page-faults them in again: ~0.45 s of CPU per run for one 100 MB
+ * output (the 25.7 M-weight Dense kernel's gradient), 0.05 s with these (malloc never mmaps, freed memory stays
+ * mapped for the next run). The cost: the process keeps its peak heap.
+ */
+export const ORT_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: String(16 * 1024 ** 3) };
+
 let runtime: Promise<typeof ort> | undefined;
 
 export function loadOnnxRuntime(): Promise<typeof ort> {

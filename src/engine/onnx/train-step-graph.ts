@@ -1,15 +1,17 @@
 // One training step of the tail as a single ONNX graph: the forward pass in
-// training mode, the backward pass and Adam, all as ordinary ONNX ops. It
-// takes the cut tensors, the one-hot labels, each Dropout's mask (already
-// scaled by 1 / (1 - rate)), every trainable weight, BN moving statistics and
-// Adam moment in TF.js layout, and Adam's bias corrections; it returns the
-// loss and the new weights, statistics and moments, named "<input>:new".
+// training mode and the backward pass, as ordinary ONNX ops. It takes the cut
+// tensors, the one-hot labels, each Dropout's mask (already scaled by
+// 1 / (1 - rate)), every trainable weight and BN moving statistic in TF.js
+// layout; it returns the loss, the probabilities, each weight's gradient
+// ("<input>@grad") and the new moving statistics ("<input>:new"). Adam is the
+// caller's (OnnxTrainStep), in place.
 // What TF.js computes is the reference: BatchNormalization uses batch
 // statistics and updates its moving ones as tfjs-layers does, Adam is
 // tfjs' (and the project's FusedAdamOptimizer's) formula. The same writer
 // gives the tail's inference-mode forward (tailForwardGraph) for evaluation.
 import type * as tf from "@tensorflow/tfjs";
 import { AttributeType, DataType, encodeModel, type Attribute, type NodeMessage, type TensorMessage, type ValueInfoMessage } from "./onnx-proto.js";
+import { convAsGemm, convNchw } from "./conv-step.js";
 import { BATCH_DIM } from "./tfjs-to-onnx.js";
 
 export interface AdamConstants {
@@ -19,9 +21,12 @@ export interface AdamConstants {
   epsilon: number;
 }
 
-/** A tensor the step reads and writes back: a trainable weight, a moving statistic or an Adam moment. */
+/** A tensor the step keeps: a trainable weight, a moving statistic or an Adam moment. */
 export interface StateTensor {
-  /** Graph input; the output is `${input}:new`. */
+  /**
+   * Its name. Weights and moving statistics are graph inputs of that name; a moving statistic's new value is
+   * the output `${input}:new`. Moments ("<weight>:m", "<weight>:v") are not in the graph.
+   */
   input: string;
   shape: number[];
   /** The TF.js variable it mirrors (for moments: the weight's). */
@@ -37,8 +42,11 @@ export interface TrainStepGraph {
   /** One per Dropout layer: [batch, units], the layer's mask times 1 / (1 - rate). */
   dropoutMasks: { input: string; layer: string; units: number }[];
   state: StateTensor[];
-  /** Scalars [1]: 1 - beta1^t and 1 - beta2^t, as float32, for step t (1-based). */
-  corrections: [string, string];
+  /**
+   * Every weight (state input of kind "weight") and the output holding its gradient of the batch mean loss,
+   * or null when the loss does not depend on it. Adam is the caller's: the graph does not update weights.
+   */
+  gradients: { weight: string; output: string | null }[];
   loss: string;
   /** [batch, classes]: the training-mode forward's softmax output. */
   probabilities: string;
@@ -53,15 +61,14 @@ export interface TailForwardGraph {
   probabilities: string;
 }
 
-const TO_NCHW = [0, 3, 1, 2];
-const TO_NHWC = [0, 2, 3, 1];
-const CHANNEL_AXES = [0, 2, 3];
+/** Batch and pixel axes of an NHWC image: what BN's statistics and a conv bias's gradient reduce over. */
+const PIXEL_AXES = [0, 1, 2];
 /** Keras' (and tfjs') epsilon in categorical cross-entropy's clip. */
 const LOSS_EPSILON = 1e-7;
 
-interface Value {
+export interface Value {
   name: string;
-  /** [C, H, W] for images (held NCHW), [units] for flat values; without the batch. */
+  /** [H, W, C] for images (held NHWC, as TF.js), [units] for flat values; without the batch. */
   shape: number[];
   image: boolean;
 }
@@ -134,6 +141,28 @@ function createBuilder() {
       outputs.push({ name, elemType: DataType.FLOAT, shape });
       return name;
     },
+    /**
+     * The nodes that lead to a graph output. Backward closures add the gradient of every layer input,
+     * including ones nothing reads (a Dense's input gradient when the Dense sits right on the cut).
+     */
+    liveNodes(): NodeMessage[] {
+      const wanted = new Set(outputs.map((o) => o.name));
+      const live: NodeMessage[] = [];
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        if (!nodes[i].output.some((o) => wanted.has(o))) continue;
+        live.push(nodes[i]);
+        for (const input of nodes[i].input) wanted.add(input);
+      }
+      return live.reverse();
+    },
+    /** Makes `value` (a node's output) a graph output named `name`, without a copy. */
+    rename(value: string, name: string, shape: (number | string)[]): void {
+      for (const node of nodes) {
+        node.output = node.output.map((o) => (o === value ? name : o));
+        node.input = node.input.map((i) => (i === value ? name : i));
+      }
+      outputs.push({ name, elemType: DataType.FLOAT, shape });
+    },
     onBackward(fn: () => void) {
       backward.push(fn);
     },
@@ -154,7 +183,7 @@ function createBuilder() {
   };
 }
 
-type Builder = ReturnType<typeof createBuilder>;
+export type Builder = ReturnType<typeof createBuilder>;
 
 function unsupported(layer: tf.layers.Layer, why: string): Error {
   return new Error(`cannot write the training step of layer ${layer.name} (${layer.getClassName()}) to ONNX: ${why}`);
@@ -203,11 +232,15 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
     return input;
   };
 
+  // The cut's gradient is nobody's: its nodes are left out.
+  const cutValues = new Set<string>();
+  const needsGrad = (v: Value) => !cutValues.has(v.name);
   const cutInputs = tail.inputs.map((t) => {
     const name = t.sourceLayer.name;
     const shape = t.shape.slice(1) as number[];
     g.input(name, [BATCH_DIM, ...shape]);
-    const value = shape.length === 3 ? { name: g.op("Transpose", [name], [g.ints("perm", TO_NCHW)]), shape: [shape[2], shape[0], shape[1]], image: true } : { name, shape, image: false };
+    const value = { name, shape, image: shape.length === 3 };
+    cutValues.add(name);
     values.set(t.id, value);
     return name;
   });
@@ -235,62 +268,35 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         const bias = weight(vars.get("bias"), layer);
         const [kh, kw, ci, co] = kernelVar!.shape as number[];
         const strides = pair(config.strides);
-        const [, h, w] = x.shape;
+        const [h, w] = x.shape;
         const pads = convPads(config, [h, w], [kh, kw], strides);
-        const oihw = g.op("Transpose", [kernel], [g.ints("perm", [3, 2, 0, 1])]);
-        const y = g.op("Conv", [x.name, oihw, bias], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads)]);
         const ho = Math.floor((h + pads[0] + pads[2] - kh) / strides[0]) + 1;
         const wo = Math.floor((w + pads[1] + pads[3] - kw) / strides[1]) + 1;
-        g.onBackward(() => {
-          const dy = g.gradOf(y);
-          if (!dy) return;
-          g.addGrad(`${bias}@grad`, g.sum(dy, CHANNEL_AXES));
-          const xT = g.op("Transpose", [x.name], [g.ints("perm", [1, 0, 2, 3])]);
-          const dyT = g.op("Transpose", [dy], [g.ints("perm", [1, 0, 2, 3])]);
-          if (kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p) => p === 0)) {
-            // A 1x1 filter's gradient is one matrix product over batch and pixels, [ci, NHW] x [co, NHW]^T:
-            // a Gemm, where the Conv with an HxW kernel below was two of the step's costliest nodes in its profile.
-            const flat = (v: string, c: number) => g.op("Reshape", [v, g.int64s([c, -1])]);
-            const dW = g.op("Gemm", [flat(xT, ci), flat(dyT, co)], [g.int("transB", 1)]); // [ci, co]
-            g.addGrad(`${kernel}@grad`, g.op("Reshape", [dW, g.int64s([1, 1, ci, co])]));
-          } else {
-            // Filter gradient: the input (channels as batch) convolved with dy (channels as filters), dilated by the stride.
-            let dW = g.op("Conv", [xT, dyT], [g.ints("kernel_shape", [ho, wo]), g.ints("dilations", strides), g.ints("pads", pads)]); // [ci, co, kh', kw']
-            const fullH = h + pads[0] + pads[2] - (ho - 1) * strides[0];
-            const fullW = w + pads[1] + pads[3] - (wo - 1) * strides[1];
-            if (fullH !== kh || fullW !== kw) dW = g.op("Slice", [dW, g.int64s([0, 0]), g.int64s([kh, kw]), g.int64s([2, 3])]);
-            g.addGrad(`${kernel}@grad`, g.op("Transpose", [dW], [g.ints("perm", [2, 3, 0, 1])]));
-          }
-          const outputPadding = [h - ((ho - 1) * strides[0] + kh - pads[0] - pads[2]), w - ((wo - 1) * strides[1] + kw - pads[1] - pads[3])];
-          g.addGrad(
-            x.name,
-            g.op("ConvTranspose", [dy, oihw], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads), g.ints("output_padding", outputPadding)]),
-          );
-        });
-        return { name: y, shape: [co, ho, wo], image: true };
+        const y =
+          strides[0] === 1 && strides[1] === 1
+            ? convAsGemm(g, x, kernel, bias, [kh, kw, ci, co], pads, [ho, wo], needsGrad(x))
+            : convNchw(g, x, kernel, bias, [kh, kw, ci, co], strides, pads, [ho, wo], needsGrad(x));
+        return { name: y, shape: [ho, wo, co], image: true };
       }
       case "BatchNormalization": {
         if (!x.image || !(config.axis === -1 || config.axis === 3)) throw unsupported(layer, `axis ${String(config.axis)}`);
-        const channels = x.shape[0];
+        const channels = x.shape[2];
         const gamma = weight(vars.get("gamma"), layer);
         const beta = weight(vars.get("beta"), layer);
         const movingMean = stateInput(vars.get("moving_mean")!, "moving");
         const movingVariance = stateInput(vars.get("moving_variance")!, "moving");
-        const broadcast = g.int64s([1, channels, 1, 1]);
         if (!training) {
           // tfjs' batchNorm: (x - mean) * gamma / sqrt(variance + epsilon) + beta, on the moving statistics.
           const scale = g.op("Div", [gamma, g.op("Sqrt", [g.op("Add", [movingVariance, g.scalar(config.epsilon as number)])])]);
-          const centred = g.op("Sub", [x.name, g.op("Reshape", [movingMean, broadcast])]);
-          const y = g.op("Add", [g.op("Mul", [centred, g.op("Reshape", [scale, broadcast])]), g.op("Reshape", [beta, broadcast])]);
+          const y = g.op("Add", [g.op("Mul", [g.op("Sub", [x.name, movingMean]), scale]), beta]);
           return { ...x, name: y };
         }
-        const batchMean = g.mean(x.name, CHANNEL_AXES);
+        const batchMean = g.mean(x.name, PIXEL_AXES);
         const centred = g.op("Sub", [x.name, batchMean]);
-        const batchVariance = g.mean(g.op("Mul", [centred, centred]), CHANNEL_AXES);
+        const batchVariance = g.mean(g.op("Mul", [centred, centred]), PIXEL_AXES);
         const inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [batchVariance, g.scalar(config.epsilon as number)])])]);
         const xhat = g.op("Mul", [centred, inv]);
-        const gammaB = g.op("Reshape", [gamma, broadcast]);
-        const y = g.op("Add", [g.op("Mul", [xhat, gammaB]), g.op("Reshape", [beta, broadcast])]);
+        const y = g.op("Add", [g.op("Mul", [xhat, gamma]), beta]);
         // tfjs-layers: moving -= (moving - batch statistic) * (1 - momentum), with the biased batch variance.
         const decay = g.scalar(1 - (config.momentum as number));
         const flat = g.int64s([channels]);
@@ -301,11 +307,11 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         g.onBackward(() => {
           const dy = g.gradOf(y);
           if (!dy) return;
-          g.addGrad(`${beta}@grad`, g.sum(dy, CHANNEL_AXES));
-          g.addGrad(`${gamma}@grad`, g.sum(g.op("Mul", [dy, xhat]), CHANNEL_AXES));
-          const dxhat = g.op("Mul", [dy, gammaB]);
-          const projection = g.op("Mul", [xhat, g.mean(g.op("Mul", [dxhat, xhat]), CHANNEL_AXES)]);
-          g.addGrad(x.name, g.op("Mul", [inv, g.op("Sub", [g.op("Sub", [dxhat, g.mean(dxhat, CHANNEL_AXES)]), projection])]));
+          g.addGrad(`${beta}@grad`, g.sum(dy, PIXEL_AXES));
+          g.addGrad(`${gamma}@grad`, g.sum(g.op("Mul", [dy, xhat]), PIXEL_AXES));
+          const dxhat = g.op("Mul", [dy, gamma]);
+          const projection = g.op("Mul", [xhat, g.mean(g.op("Mul", [dxhat, xhat]), PIXEL_AXES)]);
+          g.addGrad(x.name, g.op("Mul", [inv, g.op("Sub", [g.op("Sub", [dxhat, g.mean(dxhat, PIXEL_AXES)]), projection])]));
         });
         return { ...x, name: y };
       }
@@ -324,21 +330,21 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
       }
       case "Flatten": {
         if (!x.image) return x;
-        const [c, h, w] = x.shape;
-        // Keras flattens NHWC: the Dense weights' rows are in that order.
-        const y = g.op("Flatten", [g.op("Transpose", [x.name], [g.ints("perm", TO_NHWC)])], [g.int("axis", 1)]);
+        const [h, w, c] = x.shape;
+        // Keras flattens NHWC, as the image is held: the Dense weights' rows are in that order.
+        const y = g.op("Flatten", [x.name], [g.int("axis", 1)]);
         g.onBackward(() => {
           const dy = g.gradOf(y);
-          if (dy) g.addGrad(x.name, g.op("Transpose", [g.op("Reshape", [dy, g.int64s([-1, h, w, c])])], [g.ints("perm", TO_NCHW)]));
+          if (dy && needsGrad(x)) g.addGrad(x.name, g.op("Reshape", [dy, g.int64s([-1, h, w, c])]));
         });
         return { name: y, shape: [c * h * w], image: false };
       }
       case "GlobalAveragePooling2D": {
-        const [c, h, w] = x.shape;
-        const y = g.op("Flatten", [g.op("GlobalAveragePool", [x.name])], [g.int("axis", 1)]);
+        const [h, w, c] = x.shape;
+        const y = g.mean(x.name, [1, 2], 0);
         g.onBackward(() => {
           const dy = g.gradOf(y);
-          if (dy) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, c, 1, 1])]), g.floats("avg", [1, 1, h, w], new Array(h * w).fill(1 / (h * w)))]));
+          if (dy && needsGrad(x)) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, 1, 1, c])]), g.floats("avg", [1, h, w, 1], new Array(h * w).fill(1 / (h * w)))]));
         });
         return { name: y, shape: [c], image: false };
       }
@@ -393,20 +399,20 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
   if (tail.outputs.length !== 1) throw new Error("the tail must have one output");
   visit(tail.outputs[0]);
   if (!logits) throw new Error("the tail must end in a Dense softmax layer");
-  return { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits: logits as string };
+  return { g, state, dropoutMasks, weightGrads, cutInputs, logits: logits as string };
 }
 
 /** The tail's inference-mode forward, reading the same state inputs as its training step. */
 export function tailForwardGraph(tail: tf.LayersModel): TailForwardGraph {
   const { g, state, cutInputs, logits } = writeTail(tail, false);
   g.output(g.op("Softmax", [logits], [g.int("axis", -1)]), "probabilities", [BATCH_DIM, tail.outputs[0].shape[1] as number]);
-  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
+  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
   return { bytes, cutInputs, stateInputs: state.map((s) => s.input), probabilities: "probabilities" };
 }
 
 /** The tail's training step. Every layer of the tail must be trainable (what splitAtFrozenBoundary gives). */
-export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): TrainStepGraph {
-  const { g, state, stateInput, dropoutMasks, weightGrads, cutInputs, logits } = writeTail(tail, true);
+export function trainStepGraph(tail: tf.LayersModel): TrainStepGraph {
+  const { g, state, dropoutMasks, weightGrads, cutInputs, logits } = writeTail(tail, true);
   const labels = g.input("labels", [BATCH_DIM, ...(tail.outputs[0].shape.slice(1) as number[])]);
 
   // Loss as Keras reports it: renormalise, clip, -sum y log p, mean over the batch.
@@ -420,27 +426,17 @@ export function trainStepGraph(tail: tf.LayersModel, adam: AdamConstants): Train
   g.addGrad(logits, g.op("Div", [g.op("Sub", [probabilities, labels]), batchSize]));
   g.runBackward();
 
-  // Adam, as tfjs: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w += -lr (m / c1) / (sqrt(v / c2) + eps),
-  // with the bias corrections moved into two scalars, -lr sqrt(c2) / c1 and eps sqrt(c2): the same value in
-  // 12 element-wise passes over each weight instead of 17, which on the Dense kernel (25.7 M weights)
-  // were a third of the step's time in its profile.
-  const correction1 = g.input("adam/correction1", [1]);
-  const correction2 = g.input("adam/correction2", [1]);
-  const [b1, b2, keep1, keep2, eps, lr] = [adam.beta1, adam.beta2, 1 - adam.beta1, 1 - adam.beta2, adam.epsilon, -adam.learningRate].map((v) => g.scalar(v));
-  const rootCorrection2 = g.op("Sqrt", [correction2]);
-  const stepSize = g.op("Mul", [g.op("Div", [rootCorrection2, correction1]), lr]);
-  const epsilonHat = g.op("Mul", [eps, rootCorrection2]);
+  // Adam is not in the graph: each weight's gradient is an output, and OnnxTrainStep updates the weight
+  // and its moments in place in one pass (as ONNX ops it was ~10 passes, each a new tensor of the weight's size).
+  const gradients: TrainStepGraph["gradients"] = [];
   for (const { variable, input, grad } of weightGrads) {
-    const shape = variable.shape as number[];
-    const gradient = grad() ?? g.floats("zero", shape, new Array(shape.reduce((a, b) => a * b, 1)).fill(0));
-    const m = stateInput(variable, "m", ":m");
-    const v = stateInput(variable, "v", ":v");
-    const newM = g.outputOp("Add", [g.op("Mul", [m, b1]), g.op("Mul", [gradient, keep1])], `${m}:new`, shape);
-    const newV = g.outputOp("Add", [g.op("Mul", [v, b2]), g.op("Mul", [g.op("Mul", [gradient, gradient]), keep2])], `${v}:new`, shape);
-    const ratio = g.op("Div", [newM, g.op("Add", [g.op("Sqrt", [newV]), epsilonHat])]);
-    g.outputOp("Add", [g.op("Mul", [ratio, stepSize]), input], `${input}:new`, shape);
+    const gradient = grad();
+    if (gradient) g.rename(gradient, `${input}@grad`, variable.shape as number[]);
+    gradients.push({ weight: input, output: gradient ? `${input}@grad` : null });
+    state.push({ input: `${input}:m`, shape: variable.shape as number[], variable, kind: "m" });
+    state.push({ input: `${input}:v`, shape: variable.shape as number[], variable, kind: "v" });
   }
 
-  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs });
-  return { bytes, cutInputs, labels, dropoutMasks, state, corrections: [correction1, correction2], loss: "loss", probabilities: "probabilities" };
+  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
+  return { bytes, cutInputs, labels, dropoutMasks, state, gradients, loss: "loss", probabilities: "probabilities" };
 }
