@@ -77,7 +77,7 @@ const source: BatchSource<ModelInputs> = {
 };
 const started = Date.now();
 const result = await train({ model: split ? split.tail : tm.model, learningRate: 1e-4, epochs: 1, train: source, seed: 1 });
-result.optimizer.dispose();
+await result.stepper.dispose();
 
 const GiB = 1024 ** 3;
 const memory = (tf.backend() as unknown as { wasm?: { asm?: { memory?: WebAssembly.Memory } } }).wasm?.asm?.memory;

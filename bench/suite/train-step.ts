@@ -37,7 +37,7 @@ function repeatSource(inputs: tf.Tensor[], steps: number): BatchSource<ModelInpu
 /** Images/s of the second epoch (the first one warms up kernels and the optimizer's slots). */
 export async function stepRate(model: tf.LayersModel, inputs: tf.Tensor[], steps: number): Promise<number> {
   const result = await train({ model, learningRate: 1e-4, epochs: 2, train: repeatSource(inputs, steps), seed: 1 });
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   return result.history[1].imagesPerSecond;
 }
 

@@ -36,6 +36,8 @@ export interface JobInfo {
   backend?: string;
   /** The engine of the frozen trunk: "tfjs" or "onnxruntime". */
   engine?: string;
+  /** The engine of the training steps: the job's, or "tfjs" when the model has no ONNX training step (the whole model, an unsupported layer). */
+  stepEngine?: string;
   featureCache?: boolean;
   /** Set before the BullMQ job completes. */
   modelId?: string;
@@ -53,7 +55,7 @@ export interface JobRecord extends JobInfo {
   cancelledAt?: string;
 }
 
-const INFO_FIELDS = ["backend", "engine", "featureCache", "modelId", "error"] as const;
+const INFO_FIELDS = ["backend", "engine", "stepEngine", "featureCache", "modelId", "error"] as const;
 
 /** The part of a MULTI that job creation writes through (BullMQ's IRedisTransaction has it). */
 export interface TransactionWrites {

@@ -1,17 +1,20 @@
 // The training loop of the recipe: compile (Adam, categorical cross-entropy,
 // accuracy) then fit on batch sources with validation, written out by hand
 // rather than model.fit so that abort, callbacks, dropout seeds and the
-// optimizer state are ours to control. Same seed, data and backend give
+// optimizer state are ours to control. The steps run on a TailStepper (TF.js,
+// or ONNX Runtime for a tail). Same seed, data, backend and engine give
 // bit-identical weights, resumed or not (docs/training.md says what is not reproducible).
 import * as tf from "@tensorflow/tfjs";
 import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
+import type { EngineName } from "../engine/engine.js";
 import { AppError } from "../errors.js";
+import type { Logger } from "../log.js";
 import type { EpochMetrics } from "./epoch-metrics.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
-import { evaluateUntilAborted } from "./evaluate.js";
-import { FusedAdamOptimizer } from "../backend/wasm-speedups/index.js";
-import { correctCount, createRunningMean, exampleLosses } from "./metrics.js";
-import { importOptimizerState, type OptimizerState } from "./optimizer-state.js";
+import { createRunningMean } from "./metrics.js";
+import { openTailStepper } from "./open-tail-stepper.js";
+import type { OptimizerState } from "./optimizer-state.js";
+import type { TailStepper } from "./tail-stepper.js";
 import { yieldToEventLoop } from "./yield.js";
 
 export interface BatchEndInfo {
@@ -25,10 +28,20 @@ export interface BatchEndInfo {
   accuracy: number;
 }
 
+/** Adam's state as a checkpoint stores it, from whichever engine holds it. */
+export interface OptimizerStateSource {
+  exportOptimizerState(): Promise<OptimizerState>;
+}
+
 export interface TrainCallbacks {
+  /** Once the engine of the steps is known (after any fallback), before the first step. */
+  onStart?(info: { engine: EngineName }): void | Promise<void>;
   onBatchEnd?(info: BatchEndInfo): void | Promise<void>;
-  /** `optimizer` is there for checkpoints (exportOptimizerState). Return "stop" to end training (early stopping). */
-  onEpochEnd?(info: EpochMetrics, optimizer: tf.AdamOptimizer): void | "stop" | undefined | Promise<void | "stop" | undefined>;
+  /**
+   * The model's variables hold the epoch's weights; `optimizer` is there for checkpoints.
+   * Return "stop" to end training (early stopping).
+   */
+  onEpochEnd?(info: EpochMetrics, optimizer: OptimizerStateSource): void | "stop" | undefined | Promise<void | "stop" | undefined>;
 }
 
 export interface TrainOptions {
@@ -49,6 +62,9 @@ export interface TrainOptions {
   callbacks?: TrainCallbacks;
   /** Milliseconds; replaceable in tests. */
   clock?: () => number;
+  /** The engine of the steps (default tfjs); onnxruntime falls back to tfjs, logged, when the model has no ONNX training step. */
+  engine?: EngineName;
+  log?: Pick<Logger, "warn">;
 }
 
 export interface TrainResult {
@@ -58,12 +74,9 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** One entry per completed epoch, in order. */
   history: EpochMetrics[];
-  /** The caller owns it: export its state if needed, then dispose it. */
-  optimizer: tf.AdamOptimizer;
+  /** The caller owns it: export its optimizer state if needed, then dispose it. The model holds the trained weights. */
+  stepper: TailStepper;
 }
-
-/** Keras' Adam defaults; epsilon fixed rather than tfjs' backend-dependent default. */
-const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
 
 function checkOptions(opts: TrainOptions): void {
   const { learningRate, epochs, initialEpoch = 0, seed } = opts;
@@ -84,16 +97,7 @@ interface EpochTotals {
 }
 
 /** One epoch of optimizer steps; null when the signal fired. */
-async function trainEpoch(
-  model: tf.LayersModel,
-  optimizer: tf.AdamOptimizer,
-  source: BatchSource<ModelInputs>,
-  epoch: number,
-  seeder: DropoutSeeder,
-  opts: TrainOptions,
-): Promise<EpochTotals | null> {
-  // The same variables, in the same order, at every step: Adam pairs its moments with them by position.
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+async function trainEpoch(stepper: TailStepper, source: BatchSource<ModelInputs>, epoch: number, seeder: DropoutSeeder, opts: TrainOptions): Promise<EpochTotals | null> {
   const loss = createRunningMean();
   const accuracy = createRunningMean();
   let batch = 0;
@@ -101,25 +105,9 @@ async function trainEpoch(
     const n = ys.shape[0];
     try {
       seeder.seedStep(epoch, batch);
-      let correct: tf.Scalar | undefined;
-      let outputSum: tf.Scalar | undefined;
-      const cost = optimizer.minimize(
-        () => {
-          const output = model.apply(xs, { training: true }) as tf.Tensor;
-          correct = tf.keep(correctCount(ys, output));
-          outputSum = tf.keep(tf.sum<tf.Scalar>(output));
-          // Regularisation penalties join the loss, as in Keras (ResNet-50 itself has none).
-          return model.calculateLosses().reduce<tf.Scalar>((total, penalty) => tf.add(total, penalty), tf.mean(exampleLosses(ys, output)));
-        },
-        true,
-        variables,
-      ) as tf.Scalar;
-      // The loss clips probabilities, which on wasm turns NaN outputs into a finite loss; TensorFlow's
-      // clip keeps NaN, so Keras would report NaN: so do we (and the caller can stop, as TerminateOnNaN does).
-      const finite = Number.isFinite((await outputSum!.data())[0]);
-      loss.add(finite ? (await cost.data())[0] : Number.NaN, n);
-      accuracy.add((await correct!.data())[0] / n, n);
-      tf.dispose([cost, correct!, outputSum!]);
+      const outcome = await stepper.step(xs, ys, epoch, batch);
+      loss.add(outcome.loss, n);
+      accuracy.add(outcome.correct / n, n);
     } finally {
       tf.dispose([xs, ys]);
     }
@@ -135,24 +123,23 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkOptions(opts);
   const { model, epochs, initialEpoch = 0, signal } = opts;
   const clock = opts.clock ?? (() => performance.now());
-  const optimizer = new FusedAdamOptimizer(opts.learningRate, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
-  // Compiling records the recipe on the model (and in a saved Keras file); the loop below does the fitting.
-  model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+  const stepper = await openTailStepper({ model, engine: opts.engine ?? "tfjs", learningRate: opts.learningRate, seed: opts.seed, log: opts.log });
   const seeder = createDropoutSeeder(model, opts.seed);
   const history: EpochMetrics[] = [];
   let aborted = false;
   let stoppedEarly = false;
   try {
-    if (opts.optimizerState) await importOptimizerState(optimizer, model, opts.optimizerState);
+    if (opts.optimizerState) await stepper.importOptimizerState(opts.optimizerState);
+    await opts.callbacks?.onStart?.({ engine: stepper.engine });
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       if (signal?.aborted) {
         aborted = true;
         break;
       }
       const start = clock();
-      const totals = await trainEpoch(model, optimizer, opts.train, epoch, seeder, opts);
+      const totals = await trainEpoch(stepper, opts.train, epoch, seeder, opts);
       const trainSeconds = (clock() - start) / 1000;
-      const validation = totals && opts.validation ? await evaluateUntilAborted(model, opts.validation, signal) : undefined;
+      const validation = totals && opts.validation ? await stepper.evaluate(opts.validation, signal) : undefined;
       if (totals === null || validation === null) {
         aborted = true;
         break;
@@ -167,17 +154,20 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         imagesPerSecond: trainSeconds > 0 ? totals.images / trainSeconds : 0,
       };
       history.push(metrics);
-      if ((await opts.callbacks?.onEpochEnd?.(metrics, optimizer)) === "stop") {
+      stepper.syncWeights();
+      if ((await opts.callbacks?.onEpochEnd?.(metrics, stepper)) === "stop") {
         stoppedEarly = true;
         break;
       }
     }
   } catch (error) {
     // Nobody else can free it: the result that would hand it over is not coming.
-    optimizer.dispose();
+    await stepper.dispose();
     throw error;
   } finally {
     seeder.restore();
   }
-  return { epochsRun: history.length, aborted, stoppedEarly, history, optimizer };
+  // An epoch cut short by an abort still moved the weights: the model holds them, as on TF.js.
+  stepper.syncWeights();
+  return { epochsRun: history.length, aborted, stoppedEarly, history, stepper };
 }

@@ -4,10 +4,9 @@
 import type { TrainCallbacks } from "../training/train.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { earlyStopping } from "../training/early-stopping.js";
-import { exportOptimizerState } from "../training/optimizer-state.js";
 import { loadModelWeights } from "../model/weights/index.js";
 import { AppError } from "../errors.js";
-import { appendEpochMetrics } from "../queue/job-records.js";
+import { appendEpochMetrics, setJobInfo } from "../queue/job-records.js";
 import { checkpointModelPath, pruneCheckpoints, writeCheckpoint } from "../training/checkpoints.js";
 import type { Attempt } from "./training-attempt.js";
 import type { TrainingInputs } from "./training-inputs.js";
@@ -36,6 +35,10 @@ export function epochBookkeeping(attempt: Attempt, model: tf.LayersModel, inputs
   let lastProgress = 0;
 
   const callbacks: TrainCallbacks = {
+    async onStart({ engine }) {
+      await setJobInfo(db, jobId, { stepEngine: engine });
+      log.info({ stepEngine: engine, strategy: inputs.strategy }, `training steps run on ${engine}`);
+    },
     async onBatchEnd({ epoch, batch, batches, loss }) {
       // Keras' TerminateOnNaN, but the job fails with a reason instead of saving a model that outputs NaN.
       if (!Number.isFinite(loss)) {
@@ -52,7 +55,7 @@ export function epochBookkeeping(attempt: Attempt, model: tf.LayersModel, inputs
     },
     async onEpochEnd(metrics, optimizer) {
       history.push(metrics);
-      await writeCheckpoint(storage, { tenant, jobId, model, optimizerState: await exportOptimizerState(optimizer, model), metrics: [...history], seed: spec.seed });
+      await writeCheckpoint(storage, { tenant, jobId, model, optimizerState: await optimizer.exportOptimizerState(), metrics: [...history], seed: spec.seed });
       await appendEpochMetrics(db, jobId, metrics);
       await pruneCheckpoints(storage, tenant, jobId, spec.keepCheckpoints, bestToKeep());
       const batches = inputs.train.batchCount;

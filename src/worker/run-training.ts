@@ -43,8 +43,11 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
       optimizerState: start.optimizerState,
       callbacks: epochs.callbacks,
       signal,
+      // ONNX Runtime trains a tail (its training-step graph starts at the cut); the whole model trains on TF.js.
+      engine: inputs.strategy === "whole" ? "tfjs" : attempt.engine,
+      log: attempt.log,
     });
-    result.optimizer.dispose();
+    await result.stepper.dispose();
     if (result.aborted) return stopped(epochs.history.length);
     await epochs.restoreBest();
     return { status: "completed", modelId: await finishTraining(attempt, tm.model, inputs, epochs.history) };

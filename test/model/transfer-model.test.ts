@@ -36,7 +36,7 @@ async function trainOneStep(tm: TransferModel, numClasses: number): Promise<void
   const ys = tf.oneHot(tf.tensor1d([0, 1, 2].map((c) => c % numClasses), "int32"), numClasses) as tf.Tensor2D;
   const result = await train({ model: tm.model, learningRate: 0.01, epochs: 1, train: arrayBatchSource(xs, ys, 3, 1), seed: 1 });
   assert.equal(result.epochsRun, 1);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   tf.dispose([xs, ys]);
 }
 

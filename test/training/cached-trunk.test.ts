@@ -62,7 +62,7 @@ async function withStorage<T>(fn: (storage: ReturnType<typeof createLocalStorage
       read: async (rows) => tf.tidy(() => preprocessInput(rgbToTensor(table.read(rows), rows.length, SIZE))),
     });
     const a = await train({ model: plain.model, learningRate: 1e-3, epochs: 2, train: images, seed: 5 });
-    a.optimizer.dispose();
+    await a.stepper.dispose();
 
     // With the cache: the trunk once per image, then the tail only.
     const cached = buildTransferModel(MODEL);
@@ -84,7 +84,7 @@ async function withStorage<T>(fn: (storage: ReturnType<typeof createLocalStorage
       assert.equal(trunk.cache.built, true);
       const features = rowBatchSource({ ...sourceOpts, read: (rows) => trunk.reader.read(rows) });
       const b = await train({ model: trunk.tail, learningRate: 1e-3, epochs: 2, train: features, seed: 5 });
-      b.optimizer.dispose();
+      await b.stepper.dispose();
       await trunk.close();
     });
 

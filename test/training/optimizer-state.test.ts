@@ -24,8 +24,8 @@ async function trainedState(epochs: number, freezeConv = false): Promise<Optimiz
   const model = smallModel(3);
   model.getLayer("conv").trainable = !freezeConv;
   const result = await train({ model, learningRate: 0.01, epochs, train: data.source, seed: 1 });
-  const state = await exportOptimizerState(result.optimizer, model);
-  result.optimizer.dispose();
+  const state = await result.stepper.exportOptimizerState();
+  await result.stepper.dispose();
   model.dispose();
   data.dispose();
   return state;

@@ -54,7 +54,7 @@ test("a tiny fit of the transfer model on red squares vs blue gradients is clear
   assert.ok(report.classes.every((c) => c.recall > 0.5), JSON.stringify(report));
   assert.equal(report.accuracy, last.valAccuracy);
 
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   tm.model.dispose();
   trainData.dispose();
   validationData.dispose();

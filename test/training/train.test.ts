@@ -57,7 +57,7 @@ test("trains on separable images: metrics per batch and per epoch, validation in
   assert.equal(evaluation.predictions.length, 16);
   assert.deepEqual([...evaluation.labels].sort(), [...validationData.labels].sort());
 
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   model.dispose();
   trainData.dispose();
   validationData.dispose();
@@ -90,7 +90,7 @@ test("an abort stops at the next batch boundary, reports the epochs completed an
   assert.deepEqual(result.history.map((e) => e.epoch), [1]);
   assert.deepEqual(seen.at(-1), [1, 2]);
   assert.equal(seen.length, 5 + 3);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   assert.equal(tf.memory().numTensors, before);
   model.dispose();
   trainData.dispose();
@@ -102,7 +102,7 @@ test("a full run leaks no tensor, and an abort before the start runs nothing", a
   const model = smallModel(3);
   const before = tf.memory().numTensors;
   const done = await train({ model, learningRate: 0.01, epochs: 2, train: trainData.source, validation: trainData.source, seed: 1 });
-  done.optimizer.dispose();
+  await done.stepper.dispose();
   assert.equal(tf.memory().numTensors, before);
 
   const weights = await weightValues(model);
@@ -111,7 +111,7 @@ test("a full run leaks no tensor, and an abort before the start runs nothing", a
   const none = await train({ model, learningRate: 0.01, epochs: 2, train: trainData.source, seed: 1, signal: controller.signal });
   assert.deepEqual({ epochsRun: none.epochsRun, aborted: none.aborted }, { epochsRun: 0, aborted: true });
   assert.deepEqual(await weightValues(model), weights);
-  none.optimizer.dispose();
+  await none.stepper.dispose();
   assert.equal(tf.memory().numTensors, before);
   model.dispose();
   trainData.dispose();
@@ -132,7 +132,7 @@ test("onEpochEnd returning stop ends training early; initialEpoch numbers the ep
   assert.deepEqual(result.history.map((e) => e.epoch), [5, 6]);
   assert.equal(result.stoppedEarly, true);
   assert.equal(result.history[0].valLoss, null);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   model.dispose();
   trainData.dispose();
 });
@@ -151,7 +151,7 @@ async function trainedWeights(seed: number, epochs: number): Promise<Float32Arra
   const model = smallModel(3);
   const result = await train({ model, learningRate: 0.01, epochs, train: trainData.source, seed });
   const weights = await weightValues(model);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   model.dispose();
   trainData.dispose();
   return weights;
@@ -185,7 +185,7 @@ test("dropout masks change from step to step, and the layers' own seeds are put 
   });
   assert.equal(masks.size, 5);
   assert.equal(dropout.seed, undefined);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   model.dispose();
   trainData.dispose();
 });
@@ -198,9 +198,9 @@ test("1 epoch, checkpoint, fresh model and optimizer, 1 more epoch = 2 epochs st
   const first = await train({ model: firstModel, learningRate: 0.01, epochs: 1, train: trainData.source, seed: 21 });
   const checkpoint = {
     weights: firstModel.getWeights().map((w) => w.clone()),
-    optimizer: decodeOptimizerState(encodeOptimizerState(await exportOptimizerState(first.optimizer, firstModel))),
+    optimizer: decodeOptimizerState(encodeOptimizerState(await first.stepper.exportOptimizerState())),
   };
-  first.optimizer.dispose();
+  await first.stepper.dispose();
   firstModel.dispose();
 
   const resumedModel = smallModel(99);
@@ -216,9 +216,9 @@ test("1 epoch, checkpoint, fresh model and optimizer, 1 more epoch = 2 epochs st
     optimizerState: checkpoint.optimizer,
   });
   assert.deepEqual(resumed.history.map((e) => e.epoch), [2]);
-  assert.equal(resumed.optimizer.iterations, 10);
+  assert.equal((await resumed.stepper.exportOptimizerState()).iterations, 10);
   assert.deepEqual(await weightValues(resumedModel), straight);
-  resumed.optimizer.dispose();
+  await resumed.stepper.dispose();
   resumedModel.dispose();
   trainData.dispose();
 });
@@ -254,7 +254,7 @@ test("an abort fired by another event (a cancel message) gets through while an e
   assert.equal(result.aborted, true);
   assert.equal(result.epochsRun, 0);
   assert.ok(batches < 5, `${batches} batches ran`);
-  result.optimizer.dispose();
+  await result.stepper.dispose();
   model.dispose();
   trainData.dispose();
 });

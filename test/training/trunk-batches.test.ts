@@ -47,14 +47,14 @@ test("training the tail on the trunk run batch by batch gives the weights of tra
   const whole = buildTransferModel(MODEL);
   const initial = weightsOf(whole.model);
   const a = await train({ model: whole.model, learningRate: 1e-3, epochs: 2, train: imageSource(), seed: 5 });
-  a.optimizer.dispose();
+  await a.stepper.dispose();
 
   const parts = buildTransferModel(MODEL);
   const split = splitAtFrozenBoundary(parts, MODEL.unfrozenLayers);
   assert.ok(split);
   assert.equal(split.cut.length, 2);
   const b = await train({ model: split.tail, learningRate: 1e-3, epochs: 2, train: trunkBatches(imageSource(), split.trunk, 3), seed: 5 });
-  b.optimizer.dispose();
+  await b.stepper.dispose();
 
   const expected = weightsOf(whole.model);
   const actual = weightsOf(parts.model);

@@ -1,7 +1,8 @@
 // kill -9 of the real sandboxed training child in epoch 2, with trainable
 // convolutions and BatchNormalization (unfrozenLayers 10): the retried attempt
 // resumes from the epoch-1 checkpoint and must continue exactly as an
-// uninterrupted run of the same spec, on the feature-cache path and without it.
+// uninterrupted run of the same spec: with the tail's steps on ONNX Runtime,
+// on the feature-cache path and without it, and on TF.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
@@ -15,7 +16,7 @@ import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { createLogger } from "../../src/log.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 import { createTrainingQueue, TRAINING_QUEUE, type JobProgress } from "../../src/queue/training-queue.js";
-import { jobRedis, readEpochMetrics } from "../../src/queue/job-records.js";
+import { jobRedis, readEpochMetrics, readJobRecord } from "../../src/queue/job-records.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 import type { JobSpec } from "../../src/queue/job-spec.js";
 import { createJobRecord, enqueueTrainingJob } from "../helpers/jobs.js";
@@ -75,17 +76,23 @@ async function finished(jobId: string) {
   return (await queue.getJob(jobId))!;
 }
 
-for (const featureCache of ["on", "off"]) {
-  test(`FEATURE_CACHE=${featureCache}: a training child killed in epoch 2 resumes to per-epoch metrics identical to an uninterrupted run`, { timeout: 480_000 }, async (t) => {
-    const env = { REDIS_URL: redis.url, DATA_DIR: config.dataDir, LOG_LEVEL: "silent", FEATURE_CACHE: featureCache };
+const RUNS = [
+  { engine: "onnxruntime", featureCache: "on" },
+  { engine: "onnxruntime", featureCache: "off" },
+  { engine: "tfjs", featureCache: "on" },
+] as const;
+
+for (const { engine, featureCache } of RUNS) {
+  test(`TRAINING_ENGINE=${engine} FEATURE_CACHE=${featureCache}: a training child killed in epoch 2 resumes to per-epoch metrics identical to an uninterrupted run`, { timeout: 480_000 }, async (t) => {
+    const env = { REDIS_URL: redis.url, DATA_DIR: config.dataDir, LOG_LEVEL: "silent", FEATURE_CACHE: featureCache, TRAINING_ENGINE: engine };
     const tw = createTrainingWorker({ config, connection: connections[3], db: jobRedis(connections[3], config), log: createLogger("silent"), env });
     t.after(() => tw.shutdown());
 
-    await enqueue(`job_straight_${featureCache}`);
-    const straight = await finished(`job_straight_${featureCache}`);
+    await enqueue(`job_straight_${engine}_${featureCache}`);
+    const straight = await finished(`job_straight_${engine}_${featureCache}`);
     assert.equal(straight.attemptsMade, 1);
 
-    const jobId = `job_killed_${featureCache}`;
+    const jobId = `job_killed_${engine}_${featureCache}`;
     const afterKill: JobProgress[] = [];
     let killed: number | undefined;
     const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
@@ -109,6 +116,7 @@ for (const featureCache of ["on", "off"]) {
     assert.equal(resumed.attemptsMade, 2, "one killed attempt, then the resumed one");
     assert.ok(!afterKill.some((p) => p.metrics?.epoch === 1), "the retry ran epoch 1 again instead of resuming from its checkpoint");
     assert.equal(resumed.returnvalue && typeof resumed.returnvalue, "object");
+    for (const id of [straight.id!, jobId]) assert.equal((await readJobRecord(db, id))?.stepEngine, engine, `${id} stepped on ${engine}`);
     const reference = learned(await readEpochMetrics(db, straight.id!));
     assert.deepEqual(reference.map((m) => m.epoch), [1, 2, 3]);
     assert.ok(reference.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.valLoss)));
