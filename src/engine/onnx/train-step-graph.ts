@@ -263,6 +263,8 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
       case "Conv2D": {
         if (!x.image) throw unsupported(layer, "not an image input");
         if (pair(config.dilationRate).some((d) => d !== 1)) throw unsupported(layer, "dilation");
+        // ResNet's convolutions are linear (BatchNormalization and a ReLU layer follow): refuse the rest rather than train it as linear.
+        if ((config.activation ?? "linear") !== "linear") throw unsupported(layer, `activation ${String(config.activation)}`);
         const kernelVar = vars.get("kernel");
         const kernel = weight(kernelVar, layer);
         const bias = weight(vars.get("bias"), layer);

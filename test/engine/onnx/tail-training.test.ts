@@ -6,7 +6,7 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../../src/backend/select-backend.js";
+import { selectTrainingWasm } from "../../helpers/backends.js";
 import type { EngineName } from "../../../src/engine/engine.js";
 import { buildTransferModel } from "../../../src/model/transfer-model.js";
 import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
@@ -17,7 +17,7 @@ import { arrayBatchSource } from "../../helpers/array-batch-source.js";
 import { seededValues } from "../../helpers/backends.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 const CLASSES = 3;

@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { createOnnxTrainStep } from "../../../src/engine/onnx/onnx-train-step.js";
-import type { StateTensor } from "../../../src/engine/onnx/train-step-graph.js";
+import { trainStepGraph, type StateTensor } from "../../../src/engine/onnx/train-step-graph.js";
 import { buildTransferModel } from "../../../src/model/transfer-model.js";
 import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
 import { FusedAdamOptimizer } from "../../../src/backend/wasm-speedups/index.js";
@@ -104,3 +104,13 @@ for (const unfrozenLayers of [0, 10, 8, 32]) {
     }
   });
 }
+
+test("a convolution with its own activation is refused, not trained as linear", () => {
+  const input = tf.input({ shape: [6, 6, 2] });
+  const conv = tf.layers.conv2d({ filters: 3, kernelSize: 3, activation: "relu", name: "conv_relu" }).apply(input) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(conv) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, activation: "softmax" }).apply(flat) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  assert.throws(() => trainStepGraph(model), /conv_relu.*activation relu/);
+  model.dispose();
+});
