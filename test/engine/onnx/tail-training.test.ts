@@ -6,7 +6,6 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectTrainingWasm } from "../../helpers/backends.js";
 import type { EngineName } from "../../../src/engine/engine.js";
 import { buildTransferModel } from "../../../src/model/transfer-model.js";
 import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
@@ -14,7 +13,7 @@ import { evaluate } from "../../../src/training/evaluate.js";
 import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "../../../src/training/optimizer-state.js";
 import { train, type TrainResult } from "../../../src/training/train.js";
 import { arrayBatchSource } from "../../helpers/array-batch-source.js";
-import { seededValues } from "../../helpers/backends.js";
+import { seededValues, selectTrainingWasm } from "../../helpers/backends.js";
 
 before(async () => {
   await selectTrainingWasm();
