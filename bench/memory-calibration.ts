@@ -12,13 +12,13 @@ import { selectBackend } from "../src/backend/select-backend.js";
 import { installTrainingSpeedups } from "../src/backend/wasm-speedups/index.js";
 import type { Batch, BatchSource, ModelInputs } from "../src/datasets/batch-source.js";
 import { loadConfig } from "../src/config.js";
-import { estimateTrainingMemory, TRUNK_CHUNK } from "../src/model/memory-estimate.js";
-import { buildTransferModel } from "../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../src/model/trunk-split.js";
+import { estimateTrainingMemory, TRUNK_CHUNK } from "../src/network/memory-estimate.js";
+import { buildTransferModel } from "../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../src/network/trunk-split.js";
 import { computeTrunkFeatures } from "../src/training/trunk-features.js";
 import { train } from "../src/training/train.js";
 import { rgbToTensor } from "../src/datasets/image-decode.js";
-import { preprocessInput } from "../src/model/preprocess.js";
+import { preprocessInput } from "../src/network/preprocess.js";
 
 const { values } = parseArgs({
   options: {

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../src/backend/select-backend.js";
 import { installTrainingSpeedups } from "../src/backend/wasm-speedups/index.js";
 import { loadConfig } from "../src/config.js";
-import { buildResNet50 } from "../src/model/resnet50.js";
+import { buildResNet50 } from "../src/network/resnet50.js";
 import { machineInfo, medianSeconds, printReport } from "./bench-report.js";
 
 const { values } = parseArgs({

@@ -19,29 +19,30 @@ const BACKEND_API = ["backend/select-backend.ts", "backend/module-thread.ts", "b
  */
 export const ALLOWED = {
   // The API selects a backend but never installs the training speed-ups (backend/wasm-speedups/).
-  api: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", "backend/select-backend.ts"],
-  worker: ["queue", "datasets", "storage", "training", "model", "models", "weights", "webhooks", "engine", ...BACKEND_API],
+  api: ["jobs", "datasets", "storage", "training", "network", "weight-files", "trained-models", "base-weights", "webhooks", "engine", "backend/select-backend.ts"],
+  worker: ["jobs", "datasets", "storage", "training", "network", "weight-files", "trained-models", "base-weights", "webhooks", "engine", ...BACKEND_API],
   // The jobs domain checks a spec against datasets and weights; it shares EpochMetrics with training.
-  queue: ["datasets", "storage", "model", "weights", "webhooks", "training/epoch-metrics.ts"],
-  webhooks: ["queue"],
-  training: ["model", "datasets", "storage", "engine", ...BACKEND_API],
-  engine: ["model", ...BACKEND_API],
-  models: ["model", "storage", "engine", "training", "queue/job-spec.ts"],
-  weights: ["storage"],
-  datasets: ["storage", "model"],
-  // Archive limits are plain checks shared by dataset and TF.js-model archives.
-  model: ["datasets/archive-guard.ts"],
+  jobs: ["datasets", "storage", "network", "weight-files", "base-weights", "webhooks", "training/epoch-metrics.ts"],
+  webhooks: ["jobs"],
+  training: ["network", "weight-files", "datasets", "storage", "engine", ...BACKEND_API],
+  engine: ["network", ...BACKEND_API],
+  "trained-models": ["network", "weight-files", "storage", "engine", "training", "jobs/job-spec.ts"],
+  "base-weights": ["storage"],
+  datasets: ["storage", "network"],
+  network: [],
+  // Archive limits are plain checks shared by dataset and TF.js-model archives; formats are read into the network's layers.
+  "weight-files": ["network", "datasets/archive-guard.ts"],
   backend: [],
   storage: [],
   client: [],
-  cli: ["client", "model", "backend/select-backend.ts"],
+  cli: ["client", "network", "weight-files", "backend/select-backend.ts"],
   launcher: [],
 };
 
 /** Packages that only some folders may import: HTTP in api/, Redis where jobs are. */
 export const PACKAGES = [
   { pattern: /^(fastify|@fastify\/)/, what: "HTTP", folders: ["api"] },
-  { pattern: /^(ioredis|bullmq|@bull-board\/)/, what: "Redis", folders: ["api", "queue", "webhooks", "worker"] },
+  { pattern: /^(ioredis|bullmq|@bull-board\/)/, what: "Redis", folders: ["api", "jobs", "webhooks", "worker"] },
 ];
 
 const SPECIFIER = /(?:^|[\s;])(?:import|export)\s[^"'`;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;

@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config.js";
-import { IMAGENET_WEIGHTS_MD5, IMAGENET_WEIGHTS_URL } from "../src/model/weights/imagenet.js";
+import { IMAGENET_WEIGHTS_MD5, IMAGENET_WEIGHTS_URL } from "../src/weight-files/imagenet.js";
 
 export interface DownloadOptions {
   url: string;

@@ -2,7 +2,7 @@
 // and described in one table that the README's configuration section follows.
 import path from "node:path";
 import { ENGINE_NAMES, type EngineSetting } from "./engine/engine.js";
-import { IMAGENET_WEIGHTS_FILE } from "./model/weights/imagenet.js";
+import { IMAGENET_WEIGHTS_FILE } from "./weight-files/imagenet.js";
 
 /** Where a Redis on this machine answers by default (REDIS_URL unset). */
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";

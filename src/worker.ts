@@ -5,9 +5,9 @@
 // before exiting.
 import { loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
-import { createRedis } from "./queue/redis.js";
-import { jobRedis } from "./queue/job-records.js";
-import { onCancel } from "./queue/cancel.js";
+import { createRedis } from "./jobs/redis.js";
+import { jobRedis } from "./jobs/job-records.js";
+import { onCancel } from "./jobs/cancel.js";
 import { createTrainingWorker } from "./worker/training-worker.js";
 import { STOP_REASON } from "./worker/stop-reasons.js";
 import { checkBackend } from "./worker/backend-check.js";

@@ -6,7 +6,7 @@ import os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { onnxPredictor, tfjsPredictor, type Predictor } from "../../src/engine/predictor.js";
 import { tfjsToOnnx } from "../../src/engine/onnx/tfjs-to-onnx.js";
-import { buildTransferModel } from "../../src/model/transfer-model.js";
+import { buildTransferModel } from "../../src/network/transfer-model.js";
 import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
 import { percentile } from "./percentile.js";
 import { predictThroughApi } from "./predict-api.js";

@@ -4,8 +4,8 @@
 import os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { createOnnxTrainStep } from "../../src/engine/onnx/onnx-train-step.js";
-import { splitAtFrozenBoundary } from "../../src/model/trunk-split.js";
-import { buildTransferModel } from "../../src/model/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../src/network/trunk-split.js";
+import { buildTransferModel } from "../../src/network/transfer-model.js";
 import { timeSeconds } from "../bench-report.js";
 import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
 import { stepRate } from "./train-step.js";

@@ -4,7 +4,7 @@ import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../errors.js";
-import { isRedisUnavailable } from "../queue/redis.js";
+import { isRedisUnavailable } from "../jobs/redis.js";
 import { isStorageFull, storageFull } from "../storage/storage-full.js";
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {

@@ -5,8 +5,8 @@
 // 409 for a day. The same key and body later answer the same job; the same
 // key with another body is refused.
 import { createHash } from "node:crypto";
-import type { JobRedis } from "../queue/job-records.js";
-import type { KeyToSet } from "../queue/job-service.js";
+import type { JobRedis } from "../jobs/job-records.js";
+import type { KeyToSet } from "../jobs/job-service.js";
 import { AppError } from "../errors.js";
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;

@@ -4,10 +4,10 @@
 // from the persisted metrics, then live events; a final completed, failed or
 // cancelled event ends the stream.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { readEpochMetrics, type JobRedis } from "../queue/job-records.js";
+import { readEpochMetrics, type JobRedis } from "../jobs/job-records.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
-import type { JobEvent, JobEventsHub } from "../queue/job-events.js";
-import { isFinalState, type JobService, type JobView } from "../queue/job-service.js";
+import type { JobEvent, JobEventsHub } from "../jobs/job-events.js";
+import { isFinalState, type JobService, type JobView } from "../jobs/job-service.js";
 
 export interface EventStreamOptions {
   /** Comment line sent this often so proxies keep the connection open. */

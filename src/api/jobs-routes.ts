@@ -5,17 +5,17 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
-import type { JobRedis } from "../queue/job-records.js";
-import type { JobEventsHub } from "../queue/job-events.js";
-import type { JobService, JobState } from "../queue/job-service.js";
-import type { JobSpec } from "../queue/job-spec.js";
+import type { JobRedis } from "../jobs/job-records.js";
+import type { JobEventsHub } from "../jobs/job-events.js";
+import type { JobService, JobState } from "../jobs/job-service.js";
+import type { JobSpec } from "../jobs/job-spec.js";
 import { routeSchema } from "./openapi.js";
-import { checkJobSpec } from "../queue/job-spec-check.js";
+import { checkJobSpec } from "../jobs/job-spec-check.js";
 import { bodyHash, claimIdempotencyKey, IDEMPOTENCY_CLAIM_SECONDS, type IdempotencyClaim } from "./idempotency.js";
 import { streamJobEvents, type EventStreamOptions } from "./job-events-stream.js";
 import type { JobWebhooks } from "../webhooks/webhook-queue.js";
 import type { TenantQuotas } from "./tenant-quotas.js";
-import { isFinalState } from "../queue/job-service.js";
+import { isFinalState } from "../jobs/job-service.js";
 
 export interface JobsRoutesOptions {
   storage: Storage;

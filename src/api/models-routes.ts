@@ -11,12 +11,12 @@ import { AppError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
 import { selectBackend } from "../backend/select-backend.js";
 import { decodeImageForModel } from "../datasets/training-data.js";
-import { MODEL_JSON, loadTfjsModel } from "../model/weights/index.js";
+import { MODEL_JSON, loadTfjsModel } from "../weight-files/index.js";
 import { resolveEngine, type EngineName } from "../engine/engine.js";
 import { onnxPredictor, tfjsPredictor, type Predictor } from "../engine/predictor.js";
-import { createModelCache } from "../models/model-cache.js";
-import { ensureOnnxFile } from "../models/onnx-file.js";
-import { getModelRecord, listModelRecords, modelKey, type ModelRecord } from "../models/model-store.js";
+import { createModelCache } from "../trained-models/model-cache.js";
+import { ensureOnnxFile } from "../trained-models/onnx-file.js";
+import { getModelRecord, listModelRecords, modelKey, type ModelRecord } from "../trained-models/model-store.js";
 import { routeSchema } from "./openapi.js";
 import { createSemaphore } from "./semaphore.js";
 

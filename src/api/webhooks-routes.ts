@@ -3,8 +3,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../config.js";
 import { AppError } from "../errors.js";
-import type { JobRedis } from "../queue/job-records.js";
-import type { JobService } from "../queue/job-service.js";
+import type { JobRedis } from "../jobs/job-records.js";
+import type { JobService } from "../jobs/job-service.js";
 import { readDeliveryLog } from "../webhooks/webhook-queue.js";
 import { serverWebhookSecret, tenantWebhookSecret } from "../webhooks/webhook-signing.js";
 import { routeSchema } from "./openapi.js";

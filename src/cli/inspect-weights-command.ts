@@ -2,7 +2,7 @@
 // serve as ResNet-50 base weights (exit 0) or not (exit 2, with what does not fit).
 import { selectBackend } from "../backend/select-backend.js";
 import { loadConfig } from "../config.js";
-import { inspectWeightsFile } from "../model/weights/index.js";
+import { inspectWeightsFile } from "../weight-files/index.js";
 import { parseCommandArgs, type CliCommand } from "./cli-command.js";
 
 export const inspectWeightsCommand: CliCommand = {

@@ -2,8 +2,8 @@
 // layers `--unfrozen-layers N` makes trainable, like Keras' model.summary() as JSON.
 import { selectBackend } from "../backend/select-backend.js";
 import { loadConfig } from "../config.js";
-import { buildResNet50 } from "../model/resnet50.js";
-import { setUnfrozenLayers, validateUnfrozenLayers } from "../model/transfer-model.js";
+import { buildResNet50 } from "../network/resnet50.js";
+import { setUnfrozenLayers, validateUnfrozenLayers } from "../network/transfer-model.js";
 import { integerOption, parseCommandArgs, type CliCommand } from "./cli-command.js";
 
 const DEFAULT_IMAGE_SIZE = 224;

@@ -21,7 +21,7 @@ export interface Layout {
   rejected: { path: string; reason: LayoutRejectReason }[];
 }
 
-export const LABELS_FILE = "labels.csv";
+export const LABELS_CSV_FILE = "labels.csv";
 const TRAIN_DIRS = ["train"];
 const VAL_DIRS = ["val", "validation"];
 const MAX_CLASS_NAME = 200;
@@ -34,7 +34,7 @@ function commonTopFolder(paths: string[]): string | null {
   const first = paths[0]?.split("/")[0];
   if (!first || !paths.every((p) => p.startsWith(`${first}/`))) return null;
   const inner = paths.map((p) => p.slice(first.length + 1));
-  return inner.includes(LABELS_FILE) || inner.every((p) => p.includes("/")) ? first : null;
+  return inner.includes(LABELS_CSV_FILE) || inner.every((p) => p.includes("/")) ? first : null;
 }
 
 /** labels.csv uses two columns; a few more are tolerated, a line of thousands of commas is not. */
@@ -216,7 +216,7 @@ function folderLayout(files: ExtractedFile[], root: string): Layout {
 export async function readLayout(files: ExtractedFile[], limits: LayoutLimits): Promise<Layout> {
   const top = commonTopFolder(files.map((f) => f.path));
   const root = top ? `${top}/` : "";
-  const labelsFile = files.find((f) => f.path === `${root}${LABELS_FILE}`);
+  const labelsFile = files.find((f) => f.path === `${root}${LABELS_CSV_FILE}`);
   const layout = labelsFile ? await labelsLayout(files, root, labelsFile, limits) : folderLayout(files, root);
   if (layout.files.length === 0) {
     throw new AppError("DATASET_LAYOUT_INVALID", `the archive holds no file in a recognised layout: ${LAYOUT_HELP}`, {

@@ -4,7 +4,7 @@
 // Only one batch of pixels is in memory at a time.
 import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../errors.js";
-import { preprocessInput } from "../model/preprocess.js";
+import { preprocessInput } from "../network/preprocess.js";
 import type { Storage } from "../storage/storage.js";
 import type { BatchSource } from "./batch-source.js";
 import { rowBatchSource } from "./row-batch-source.js";

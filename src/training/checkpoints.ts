@@ -14,7 +14,7 @@ import type { Page } from "../storage/newest-first-page.js";
 import { AppError } from "../errors.js";
 import type { EpochMetrics } from "./epoch-metrics.js";
 import { decodeOptimizerState, encodeOptimizerState, type OptimizerState } from "./optimizer-state.js";
-import { MODEL_JSON, saveTfjs } from "../model/weights/index.js";
+import { MODEL_JSON, saveTfjs } from "../weight-files/index.js";
 import { digestLocalFile, digestProblem, isFileDigest, type FileDigest } from "../storage/file-digest.js";
 
 export const MANIFEST_FILE = "checkpoint.json";

@@ -2,7 +2,7 @@
 // of each epoch and the final report's predictions.
 import * as tf from "@tensorflow/tfjs";
 import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
-import { correctCount, exampleLosses } from "./metrics.js";
+import { correctCount, exampleLosses } from "./loss-metrics.js";
 import { yieldToEventLoop } from "./yield.js";
 
 export interface Evaluation {

@@ -7,7 +7,7 @@
 // torn or altered rows file is computed again, never trained on.
 import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
-import type { CutTensor } from "../model/trunk-split.js";
+import type { CutTensor } from "../network/trunk-split.js";
 import { storageKeys } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { writeThroughFile } from "../storage/write-through-file.js";

@@ -5,8 +5,8 @@ import type * as tf from "@tensorflow/tfjs";
 import type { BatchSource } from "../datasets/batch-source.js";
 import type { EngineName } from "../engine/engine.js";
 import { createOnnxTrunk, type OnnxTrunk } from "../engine/onnx/onnx-trunk.js";
-import type { TransferModel } from "../model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../model/trunk-split.js";
+import type { TransferModel } from "../network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../network/trunk-split.js";
 import { onnxTrunkFeatures, trunkBatches } from "./trunk-batches.js";
 
 export interface StreamedTrunk {

@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { evaluateUntilAborted } from "./evaluate.js";
 import { FusedAdamOptimizer } from "../backend/wasm-speedups/index.js";
-import { correctCount, exampleLosses } from "./metrics.js";
+import { correctCount, exampleLosses } from "./loss-metrics.js";
 import { exportOptimizerState, importOptimizerState } from "./optimizer-state.js";
 import { ADAM, type TailStepper } from "./tail-stepper.js";
 

@@ -11,7 +11,7 @@ import { AppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { EpochMetrics } from "./epoch-metrics.js";
 import { createDropoutSeeder, type DropoutSeeder } from "./dropout-seeds.js";
-import { createRunningMean } from "./metrics.js";
+import { createRunningMean } from "./loss-metrics.js";
 import { openTailStepper } from "./open-tail-stepper.js";
 import type { OptimizerState } from "./optimizer-state.js";
 import type { TailStepper } from "./tail-stepper.js";

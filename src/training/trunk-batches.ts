@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, BatchSource } from "../datasets/batch-source.js";
 import type { OnnxTrunk } from "../engine/onnx/onnx-trunk.js";
-import type { CutTensor } from "../model/trunk-split.js";
+import type { CutTensor } from "../network/trunk-split.js";
 
 /** Images per trunk pass: bounds the activations alive at once. */
 const TRUNK_CHUNK = 8;

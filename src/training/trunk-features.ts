@@ -3,7 +3,7 @@
 // in-process path and the worker-thread pool so both compute the same thing.
 import * as tf from "@tensorflow/tfjs";
 import { rgbToTensor } from "../datasets/image-decode.js";
-import { preprocessInput } from "../model/preprocess.js";
+import { preprocessInput } from "../network/preprocess.js";
 
 export async function computeTrunkFeatures(trunk: tf.LayersModel, pixels: Uint8Array, count: number, imageSize: number): Promise<Float32Array[]> {
   const outputs = tf.tidy(() => {

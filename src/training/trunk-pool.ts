@@ -6,7 +6,7 @@ import type { Worker } from "node:worker_threads";
 import type * as tf from "@tensorflow/tfjs";
 import { startModuleThread, threadReady } from "../backend/module-thread.js";
 import type { BackendName } from "../backend/select-backend.js";
-import type { TransferModelOptions } from "../model/transfer-model.js";
+import type { TransferModelOptions } from "../network/transfer-model.js";
 import { computeTrunkFeatures } from "./trunk-features.js";
 
 export interface TrunkRunner {

@@ -4,8 +4,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../backend/select-backend.js";
-import { buildTransferModel } from "../model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../model/trunk-split.js";
+import { buildTransferModel } from "../network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../network/trunk-split.js";
 import { computeTrunkFeatures } from "./trunk-features.js";
 import type { TrunkThreadInit } from "./trunk-pool.js";
 

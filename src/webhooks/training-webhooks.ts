@@ -3,7 +3,7 @@
 // the job (a failed attempt that will be retried is no state change).
 import type { Job, Worker } from "bullmq";
 import type { Logger } from "../log.js";
-import { readJobRecord, type JobRedis } from "../queue/job-records.js";
+import { readJobRecord, type JobRedis } from "../jobs/job-records.js";
 import type { JobWebhooks } from "./webhook-queue.js";
 import type { WebhookEventType } from "./webhook-events.js";
 

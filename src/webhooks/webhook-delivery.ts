@@ -10,7 +10,7 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { isAppError } from "../errors.js";
-import type { JobRedis } from "../queue/job-records.js";
+import type { JobRedis } from "../jobs/job-records.js";
 import { assertPublicLiteral, parseWebhookUrl, publicOnlyLookup } from "./webhook-address.js";
 import { serverWebhookSecret, signWebhook, tenantWebhookSecret } from "./webhook-signing.js";
 import { appendDeliveryAttempt, isNextInOrder, settleInOrder, WEBHOOK_QUEUE, type WebhookDelivery } from "./webhook-queue.js";

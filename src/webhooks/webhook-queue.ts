@@ -4,7 +4,7 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
-import { jobKeys, readJobRecord, type JobRedis } from "../queue/job-records.js";
+import { jobKeys, readJobRecord, type JobRedis } from "../jobs/job-records.js";
 import { webhookEventId, type WebhookEvent, type WebhookEventType } from "./webhook-events.js";
 
 export const WEBHOOK_QUEUE = "webhooks";

@@ -6,7 +6,7 @@
 // storing one per tenant.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Config } from "../config.js";
-import type { JobRedis } from "../queue/job-records.js";
+import type { JobRedis } from "../jobs/job-records.js";
 
 export const SECRET_PREFIX = "whsec_";
 

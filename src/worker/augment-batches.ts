@@ -4,7 +4,7 @@
 // epoch sees the same images. Validation data is never augmented.
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, BatchSource } from "../datasets/batch-source.js";
-import type { AugmentationSpec } from "../queue/job-spec.js";
+import type { AugmentationSpec } from "../jobs/job-spec.js";
 import { createRandom, mixSeed } from "../datasets/seeded-random.js";
 
 /** Tags this use of the job seed so augmentation draws differ from the shuffling and dropout streams. */

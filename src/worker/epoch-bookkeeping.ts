@@ -4,9 +4,9 @@
 import type { TrainCallbacks } from "../training/train.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { earlyStopping } from "../training/early-stopping.js";
-import { loadModelWeights } from "../model/weights/index.js";
+import { loadModelWeights } from "../weight-files/index.js";
 import { AppError } from "../errors.js";
-import { appendEpochMetrics, setJobInfo } from "../queue/job-records.js";
+import { appendEpochMetrics, setJobInfo } from "../jobs/job-records.js";
 import { checkpointModelPath, pruneCheckpoints, writeCheckpoint } from "../training/checkpoints.js";
 import type { Attempt } from "./training-attempt.js";
 import type { TrainingInputs } from "./training-inputs.js";

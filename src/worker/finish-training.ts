@@ -5,8 +5,8 @@ import { readDatasetIndex } from "../datasets/dataset-store.js";
 import { evaluate } from "../training/evaluate.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { classificationReport, misclassifiedImages } from "../training/report.js";
-import { setJobInfo } from "../queue/job-records.js";
-import { modelIdForJob, saveTrainedModel, CAFFE_PREPROCESSING } from "../models/model-store.js";
+import { setJobInfo } from "../jobs/job-records.js";
+import { modelIdForJob, saveTrainedModel, CAFFE_PREPROCESSING } from "../trained-models/model-store.js";
 import type { Attempt } from "./training-attempt.js";
 import type { TrainingInputs } from "./training-inputs.js";
 

@@ -4,10 +4,10 @@
 // with per-epoch bookkeeping, then finish (report, saved model). Stops at a
 // batch boundary when the worker process asks (cancel or shutdown).
 import * as tf from "@tensorflow/tfjs";
-import { buildTransferModel } from "../model/transfer-model.js";
+import { buildTransferModel } from "../network/transfer-model.js";
 import { train } from "../training/train.js";
-import { isCancelRequested } from "../queue/cancel.js";
-import { setJobInfo } from "../queue/job-records.js";
+import { isCancelRequested } from "../jobs/cancel.js";
+import { setJobInfo } from "../jobs/job-records.js";
 import { epochBookkeeping } from "./epoch-bookkeeping.js";
 import { finishTraining } from "./finish-training.js";
 import { loadStartingPoint, prepareAttempt, type Attempt, type TrainingDeps, type TrainingJob } from "./training-attempt.js";

@@ -9,14 +9,14 @@ import { selectBackend, type BackendName } from "../backend/select-backend.js";
 import { installTrainingSpeedups } from "../backend/wasm-speedups/index.js";
 import { resolveEngine, type EngineName } from "../engine/engine.js";
 import { prepareTrainingData, type TrainingData } from "../datasets/training-data.js";
-import type { TransferModel, TransferModelOptions } from "../model/transfer-model.js";
-import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../model/weights/index.js";
+import type { TransferModel, TransferModelOptions } from "../network/transfer-model.js";
+import { loadBaseWeights, loadImagenetWeights, loadModelWeights } from "../weight-files/index.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { OptimizerState } from "../training/optimizer-state.js";
-import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
-import type { JobSpec } from "../queue/job-spec.js";
-import { appendEpochMetrics, setJobInfo, type JobRedis } from "../queue/job-records.js";
-import { weightsFilePath } from "../weights/weights-store.js";
+import type { JobProgress, TrainingJobPayload } from "../jobs/training-queue.js";
+import type { JobSpec } from "../jobs/job-spec.js";
+import { appendEpochMetrics, setJobInfo, type JobRedis } from "../jobs/job-records.js";
+import { weightsFilePath } from "../base-weights/weights-store.js";
 import { checkpointModelPath, readCheckpointOptimizerState, resumableCheckpoint } from "../training/checkpoints.js";
 
 export interface TrainingDeps {

@@ -8,7 +8,7 @@ import type { BatchSource, ModelInputs } from "../datasets/batch-source.js";
 import { readDecodedRange } from "../datasets/decoded-cache.js";
 import { rowBatchSource } from "../datasets/row-batch-source.js";
 import type { Examples } from "../datasets/training-data.js";
-import type { TransferModel } from "../model/transfer-model.js";
+import type { TransferModel } from "../network/transfer-model.js";
 import { prepareCachedTrunk } from "../training/cached-trunk.js";
 import { prepareStreamedTrunk } from "../training/streamed-trunk.js";
 import { augmentBatches, isIdentityAugmentation } from "./augment-batches.js";

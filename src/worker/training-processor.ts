@@ -10,9 +10,9 @@ import { createLogger } from "../log.js";
 import { isAppError } from "../errors.js";
 import { createLocalStorage } from "../storage/local-storage.js";
 import { isStorageFull, storageFull } from "../storage/storage-full.js";
-import { createRedis } from "../queue/redis.js";
-import { jobRedis, markCancelled, setJobInfo } from "../queue/job-records.js";
-import type { JobProgress, TrainingJobPayload } from "../queue/training-queue.js";
+import { createRedis } from "../jobs/redis.js";
+import { jobRedis, markCancelled, setJobInfo } from "../jobs/job-records.js";
+import type { JobProgress, TrainingJobPayload } from "../jobs/training-queue.js";
 import { runTraining, type TrainingDeps } from "./run-training.js";
 import { STOP_REASON } from "./stop-reasons.js";
 

@@ -7,9 +7,9 @@ import { UnrecoverableError } from "bullmq";
 import { build } from "../helpers/app.js";
 import { assertDocumented } from "../helpers/openapi-check.js";
 import { fakeWorker, nextEvent, placeImagenetWeights, readyDataset } from "../helpers/jobs.js";
-import { appendEpochMetrics, jobRedis, markCancelled, setJobInfo } from "../../src/queue/job-records.js";
-import { onCancel } from "../../src/queue/cancel.js";
-import type { JobProgress } from "../../src/queue/training-queue.js";
+import { appendEpochMetrics, jobRedis, markCancelled, setJobInfo } from "../../src/jobs/job-records.js";
+import { onCancel } from "../../src/jobs/cancel.js";
+import type { JobProgress } from "../../src/jobs/training-queue.js";
 
 interface SseEvent {
   id: string;

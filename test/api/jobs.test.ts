@@ -5,9 +5,9 @@ import { build } from "../helpers/app.js";
 import { assertDocumented } from "../helpers/openapi-check.js";
 import { placeImagenetWeights, readyDataset } from "../helpers/jobs.js";
 import { documentedOperations } from "../../src/api/openapi.js";
-import { JOB_SPEC_DEFAULTS, MAX_BATCH_SIZE } from "../../src/queue/job-spec.js";
+import { JOB_SPEC_DEFAULTS, MAX_BATCH_SIZE } from "../../src/jobs/job-spec.js";
 import { loadOpenApi } from "../../src/api/openapi.js";
-import { MAX_CLASSES, MAX_DENSE_UNITS } from "../../src/model/transfer-model.js";
+import { MAX_CLASSES, MAX_DENSE_UNITS } from "../../src/network/transfer-model.js";
 
 const KEYS = { API_KEYS: "acme:key-acme,globex:key-globex" };
 const acme = { authorization: "Bearer key-acme" };

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { Worker, type Job } from "bullmq";
 import type { FastifyInstance } from "fastify";
 import { build } from "../helpers/app.js";
-import { createRedis, redisOptions, waitForRedis } from "../../src/queue/redis.js";
-import { createTrainingQueue, TRAINING_QUEUE, type JobProgress, type TrainingJobPayload } from "../../src/queue/training-queue.js";
+import { createRedis, redisOptions, waitForRedis } from "../../src/jobs/redis.js";
+import { createTrainingQueue, TRAINING_QUEUE, type JobProgress, type TrainingJobPayload } from "../../src/jobs/training-queue.js";
 import type { Config } from "../../src/config.js";
 import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
 

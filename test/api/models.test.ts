@@ -7,12 +7,12 @@ import { multipartBody, makeImage } from "../helpers/dataset-archives.js";
 import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
-import { CAFFE_PREPROCESSING, MODEL_RECORD_FILE, modelKey, saveTrainedModel } from "../../src/models/model-store.js";
+import { CAFFE_PREPROCESSING, MODEL_RECORD_FILE, modelKey, saveTrainedModel } from "../../src/trained-models/model-store.js";
 import { assertDocumented } from "../helpers/openapi-check.js";
-import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
+import { JOB_SPEC_DEFAULTS } from "../../src/jobs/job-spec.js";
 import { decodeImageForModel } from "../../src/datasets/training-data.js";
 import { createOrtSession } from "../../src/engine/onnx/ort-session.js";
-import { ONNX_FILE } from "../../src/models/onnx-file.js";
+import { ONNX_FILE } from "../../src/trained-models/onnx-file.js";
 
 await selectBackend("wasm");
 

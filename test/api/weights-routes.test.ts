@@ -9,10 +9,10 @@ import { makeZip } from "../helpers/dataset-archives.js";
 import { readyDataset } from "../helpers/jobs.js";
 import { writeKeras3WeightsFile, writeKerasWeightsFile } from "../helpers/keras-h5.js";
 import { assertDocumented } from "../helpers/openapi-check.js";
-import { buildResNet50 } from "../../src/model/resnet50.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { KERAS2_FIXTURES, SMALL_CNN_FILES, keras2Skip, unpackResnet50 } from "../helpers/keras-fixtures.js";
-import { newWeightsId, saveWeightsRecord, type WeightsRecord } from "../../src/weights/weights-store.js";
+import { newWeightsId, saveWeightsRecord, type WeightsRecord } from "../../src/base-weights/weights-store.js";
 
 const KEYS = { API_KEYS: "acme:key-acme,globex:key-globex" };
 const acme = { authorization: "Bearer key-acme" };

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { buildResNet50 } from "../../src/model/resnet50.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
 import { onBackend, relativeError, seededValues, selectTrainingWasm } from "../helpers/backends.js";
 
 await selectTrainingWasm();

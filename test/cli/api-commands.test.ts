@@ -16,8 +16,8 @@ import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
 import { runCliWithEnv } from "../helpers/cli.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
-import { CAFFE_PREPROCESSING, saveTrainedModel } from "../../src/models/model-store.js";
-import { appendEpochMetrics, jobRedis, setJobInfo } from "../../src/queue/job-records.js";
+import { CAFFE_PREPROCESSING, saveTrainedModel } from "../../src/trained-models/model-store.js";
+import { appendEpochMetrics, jobRedis, setJobInfo } from "../../src/jobs/job-records.js";
 import { WATCH_EXIT_CODES } from "../../src/cli/jobs-watch-command.js";
 
 await selectBackend("wasm");

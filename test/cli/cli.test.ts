@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KERAS_RESNET50_LAYER_NAMES } from "../model/keras-resnet50-layer-names.js";
+import { KERAS_RESNET50_LAYER_NAMES } from "../network/keras-resnet50-layer-names.js";
 import { assertCliError, runCliWithEnv } from "../helpers/cli.js";
 
 const cli = (args: readonly string[], env: Record<string, string> = {}) => runCliWithEnv(args, env);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { buildResNet50 } from "../../src/model/resnet50.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
 import { tempDir } from "../helpers/app.js";
 import { assertCliError, runCli as cli } from "../helpers/cli.js";
 import { writeKerasWeightsFile } from "../helpers/keras-h5.js";

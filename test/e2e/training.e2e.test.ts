@@ -19,8 +19,8 @@ import { makeImage } from "../helpers/dataset-archives.js";
 import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
 import { smallModel } from "../helpers/small-model.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { buildResNet50 } from "../../src/model/resnet50.js";
-import { loadTfjsModel, openWeightsFile } from "../../src/model/weights/index.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
+import { loadTfjsModel, openWeightsFile } from "../../src/weight-files/index.js";
 import { decodeImageForModel } from "../../src/datasets/training-data.js";
 
 await selectBackend("wasm");

@@ -7,10 +7,10 @@ import { QueueEvents, Worker, type Job } from "bullmq";
 import type { Config } from "../../src/config.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { datasetKeys, newDatasetId, type DatasetRecord } from "../../src/datasets/dataset-store.js";
-import { TRAINING_JOB_NAME, TRAINING_QUEUE, type TrainingJobPayload, type TrainingQueue } from "../../src/queue/training-queue.js";
-import { createRedis, redisOptions } from "../../src/queue/redis.js";
-import { jobRedis, writeJobRecord, type JobRedis } from "../../src/queue/job-records.js";
-import type { JobSpec } from "../../src/queue/job-spec.js";
+import { TRAINING_JOB_NAME, TRAINING_QUEUE, type TrainingJobPayload, type TrainingQueue } from "../../src/jobs/training-queue.js";
+import { createRedis, redisOptions } from "../../src/jobs/redis.js";
+import { jobRedis, writeJobRecord, type JobRedis } from "../../src/jobs/job-records.js";
+import type { JobSpec } from "../../src/jobs/job-spec.js";
 import { createLogger } from "../../src/log.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
 

@@ -2,9 +2,9 @@
 // options to rename, drop or reshape layers, add the ImageNet top, split layer_names, nest the base)
 // and a Keras 3 .weights.h5 file. Written with h5wasm directly: a 32 px ResNet-50 file takes about a second.
 import type * as tf from "@tensorflow/tfjs";
-import { createH5 } from "../../src/model/weights/h5-file.js";
-import { keras3Keys } from "../../src/model/weights/keras3.js";
-import { kerasLayersOf, writeKerasLayers, type KerasLayer } from "../../src/model/weights/keras-h5.js";
+import { createH5 } from "../../src/weight-files/h5-file.js";
+import { keras3Keys } from "../../src/weight-files/keras3.js";
+import { kerasLayersOf, writeKerasLayers, type KerasLayer } from "../../src/weight-files/keras-h5.js";
 
 export interface KerasWeightsFileOptions {
   /** New layer names (weight names follow), e.g. the Keras 2.2 ResNet-50 naming. */

@@ -6,7 +6,7 @@ import type { Config } from "../../src/config.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { ingestDataset } from "../../src/datasets/dataset-ingest.js";
 import type { DatasetRecord } from "../../src/datasets/dataset-store.js";
-import { JOB_SPEC_DEFAULTS, type JobSpec } from "../../src/queue/job-spec.js";
+import { JOB_SPEC_DEFAULTS, type JobSpec } from "../../src/jobs/job-spec.js";
 import { classFolders, makeZip } from "./dataset-archives.js";
 
 export const THREE_CLASSES = ["cat", "dog", "fox"];

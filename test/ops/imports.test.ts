@@ -19,19 +19,19 @@ test("src/ imports follow the one-way rule", () => {
 test("a forbidden import fails the check and is named: a folder reaching up, HTTP outside api/", (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "imports-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  for (const folder of ["api", "model", "worker", "training"]) mkdirSync(path.join(dir, folder));
-  writeFileSync(path.join(dir, "api", "routes.ts"), 'import { x } from "../model/x.js";\nexport const y = x;\n');
-  writeFileSync(path.join(dir, "model", "x.ts"), 'export const x = 1;\n');
-  writeFileSync(path.join(dir, "training", "ok.ts"), 'import { x } from "../model/x.js";\nexport const z = x;\n');
+  for (const folder of ["api", "network", "worker", "training"]) mkdirSync(path.join(dir, folder));
+  writeFileSync(path.join(dir, "api", "routes.ts"), 'import { x } from "../network/x.js";\nexport const y = x;\n');
+  writeFileSync(path.join(dir, "network", "x.ts"), 'export const x = 1;\n');
+  writeFileSync(path.join(dir, "training", "ok.ts"), 'import { x } from "../network/x.js";\nexport const z = x;\n');
   assert.equal(checkImports(dir).status, 0, "allowed imports pass");
 
-  writeFileSync(path.join(dir, "model", "leak.ts"), 'import type { FastifyInstance } from "fastify";\nexport type { FastifyInstance };\n');
+  writeFileSync(path.join(dir, "network", "leak.ts"), 'import type { FastifyInstance } from "fastify";\nexport type { FastifyInstance };\n');
   writeFileSync(path.join(dir, "training", "bad.ts"), 'import {\n  y,\n} from "../api/routes.js";\nexport const w = y;\n');
   writeFileSync(path.join(dir, "api", "late.ts"), 'export async function f() {\n  return import("../worker/w.js");\n}\n');
   const run = checkImports(dir);
   assert.equal(run.status, 1);
   const lines = run.stderr.split("\n").map((l) => l.trim().split(":")[0]);
-  assert.deepEqual(lines.filter((l) => l.endsWith(".ts")).sort(), ["api/late.ts", "model/leak.ts", "training/bad.ts"]);
+  assert.deepEqual(lines.filter((l) => l.endsWith(".ts")).sort(), ["api/late.ts", "network/leak.ts", "training/bad.ts"]);
 });
 
 test("the wasm speed-ups are reached only through their entry: training/ may use index.ts, not heap internals; api/ neither", (t) => {

@@ -8,15 +8,15 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { FastifyInstance } from "fastify";
 import { AppError } from "../../src/errors.js";
-import { loadModelWeights, openWeightsFile } from "../../src/model/weights/index.js";
+import { loadModelWeights, openWeightsFile } from "../../src/weight-files/index.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
-import { newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../../src/weights/weights-store.js";
+import { newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../../src/base-weights/weights-store.js";
 import { build, tempDir } from "../helpers/app.js";
 import { classFolders, makeZip, multipartBody } from "../helpers/dataset-archives.js";
 import { filesUnder, uploadArchive } from "../helpers/dataset-upload.js";
 import { nextEvent, startTrainingWorker } from "../helpers/jobs.js";
 import { writeKerasWeightsFile } from "../helpers/keras-h5.js";
-import { buildResNet50 } from "../../src/model/resnet50.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
 import { startRedis } from "../helpers/redis.js";
 import {
   HOST_MARKER,

@@ -6,9 +6,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { buildResNet50 } from "../../src/model/resnet50.js";
-import { createH5, writeStringList } from "../../src/model/weights/h5-file.js";
-import { kerasLayersOf } from "../../src/model/weights/keras-h5.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
+import { createH5, writeStringList } from "../../src/weight-files/h5-file.js";
+import { kerasLayersOf } from "../../src/weight-files/keras-h5.js";
 import { classFolders, makeImage, makeTgz, makeZip, type ArchiveEntry } from "../helpers/dataset-archives.js";
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "hostile-h5");

@@ -1,8 +1,8 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { preprocessInput } from "../../src/model/preprocess.js";
-import { buildTransferModel } from "../../src/model/transfer-model.js";
+import { preprocessInput } from "../../src/network/preprocess.js";
+import { buildTransferModel } from "../../src/network/transfer-model.js";
 import { evaluate } from "../../src/training/evaluate.js";
 import { classificationReport } from "../../src/training/report.js";
 import { train } from "../../src/training/train.js";

@@ -13,7 +13,7 @@ import { startRedis } from "../helpers/redis.js";
 import { fakeWorker, readyDataset } from "../helpers/jobs.js";
 import { assertDocumented } from "../helpers/openapi-check.js";
 import { createLogger } from "../../src/log.js";
-import { jobRedis, setJobInfo } from "../../src/queue/job-records.js";
+import { jobRedis, setJobInfo } from "../../src/jobs/job-records.js";
 import { createJobWebhooks, createWebhookQueue } from "../../src/webhooks/webhook-queue.js";
 import { createWebhookWorker, postWebhook } from "../../src/webhooks/webhook-delivery.js";
 import { emitTrainingWebhooks } from "../../src/webhooks/training-webhooks.js";

@@ -9,7 +9,7 @@ import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/app.js";
 import { startService } from "../helpers/processes.js";
 import { checkBackend } from "../../src/worker/backend-check.js";
-import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
+import { TRAINING_QUEUE } from "../../src/jobs/training-queue.js";
 import { AppError } from "../../src/errors.js";
 
 function installed(pkg: string): boolean {

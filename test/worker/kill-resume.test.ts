@@ -15,10 +15,10 @@ import { storeDataset, smallSpec } from "../helpers/training-fixtures.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { createLogger } from "../../src/log.js";
 import { createTrainingWorker } from "../../src/worker/training-worker.js";
-import { createTrainingQueue, TRAINING_QUEUE, type JobProgress } from "../../src/queue/training-queue.js";
-import { jobRedis, readEpochMetrics, readJobRecord } from "../../src/queue/job-records.js";
+import { createTrainingQueue, TRAINING_QUEUE, type JobProgress } from "../../src/jobs/training-queue.js";
+import { jobRedis, readEpochMetrics, readJobRecord } from "../../src/jobs/job-records.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
-import type { JobSpec } from "../../src/queue/job-spec.js";
+import type { JobSpec } from "../../src/jobs/job-spec.js";
 import { createJobRecord, enqueueTrainingJob } from "../helpers/jobs.js";
 
 const TENANT = "acme";

@@ -7,8 +7,8 @@ import { startRedis } from "../helpers/redis.js";
 import { testConfig } from "../helpers/app.js";
 import { createLogger } from "../../src/log.js";
 import { childExecArgv, createTrainingWorker } from "../../src/worker/training-worker.js";
-import { TRAINING_QUEUE } from "../../src/queue/training-queue.js";
-import { jobRedis } from "../../src/queue/job-records.js";
+import { TRAINING_QUEUE } from "../../src/jobs/training-queue.js";
+import { jobRedis } from "../../src/jobs/job-records.js";
 import { STOP_REASON } from "../../src/worker/stop-reasons.js";
 
 const echoProcessor = fileURLToPath(new URL("./fixtures/echo-processor.ts", import.meta.url));

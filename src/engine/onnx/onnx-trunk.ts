@@ -3,7 +3,7 @@
 // training/trunk-features.ts computes on TF.js. ONNX Runtime spreads one run
 // over every core, so one run at a time is enough.
 import type * as tf from "@tensorflow/tfjs";
-import { IMAGENET_BGR_MEANS } from "../../model/preprocess.js";
+import { IMAGENET_BGR_MEANS } from "../../network/preprocess.js";
 import { createOrtSession, type OrtSession } from "./ort-session.js";
 import { tfjsToOnnx } from "./tfjs-to-onnx.js";
 

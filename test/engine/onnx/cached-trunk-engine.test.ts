@@ -5,7 +5,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import type { EngineName } from "../../../src/engine/engine.js";
-import { buildTransferModel, type TransferModelOptions } from "../../../src/model/transfer-model.js";
+import { buildTransferModel, type TransferModelOptions } from "../../../src/network/transfer-model.js";
 import { createLocalStorage } from "../../../src/storage/local-storage.js";
 import { prepareCachedTrunk } from "../../../src/training/cached-trunk.js";
 import { tempDir } from "../../helpers/app.js";

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/backend/select-backend.js";
 import { rgbToTensor } from "../../../src/datasets/image-decode.js";
-import { preprocessInput } from "../../../src/model/preprocess.js";
+import { preprocessInput } from "../../../src/network/preprocess.js";
 import { createOnnxTrunk } from "../../../src/engine/onnx/onnx-trunk.js";
-import { buildTransferModel } from "../../../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
+import { buildTransferModel } from "../../../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../../src/network/trunk-split.js";
 import { inProcessRunner } from "../../../src/training/trunk-pool.js";
 import { relativeError, seededValues } from "../../helpers/backends.js";
 

@@ -4,8 +4,8 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/backend/select-backend.js";
 import { createOrtSession } from "../../../src/engine/onnx/ort-session.js";
 import { tfjsToOnnx } from "../../../src/engine/onnx/tfjs-to-onnx.js";
-import { buildTransferModel, type HeadSpec } from "../../../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
+import { buildTransferModel, type HeadSpec } from "../../../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../../src/network/trunk-split.js";
 import { relativeError, seededValues } from "../../helpers/backends.js";
 import { onnxNodes } from "../../helpers/onnx-nodes.js";
 

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/backend/select-backend.js";
 import { createOnnxTrainStep } from "../../../src/engine/onnx/onnx-train-step.js";
-import { buildTransferModel } from "../../../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
+import { buildTransferModel } from "../../../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../../src/network/trunk-split.js";
 import { relativeError, seededValues } from "../../helpers/backends.js";
 
 before(async () => {

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { createOnnxTrainStep } from "../../../src/engine/onnx/onnx-train-step.js";
 import { trainStepGraph, type StateTensor } from "../../../src/engine/onnx/train-step-graph.js";
-import { buildTransferModel } from "../../../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../../../src/model/trunk-split.js";
+import { buildTransferModel } from "../../../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../../src/network/trunk-split.js";
 import { FusedAdamOptimizer } from "../../../src/backend/wasm-speedups/index.js";
-import { exampleLosses } from "../../../src/training/metrics.js";
+import { exampleLosses } from "../../../src/training/loss-metrics.js";
 import { relativeError, seededValues, selectTrainingWasm } from "../../helpers/backends.js";
 
 before(async () => {

@@ -2,14 +2,14 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { selectBackend } from "../../../src/backend/select-backend.js";
-import { AppError } from "../../../src/errors.js";
-import { buildResNet50 } from "../../../src/model/resnet50.js";
-import { inspectWeightsFile, loadBaseWeights, openWeightsFile } from "../../../src/model/weights/index.js";
-import { tempDir } from "../../helpers/app.js";
-import { writeKeras3WeightsFile, writeKerasWeightsFile } from "../../helpers/keras-h5.js";
-import { KERAS2_FIXTURES, keras2Skip } from "../../helpers/keras-fixtures.js";
-import { assertDifferentWeights, assertSameWeights, weightBytes } from "../../helpers/weights.js";
+import { selectBackend } from "../../src/backend/select-backend.js";
+import { AppError } from "../../src/errors.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
+import { inspectWeightsFile, loadBaseWeights, openWeightsFile } from "../../src/weight-files/index.js";
+import { tempDir } from "../helpers/app.js";
+import { writeKeras3WeightsFile, writeKerasWeightsFile } from "../helpers/keras-h5.js";
+import { KERAS2_FIXTURES, keras2Skip } from "../helpers/keras-fixtures.js";
+import { assertDifferentWeights, assertSameWeights, weightBytes } from "../helpers/weights.js";
 
 await selectBackend("wasm");
 

@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { buildTransferModel, setUnfrozenLayers, type TransferModel, type TransferModelOptions } from "../../src/model/transfer-model.js";
+import { buildTransferModel, setUnfrozenLayers, type TransferModel, type TransferModelOptions } from "../../src/network/transfer-model.js";
 import { AppError } from "../../src/errors.js";
 import { train } from "../../src/training/train.js";
 import { arrayBatchSource } from "../helpers/array-batch-source.js";

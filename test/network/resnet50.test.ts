@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { buildResNet50, RESNET50_LAYER_COUNT } from "../../src/model/resnet50.js";
+import { buildResNet50, RESNET50_LAYER_COUNT } from "../../src/network/resnet50.js";
 import { AppError } from "../../src/errors.js";
 import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 

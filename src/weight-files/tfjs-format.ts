@@ -6,11 +6,11 @@ import { buffer as readStream } from "node:stream/consumers";
 import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
 // Registers our BatchNormalization class, so models loaded from model.json keep Keras' frozen-BN semantics.
-import "../keras-batch-normalization.js";
-import { loadConfig } from "../../config.js";
-import { archiveLimits, createLimitTracker, tooManyEntries, type ArchiveLimits } from "../../datasets/archive-guard.js";
+import "../network/keras-batch-normalization.js";
+import { loadConfig } from "../config.js";
+import { archiveLimits, createLimitTracker, tooManyEntries, type ArchiveLimits } from "../datasets/archive-guard.js";
 import { unreadable } from "./h5-file.js";
-import type { AppError } from "../../errors.js";
+import type { AppError } from "../errors.js";
 import { shapeSize, type SourceLayer, type SourceWeight, type WeightsSource } from "./weights-source.js";
 
 /** The TF.js layers format's topology file, in a directory, a zip, a checkpoint or a saved model. */
@@ -73,7 +73,7 @@ function isModelJson(value: unknown): value is ModelJson {
 /** Shard paths are relative to model.json and may not leave its directory. */
 function safeRelative(file: string): boolean {
   const normal = path.posix.normalize(file);
-  return !path.posix.isAbsolute(normal) && !normal.startsWith("../") && normal !== "..";
+  return !path.posix.isAbsolute(normal) && !normal.startsWith("../network/") && normal !== "..";
 }
 
 function modelJsonTooLarge(filePath: string, bytes: number): AppError {

@@ -6,10 +6,10 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import h5wasm, { type Dataset, type File as H5File, type Group } from "h5wasm/node";
 import yazl from "yazl";
-import { selectBackend } from "../../../src/backend/select-backend.js";
-import { AppError } from "../../../src/errors.js";
-import { buildResNet50 } from "../../../src/model/resnet50.js";
-import { buildTransferModel, type TransferModelOptions } from "../../../src/model/transfer-model.js";
+import { selectBackend } from "../../src/backend/select-backend.js";
+import { AppError } from "../../src/errors.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
+import { buildTransferModel, type TransferModelOptions } from "../../src/network/transfer-model.js";
 import {
   inspectWeightsFile,
   loadBaseWeights,
@@ -17,11 +17,11 @@ import {
   loadTfjsModel,
   saveKerasH5,
   saveTfjs,
-} from "../../../src/model/weights/index.js";
-import { openH5ForRead } from "../../../src/model/weights/h5-file.js";
-import { tempDir } from "../../helpers/app.js";
-import { assertSameWeights, zeroWeights } from "../../helpers/weights.js";
-import { KERAS2_FIXTURES, keras2Skip } from "../../helpers/keras-fixtures.js";
+} from "../../src/weight-files/index.js";
+import { openH5ForRead } from "../../src/weight-files/h5-file.js";
+import { tempDir } from "../helpers/app.js";
+import { assertSameWeights, zeroWeights } from "../helpers/weights.js";
+import { KERAS2_FIXTURES, keras2Skip } from "../helpers/keras-fixtures.js";
 
 await selectBackend("wasm");
 await h5wasm.ready;

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type * as tf from "@tensorflow/tfjs";
-import { createModelCache } from "../../src/models/model-cache.js";
+import { createModelCache } from "../../src/trained-models/model-cache.js";
 
 function fakeModel(name: string, disposed: string[]): tf.LayersModel {
   return { name, dispose: () => disposed.push(name) } as unknown as tf.LayersModel;

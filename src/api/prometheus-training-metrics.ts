@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Queue, QueueEvents } from "bullmq";
 import type { Logger } from "pino";
-import type { JobProgress } from "../queue/training-queue.js";
+import type { JobProgress } from "../jobs/training-queue.js";
 
 type JobEvents = Pick<QueueEvents, "on" | "off">;
 

@@ -2,7 +2,7 @@
 // next to them: the TF.js model is the source, the .onnx file a derived copy
 // (written atomically, so two first requests at once both leave a whole file).
 import { tfjsToOnnx } from "../engine/onnx/tfjs-to-onnx.js";
-import { MODEL_JSON, loadTfjsModel } from "../model/weights/index.js";
+import { MODEL_JSON, loadTfjsModel } from "../weight-files/index.js";
 import type { Storage } from "../storage/storage.js";
 import { modelKey, type ModelRecord } from "./model-store.js";
 

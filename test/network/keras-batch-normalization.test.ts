@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { KerasBatchNormalization, createBatchNormalization } from "../../src/model/keras-batch-normalization.js";
+import { KerasBatchNormalization, createBatchNormalization } from "../../src/network/keras-batch-normalization.js";
 
 before(async () => {
   await selectBackend("wasm");

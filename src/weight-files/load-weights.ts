@@ -3,9 +3,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { ArchiveLimits } from "../../datasets/archive-guard.js";
-import { AppError } from "../../errors.js";
-import { buildResNet50 } from "../resnet50.js";
+import type { ArchiveLimits } from "../datasets/archive-guard.js";
+import { AppError } from "../errors.js";
+import { buildResNet50 } from "../network/resnet50.js";
 import { isHdf5, openH5ForRead, unreadable, unsafe } from "./h5-file.js";
 import { IMAGENET_WEIGHTS_FILE, IMAGENET_WEIGHTS_MD5, IMAGENET_WEIGHTS_URL } from "./imagenet.js";
 import { readKeras3, keras3Keys } from "./keras3.js";

@@ -5,7 +5,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Attribute, Dataset, File as H5File, Group } from "h5wasm/node";
-import { AppError } from "../../errors.js";
+import { AppError } from "../errors.js";
 
 export type { Dataset, Group, H5File };
 

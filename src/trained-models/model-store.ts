@@ -8,14 +8,14 @@ import type * as tf from "@tensorflow/tfjs";
 import type { Storage } from "../storage/storage.js";
 import { storageKeys } from "../storage/keys.js";
 import { newestFirstPage, type Page } from "../storage/newest-first-page.js";
-import type { JobSpec } from "../queue/job-spec.js";
+import type { JobSpec } from "../jobs/job-spec.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import type { ClassificationReport } from "../training/report.js";
-import { saveKerasH5, saveTfjs } from "../model/weights/index.js";
-import { IMAGENET_BGR_MEANS } from "../model/preprocess.js";
+import { saveKerasH5, saveTfjs } from "../weight-files/index.js";
+import { IMAGENET_BGR_MEANS } from "../network/preprocess.js";
 
 export const MODEL_RECORD_FILE = "model-record.json";
-export const LABELS_FILE = "labels.json";
+export const CLASS_NAMES_FILE = "labels.json";
 export const KERAS_FILE = "model.h5";
 
 /** keras.applications.resnet50.preprocess_input, which predict applies and a client using the files must too. */
@@ -75,16 +75,16 @@ export async function saveTrainedModel(storage: Storage, input: SaveModelInput):
     await saveTfjs(model, scratch);
     const tfjsFiles = (await fs.readdir(scratch)).sort();
     await saveKerasH5(model, path.join(scratch, KERAS_FILE));
-    await fs.writeFile(path.join(scratch, LABELS_FILE), JSON.stringify(input.classes));
+    await fs.writeFile(path.join(scratch, CLASS_NAMES_FILE), JSON.stringify(input.classes));
     let bytes = 0;
-    for (const file of [...tfjsFiles, KERAS_FILE, LABELS_FILE]) {
+    for (const file of [...tfjsFiles, KERAS_FILE, CLASS_NAMES_FILE]) {
       bytes += (await storage.putFile(modelKey(tenant, modelId, file), path.join(scratch, file))).size;
     }
     const record: ModelRecord = {
       id: modelId,
       ...rest,
       createdAt: new Date().toISOString(),
-      files: { tfjs: tfjsFiles, keras: KERAS_FILE, labels: LABELS_FILE },
+      files: { tfjs: tfjsFiles, keras: KERAS_FILE, labels: CLASS_NAMES_FILE },
       bytes,
     };
     await storage.put(modelKey(tenant, modelId, MODEL_RECORD_FILE), JSON.stringify(record, null, 2));

@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Queue, QueueEvents } from "bullmq";
 import { routeSchema } from "./openapi.js";
-import { observeTraining } from "./training-metrics.js";
+import { observeTraining } from "./prometheus-training-metrics.js";
 
 /** The queue states /metrics reports, as BullMQ names them. */
 export const QUEUE_STATES = ["waiting", "prioritized", "active", "delayed", "completed", "failed"] as const;

@@ -1,7 +1,7 @@
 // The training job spec (design §5): what a client posts to /v1/jobs, with the
 // tutorial's defaults applied. openapi.yaml validates it and carries the same
 // defaults (a test keeps the two equal); the worker trains from it as is.
-import type { HeadSpec } from "../model/transfer-model.js";
+import type { HeadSpec } from "../network/transfer-model.js";
 import type { WebhookSpec } from "../webhooks/webhook-events.js";
 
 /** Keras RandomFlip("horizontal") / RandomRotation(rotate) / RandomZoom(zoom) on training batches only. */

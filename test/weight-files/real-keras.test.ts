@@ -1,12 +1,12 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
-import { selectBackend } from "../../../src/backend/select-backend.js";
-import { AppError } from "../../../src/errors.js";
-import { buildResNet50 } from "../../../src/model/resnet50.js";
-import { inspectWeightsFile, loadBaseWeights } from "../../../src/model/weights/index.js";
-import { tempDir } from "../../helpers/app.js";
-import { RESNET50_PATTERN, SMALL_CNN_FILES, patternValues, unpackResnet50 } from "../../helpers/keras-fixtures.js";
+import { selectBackend } from "../../src/backend/select-backend.js";
+import { AppError } from "../../src/errors.js";
+import { buildResNet50 } from "../../src/network/resnet50.js";
+import { inspectWeightsFile, loadBaseWeights } from "../../src/weight-files/index.js";
+import { tempDir } from "../helpers/app.js";
+import { RESNET50_PATTERN, SMALL_CNN_FILES, patternValues, unpackResnet50 } from "../helpers/keras-fixtures.js";
 
 await selectBackend("wasm");
 

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
-import { createRedis } from "../../src/queue/redis.js";
-import { appendEpochMetrics, markCancelled, readEpochMetrics, readJobRecord, setJobInfo, type JobRedis } from "../../src/queue/job-records.js";
-import { isCancelRequested, onCancel, requestCancel } from "../../src/queue/cancel.js";
-import { JOB_SPEC_DEFAULTS } from "../../src/queue/job-spec.js";
+import { createRedis } from "../../src/jobs/redis.js";
+import { appendEpochMetrics, markCancelled, readEpochMetrics, readJobRecord, setJobInfo, type JobRedis } from "../../src/jobs/job-records.js";
+import { isCancelRequested, onCancel, requestCancel } from "../../src/jobs/cancel.js";
+import { JOB_SPEC_DEFAULTS } from "../../src/jobs/job-spec.js";
 import { createJobRecord } from "../helpers/jobs.js";
 
 let server: TestRedis;

@@ -2,8 +2,8 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { buildTransferModel } from "../../src/model/transfer-model.js";
-import { splitAtFrozenBoundary } from "../../src/model/trunk-split.js";
+import { buildTransferModel } from "../../src/network/transfer-model.js";
+import { splitAtFrozenBoundary } from "../../src/network/trunk-split.js";
 
 before(async () => {
   await selectBackend("wasm");

@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/backend/select-backend.js";
-import { preprocessInput } from "../../src/model/preprocess.js";
+import { preprocessInput } from "../../src/network/preprocess.js";
 import { AppError } from "../../src/errors.js";
 
 before(async () => {

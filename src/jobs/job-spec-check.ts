@@ -7,10 +7,10 @@ import type { Storage } from "../storage/storage.js";
 import { getDataset } from "../datasets/dataset-store.js";
 import { splitCounts } from "../datasets/split.js";
 import { MIN_CLASSES } from "../datasets/dataset-ingest.js";
-import { getWeights } from "../weights/weights-store.js";
+import { getWeights } from "../base-weights/weights-store.js";
 import { isBuiltinWeights, MAX_BATCH_SIZE, type JobSpec } from "./job-spec.js";
-import { estimateTrainingMemory, largestThatFit } from "../model/memory-estimate.js";
-import { IMAGENET_WEIGHTS_FILE } from "../model/weights/index.js";
+import { estimateTrainingMemory, largestThatFit } from "../network/memory-estimate.js";
+import { IMAGENET_WEIGHTS_FILE } from "../weight-files/index.js";
 import { checkWebhookUrl } from "../webhooks/webhook-address.js";
 
 /** A job whose training cannot fit in a worker would kill the worker on every attempt: refused here. */
