@@ -33,7 +33,8 @@ export function machineInfo(): Machine {
 }
 
 export function describeMachine(m: Machine): string {
-  const wasm = m.wasmSimd === undefined ? "" : `; wasm simd ${m.wasmSimd}, threads ${m.wasmThreads ? "on" : "off (single-threaded under Node)"}`;
+  const wasm =
+    m.wasmSimd === undefined ? "" : `; wasm simd ${m.wasmSimd}, threads ${m.wasmThreads ? "on" : "off (single-threaded under Node)"}`;
   return `machine: ${m.cores} cores, ${m.cpuModel}, ${m.memoryGiB} GiB, node ${m.node}, tfjs ${m.tfjs}, backend ${m.backend}${wasm}`;
 }
 

@@ -49,13 +49,21 @@ export async function hostileInputsOfInputsBranch(): Promise<HostileInput<Buffer
   const W = "/v1/weights";
   const D = "/v1/datasets";
   return [
-    upload("HDF5 weights with external storage on /proc/self/environ", "host files", W, "w.h5", () => h5ExternalStorage("/proc/self/environ")),
+    upload("HDF5 weights with external storage on /proc/self/environ", "host files", W, "w.h5", () =>
+      h5ExternalStorage("/proc/self/environ"),
+    ),
     upload("HDF5 weights with a virtual dataset", "host files", W, "w.h5", () => h5VirtualDataset()),
     upload("HDF5 weights with an external link", "host files", W, "w.h5", () => linkedH5((f, s) => writeH5ExternalLink(f, s))),
-    upload("ResNet-50-shaped HDF5 weights whose conv1 kernel is an external link", "host files", W, "w.h5", () => linkedH5((f, s) => writeResNetWithExternalLink(f, s, "s"))),
+    upload("ResNet-50-shaped HDF5 weights whose conv1 kernel is an external link", "host files", W, "w.h5", () =>
+      linkedH5((f, s) => writeResNetWithExternalLink(f, s, "s")),
+    ),
     upload("80 MB labels.csv in a tar.gz", "memory: labels.csv", D, "d.tgz", () => labelsCsvBomb(80 * MB)),
-    upload("weights zip: 1 GB model.json deflate bomb", "memory: archives and images", W, "w.zip", () => weightsZipModelJsonBomb(1000 * MB)),
-    upload("weights zip: 64 MB model.json that compresses 2:1", "memory: archives and images", W, "w.zip", () => weightsZipLargeModelJson(64 * MB)),
+    upload("weights zip: 1 GB model.json deflate bomb", "memory: archives and images", W, "w.zip", () =>
+      weightsZipModelJsonBomb(1000 * MB),
+    ),
+    upload("weights zip: 64 MB model.json that compresses 2:1", "memory: archives and images", W, "w.zip", () =>
+      weightsZipLargeModelJson(64 * MB),
+    ),
     upload("weights zip: 1 GB shard deflate bomb", "memory: archives and images", W, "w.zip", () => weightsZipShardBomb(1000 * MB)),
     upload("predict with a 12000x12000 PNG", "memory: archives and images", predictUrl, "huge.png", () => hugePng(), "image"),
     upload("dataset zip bomb (256 MiB of zeros)", "disk, quotas and time", D, "d.zip", () => archiveBomb()),
@@ -63,6 +71,8 @@ export async function hostileInputsOfInputsBranch(): Promise<HostileInput<Buffer
     upload("dataset zip with a ../ path", "disk, quotas and time", D, "d.zip", () => zipPathEscape()),
     upload("dataset zip with a symbolic link to /etc/passwd", "disk, quotas and time", D, "d.zip", () => zipSymlink()),
     upload("dataset zip with a zip inside", "disk, quotas and time", D, "d.zip", () => zipNested()),
-    upload("dataset with classes constructor, __proto__, toString, hasOwnProperty", "prototype keys", D, "d.zip", () => prototypeClassesZip()),
+    upload("dataset with classes constructor, __proto__, toString, hasOwnProperty", "prototype keys", D, "d.zip", () =>
+      prototypeClassesZip(),
+    ),
   ];
 }

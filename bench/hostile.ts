@@ -40,7 +40,11 @@ async function rssBytes(pid: number): Promise<number> {
 
 function start(name: string, entry: string, env: Record<string, string>): ChildProcess {
   // node itself (not the tsx wrapper): its pid is the service's, for /proc/<pid>/status.
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   child.stderr!.on("data", (d: Buffer) => process.stderr.write(`[${name}] ${d}`));
   return child;
 }
@@ -48,7 +52,10 @@ function start(name: string, entry: string, env: Record<string, string>): ChildP
 async function waitReady(base: string, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -62,7 +69,10 @@ function probeReadiness(base: string): { stop(): Promise<number> } {
   const loop = (async () => {
     while (running) {
       const started = performance.now();
-      const ok = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       slowest = Math.max(slowest, ok ? performance.now() - started : Infinity);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -80,7 +90,10 @@ function probeReadiness(base: string): { stop(): Promise<number> } {
 async function trainedModel(base: string, jobId: string): Promise<string | undefined> {
   const deadline = Date.now() + 600_000;
   while (Date.now() < deadline) {
-    const job = (await fetch(`${base}/v1/jobs/${jobId}`, { headers: ACME }).then((r) => r.json())) as { state: string; modelId: string | null };
+    const job = (await fetch(`${base}/v1/jobs/${jobId}`, { headers: ACME }).then((r) => r.json())) as {
+      state: string;
+      modelId: string | null;
+    };
     if (job.state === "completed") return job.modelId ?? undefined;
     if (job.state === "failed" || job.state === "cancelled") return undefined;
     await new Promise((r) => setTimeout(r, 2000));
@@ -138,12 +151,22 @@ function stallingRequest(port: number, head: string, body?: Buffer, dripMs?: num
 /** This branch's own hostile inputs (tenancy and resources); the inputs branch's come from hostile-inputs-list.ts. */
 function tenancyInputs(): HostileInput[] {
   const post = (ctx: HostileContext, url: string, body: unknown, headers: Record<string, string> = ACME) =>
-    fetch(`${ctx.base}${url}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) }).then(outcomeOf);
+    fetch(`${ctx.base}${url}`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }).then(outcomeOf);
   return [
     {
       name: "job spec 512 px, Flatten head of 8192 units",
       threat: "memory: job size",
-      run: (ctx) => post(ctx, "/v1/jobs", { datasetId: ctx.datasetId, imageSize: 512, head: { pooling: "flatten", denseUnits: 8192 }, baseWeights: "none" }),
+      run: (ctx) =>
+        post(ctx, "/v1/jobs", {
+          datasetId: ctx.datasetId,
+          imageSize: 512,
+          head: { pooling: "flatten", denseUnits: 8192 },
+          baseWeights: "none",
+        }),
     },
     {
       name: "job spec batchSize 1024 at 512 px",
@@ -213,7 +236,11 @@ function tenancyInputs(): HostileInput[] {
       run: async (ctx) => {
         const upload = multipartBody(incompressible(8 * MiB));
         return Promise.all(
-          Array.from({ length: 8 }, () => fetch(`${ctx.base}/v1/datasets`, { method: "POST", headers: { ...ACME, ...upload.headers }, body: upload.payload }).then(outcomeOf)),
+          Array.from({ length: 8 }, () =>
+            fetch(`${ctx.base}/v1/datasets`, { method: "POST", headers: { ...ACME, ...upload.headers }, body: upload.payload }).then(
+              outcomeOf,
+            ),
+          ),
         );
       },
     },
@@ -238,7 +265,13 @@ function tenancyInputs(): HostileInput[] {
       run: async (ctx) => {
         const outcomes: Outcome[] = [];
         for (let i = 0; i < 7; i++) {
-          outcomes.push(...(await Promise.all(Array.from({ length: 100 }, () => fetch(`${ctx.base}/v1/datasets?limit=1`, { headers: { authorization: "Bearer key-globex" } }).then(outcomeOf)))));
+          outcomes.push(
+            ...(await Promise.all(
+              Array.from({ length: 100 }, () =>
+                fetch(`${ctx.base}/v1/datasets?limit=1`, { headers: { authorization: "Bearer key-globex" } }).then(outcomeOf),
+              ),
+            )),
+          );
         }
         return outcomes;
       },
@@ -267,7 +300,15 @@ async function main(): Promise<void> {
     });
     const jobId = ((await job.json()) as { id: string }).id;
     let modelId: Promise<string | undefined> | undefined;
-    const ctx: HostileContext = { base, port, datasetId, jobId, dataDir, headers: ACME, model: () => (modelId ??= trainedModel(base, jobId)) };
+    const ctx: HostileContext = {
+      base,
+      port,
+      datasetId,
+      jobId,
+      dataDir,
+      headers: ACME,
+      model: () => (modelId ??= trainedModel(base, jobId)),
+    };
 
     const inputs: HostileInput[] = [...((await hostileInputsOfInputsBranch()) as HostileInput[]), ...tenancyInputs()];
     const rows: string[][] = [];
@@ -293,11 +334,27 @@ async function main(): Promise<void> {
       process.stdout.write(`done: ${input.name}\n`);
     }
     const tmpLeft = await fs.readdir(path.join(dataDir, ".tmp")).catch(() => []);
-    const header = ["input", "threat", "copies at once", "statuses", "codes", "API RSS MiB before -> after", "slowest /readyz ms", "/readyz < 100 ms"];
+    const header = [
+      "input",
+      "threat",
+      "copies at once",
+      "statuses",
+      "codes",
+      "API RSS MiB before -> after",
+      "slowest /readyz ms",
+      "/readyz < 100 ms",
+    ];
     console.log(`\n| ${header.join(" | ")} |\n| ${header.map(() => "---").join(" | ")} |`);
     for (const row of rows) console.log(`| ${row.join(" | ")} |`);
-    console.log(`\nAPI still alive: ${api.exitCode === null ? "yes" : `no (exit ${api.exitCode})`}; entries left in DATA_DIR/.tmp: ${tmpLeft.length}`);
-    console.log(`machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}, Node ${process.version}`);
+    console.log(
+      `\nAPI still alive: ${api.exitCode === null ? "yes" : `no (exit ${api.exitCode})`}; entries left in DATA_DIR/.tmp: ${tmpLeft.length}`,
+    );
+    console.log(
+      `machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}, Node ${process.version}`,
+    );
   } finally {
     api.kill("SIGTERM");
     worker.kill("SIGTERM");

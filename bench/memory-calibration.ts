@@ -47,7 +47,14 @@ if (split) {
   const chunks: Float32Array[][] = [];
   for (let first = 0; first < batchSize; first += TRUNK_CHUNK) {
     const count = Math.min(TRUNK_CHUNK, batchSize - first);
-    chunks.push(await computeTrunkFeatures(split.trunk, pixels.subarray(first * imageSize * imageSize * 3, (first + count) * imageSize * imageSize * 3), count, imageSize));
+    chunks.push(
+      await computeTrunkFeatures(
+        split.trunk,
+        pixels.subarray(first * imageSize * imageSize * 3, (first + count) * imageSize * imageSize * 3),
+        count,
+        imageSize,
+      ),
+    );
   }
   inputs = split.cut.map((c, i) => {
     const per = c.shape.reduce((a, b) => a * b, 1);
@@ -70,7 +77,17 @@ const source: BatchSource<ModelInputs> = {
   async *batches(): AsyncIterable<Batch<ModelInputs>> {
     for (let s = 0; s < 2; s++) {
       const xs = inputs.map((t) => t.clone());
-      const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % CLASSES), "int32"), CLASSES).toFloat()) as tf.Tensor2D;
+      const ys = tf.tidy(() =>
+        tf
+          .oneHot(
+            tf.tensor1d(
+              Array.from({ length: batchSize }, (_, i) => i % CLASSES),
+              "int32",
+            ),
+            CLASSES,
+          )
+          .toFloat(),
+      ) as tf.Tensor2D;
       yield { xs: (xs.length === 1 ? xs[0] : xs) as ModelInputs, ys };
     }
   },

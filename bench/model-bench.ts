@@ -39,7 +39,13 @@ const rows: Record<string, string | number>[] = [];
 for (const imageSize of sizes) {
   const model = benchModel(imageSize);
   const x = tf.randomUniform([batchSize, imageSize, imageSize, 3], -120, 150);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % CLASSES), "int32"), CLASSES);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batchSize }, (_, i) => i % CLASSES),
+      "int32",
+    ),
+    CLASSES,
+  );
   const forward = await medianSeconds(steps, async () => {
     const out = model.predict(x, { batchSize }) as tf.Tensor;
     await out.data();
@@ -60,4 +66,8 @@ for (const imageSize of sizes) {
   model.dispose();
 }
 
-printReport(machineInfo(), [`median of ${steps} runs after one warm-up; training = Adam step of the whole base plus a ${CLASSES}-class head`], rows);
+printReport(
+  machineInfo(),
+  [`median of ${steps} runs after one warm-up; training = Adam step of the whole base plus a ${CLASSES}-class head`],
+  rows,
+);

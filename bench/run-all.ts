@@ -66,7 +66,15 @@ const runs: Record<Section, () => Promise<Figure[]>> = {
  */
 async function runInChild(section: Section): Promise<Figure[]> {
   const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "rf-bench-")), "figures.json");
-  const args = [...process.execArgv, fileURLToPath(import.meta.url), "--only", section, "--figures-out", out, ...(values.quick ? ["--quick"] : [])];
+  const args = [
+    ...process.execArgv,
+    fileURLToPath(import.meta.url),
+    "--only",
+    section,
+    "--figures-out",
+    out,
+    ...(values.quick ? ["--quick"] : []),
+  ];
   // The tail step's ONNX graph needs glibc's settings (see ORT_MALLOC_ENV), as a training process running it would.
   const env = section === "tailstep" ? { ...process.env, ...ORT_MALLOC_ENV } : process.env;
   const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env });

@@ -34,10 +34,32 @@ type Fault = (typeof FAULTS)[number];
 
 /** Small jobs whose trainable part has convolutions and BatchNormalization (unfrozenLayers 10). */
 const SPECS = [
-  { name: "feature cache", spec: { imageSize: 32, baseWeights: "none", unfrozenLayers: 10, learningRate: 1e-3, batchSize: 8, epochs: 4, validationSplit: 0.25, seed: 3 } },
+  {
+    name: "feature cache",
+    spec: {
+      imageSize: 32,
+      baseWeights: "none",
+      unfrozenLayers: 10,
+      learningRate: 1e-3,
+      batchSize: 8,
+      epochs: 4,
+      validationSplit: 0.25,
+      seed: 3,
+    },
+  },
   {
     name: "augmented, no cache",
-    spec: { imageSize: 32, baseWeights: "none", unfrozenLayers: 10, learningRate: 1e-3, batchSize: 8, epochs: 3, validationSplit: 0.25, seed: 5, augmentation: { flip: true, rotate: 0.05, zoom: 0 } },
+    spec: {
+      imageSize: 32,
+      baseWeights: "none",
+      unfrozenLayers: 10,
+      learningRate: 1e-3,
+      batchSize: 8,
+      epochs: 3,
+      validationSplit: 0.25,
+      seed: 5,
+      augmentation: { flip: true, rotate: 0.05, zoom: 0 },
+    },
   },
 ];
 const TENANT = "default";
@@ -140,10 +162,24 @@ async function main(): Promise<void> {
       const { name, spec } = SPECS[Math.floor(i / FAULTS.length) % SPECS.length];
       const fault = FAULTS[i % FAULTS.length];
       const reference = references.get(name)!;
-      const row = await faultedJob({ i, name, spec: { datasetId: dataset.id, ...spec }, fault, reference, at: random(), http, api, worker, redis, disk });
+      const row = await faultedJob({
+        i,
+        name,
+        spec: { datasetId: dataset.id, ...spec },
+        fault,
+        reference,
+        at: random(),
+        http,
+        api,
+        worker,
+        redis,
+        disk,
+      });
       rows.push(row);
       if (row.outcome !== "recovered") failures++;
-      say(`job ${i + 1}/${JOBS} ${row.fault}: ${row.outcome} (${row.phase}, recovered in ${row.recoverSeconds ?? "-"} s, ${row.seconds} s)`);
+      say(
+        `job ${i + 1}/${JOBS} ${row.fault}: ${row.outcome} (${row.phase}, recovered in ${row.recoverSeconds ?? "-"} s, ${row.seconds} s)`,
+      );
     }
     printTable(rows);
     console.log(`recovered ${rows.filter((r) => r.outcome === "recovered").length}/${rows.length}`);
@@ -172,7 +208,11 @@ async function faultedJob(f: FaultedJob): Promise<Row> {
   const row: Row = { job: f.i + 1, spec: f.name, fault: f.fault, phase: "-", outcome: "recovered", recoverSeconds: null, seconds: 0 };
   const id = await f.http.createJob(f.spec, `soak-${f.i}`);
   // A moment in the job's own progress (its caches may make it faster than its reference run): within the first 95%.
-  const before = await f.http.waitFor(id, (j) => j.state !== "queued" && (j.state !== "running" || (j.progress?.fraction ?? 0) >= f.at * 0.95), JOB_TIMEOUT_MS);
+  const before = await f.http.waitFor(
+    id,
+    (j) => j.state !== "queued" && (j.state !== "running" || (j.progress?.fraction ?? 0) >= f.at * 0.95),
+    JOB_TIMEOUT_MS,
+  );
   row.phase = phaseOf(before);
   if (f.fault === "full disk" && f.disk.cannotFill) {
     row.outcome = "skipped (no tmpfs)";
@@ -227,7 +267,11 @@ async function inject(f: FaultedJob): Promise<string | undefined> {
       await f.disk.fill();
       // Full until an attempt fails on it, or for one epoch of the reference run: long enough for a checkpoint to hit it.
       const epochMs = (f.reference.seconds / f.reference.metrics.length) * 1000;
-      const hit = await waitForLog(path.join(path.dirname(f.disk.dir), "logs", "worker.log"), /job attempt failed/, Math.min(epochMs + 1000, 30_000));
+      const hit = await waitForLog(
+        path.join(path.dirname(f.disk.dir), "logs", "worker.log"),
+        /job attempt failed/,
+        Math.min(epochMs + 1000, 30_000),
+      );
       await f.disk.free();
       return hit ? "an attempt failed on it" : "no write while full";
     }
@@ -271,7 +315,10 @@ function phaseOf(job: JobView): string {
 function advanced(before: JobView, now: JobView): boolean {
   if (now.metrics.length > before.metrics.length) return true;
   if (!now.progress || !before.progress || now.state !== "running") return false;
-  return now.progress.epoch > before.progress.epoch || (now.progress.epoch === before.progress.epoch && now.progress.batch > before.progress.batch);
+  return (
+    now.progress.epoch > before.progress.epoch ||
+    (now.progress.epoch === before.progress.epoch && now.progress.batch > before.progress.batch)
+  );
 }
 
 /** What a recovered job must satisfy; an empty list when it does. */
@@ -281,7 +328,8 @@ async function check(f: FaultedJob, job: JobView): Promise<string[]> {
   const epochs = job.metrics.map((m) => m.epoch);
   const expected = f.reference.metrics.map((m) => m.epoch);
   if (JSON.stringify(epochs) !== JSON.stringify(expected)) problems.push(`epochs ${epochs.join(",")} instead of ${expected.join(",")}`);
-  const values = (ms: EpochMetrics[]) => ms.map(({ epoch, loss, accuracy, valLoss, valAccuracy }) => ({ epoch, loss, accuracy, valLoss, valAccuracy }));
+  const values = (ms: EpochMetrics[]) =>
+    ms.map(({ epoch, loss, accuracy, valLoss, valAccuracy }) => ({ epoch, loss, accuracy, valLoss, valAccuracy }));
   const got = values(job.metrics);
   const want = values(f.reference.metrics);
   const differing = got.filter((m, k) => JSON.stringify(m) !== JSON.stringify(want[k]));
@@ -298,7 +346,8 @@ async function check(f: FaultedJob, job: JobView): Promise<string[]> {
     }
   }
   const leftovers = await scratchLeftovers(f.disk.dir);
-  if (leftovers.length > 0) problems.push(`left in scratch: ${leftovers.slice(0, 3).join(", ")}${leftovers.length > 3 ? ` (+${leftovers.length - 3})` : ""}`);
+  if (leftovers.length > 0)
+    problems.push(`left in scratch: ${leftovers.slice(0, 3).join(", ")}${leftovers.length > 3 ? ` (+${leftovers.length - 3})` : ""}`);
   return problems;
 }
 
@@ -321,7 +370,15 @@ async function removeJobFiles(dataDir: string, job: JobView): Promise<void> {
 
 function printTable(rows: Row[]): void {
   const header = ["job", "spec", "fault", "phase", "outcome", "recover s", "job s"];
-  const cells = rows.map((r) => [String(r.job), r.spec, r.fault, r.phase, r.outcome, r.recoverSeconds === null ? "-" : r.recoverSeconds.toFixed(1), String(r.seconds)]);
+  const cells = rows.map((r) => [
+    String(r.job),
+    r.spec,
+    r.fault,
+    r.phase,
+    r.outcome,
+    r.recoverSeconds === null ? "-" : r.recoverSeconds.toFixed(1),
+    String(r.seconds),
+  ]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => Math.min(row[c].length, 80))));
   const line = (row: string[]) => row.map((cell, c) => cell.slice(0, 80).padEnd(widths[c])).join("  ");
   console.log(line(header));

@@ -49,7 +49,11 @@ async function fillTar(pack: tarStream.Pack): Promise<{ images: number; bytes: n
   return { images, bytes };
 }
 
-function post(port: number, headers: http.OutgoingHttpHeaders, body: AsyncIterable<Buffer>): Promise<{ status: number; body: string; sentAt: number }> {
+function post(
+  port: number,
+  headers: http.OutgoingHttpHeaders,
+  body: AsyncIterable<Buffer>,
+): Promise<{ status: number; body: string; sentAt: number }> {
   return new Promise((resolve, reject) => {
     let sentAt = 0;
     const req = http.request({ port, host: "127.0.0.1", method: "POST", path: "/v1/datasets", headers }, (res) => {
@@ -86,14 +90,28 @@ async function main(): Promise<void> {
   const port = await freePort();
   const api = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, REDIS_URL: redis.url, LOG_LEVEL: "warn", NODE_ENV: "production" },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATA_DIR: dataDir,
+      REDIS_URL: redis.url,
+      LOG_LEVEL: "warn",
+      NODE_ENV: "production",
+    },
     stdio: ["ignore", "inherit", "inherit"],
   });
   try {
     await waitForHealth(port);
     // Warm-up: load sharp, yauzl and the routes once, so the baseline includes the code.
     const warm = multipartBody(await makeZip(await classFolders(CLASSES, 2)));
-    const warmed = await post(port, warm.headers, (async function* () { yield warm.payload; })());
+    const warmed = await post(
+      port,
+      warm.headers,
+      (async function* () {
+        yield warm.payload;
+      })(),
+    );
     if (warmed.status !== 201) throw new Error(`warm-up upload failed: ${warmed.status} ${warmed.body}`);
 
     const baseline = await rssBytes(api.pid!);
@@ -111,7 +129,9 @@ async function main(): Promise<void> {
     const filling = fillTar(pack);
     let sent = 0;
     const body = (async function* () {
-      yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.tar"\r\nContent-Type: application/x-tar\r\n\r\n`);
+      yield Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.tar"\r\nContent-Type: application/x-tar\r\n\r\n`,
+      );
       for await (const chunk of pack) {
         sent += (chunk as Buffer).length;
         yield chunk as Buffer;

@@ -103,7 +103,10 @@ export function followEvents(path, onEvent, onError) {
     while (!stopped) {
       controller = new AbortController();
       try {
-        const response = await fetch(path, { headers: headers({ accept: "text/event-stream", ...(lastId ? { "last-event-id": lastId } : {}) }), signal: controller.signal });
+        const response = await fetch(path, {
+          headers: headers({ accept: "text/event-stream", ...(lastId ? { "last-event-id": lastId } : {}) }),
+          signal: controller.signal,
+        });
         if (!response.ok) throw await failure(response);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";

@@ -9,12 +9,17 @@ import { el } from "./dom.js";
  */
 export function barChart(rows, { max, className = "" } = {}) {
   const top = max ?? Math.max(1, ...rows.map((r) => r.value));
-  return el("div", { class: `bars ${className}` }, rows.map((r) =>
-    el("div", { class: "bar" }, [
-      el("span", { class: "label", title: r.label }, r.label),
-      el("div", {}, el("div", { class: "fill", style: `width:${(100 * r.value) / top}%` })),
-      el("span", { class: "num" }, r.text ?? String(r.value)),
-    ])));
+  return el(
+    "div",
+    { class: `bars ${className}` },
+    rows.map((r) =>
+      el("div", { class: "bar" }, [
+        el("span", { class: "label", title: r.label }, r.label),
+        el("div", {}, el("div", { class: "fill", style: `width:${(100 * r.value) / top}%` })),
+        el("span", { class: "num" }, r.text ?? String(r.value)),
+      ]),
+    ),
+  );
 }
 
 /** The confusion matrix: rows are true classes, columns predictions; darker = more of the row. */
@@ -27,7 +32,14 @@ export function heatMap(classes, matrix) {
       ...row.map((n, j) => {
         const share = n / total;
         const hue = i === j ? 140 : 5;
-        return el("td", { style: `background:hsla(${hue},60%,45%,${0.08 + 0.8 * share});color:${share > 0.55 ? "#fff" : "inherit"}`, title: `${n} of ${total}` }, String(n));
+        return el(
+          "td",
+          {
+            style: `background:hsla(${hue},60%,45%,${0.08 + 0.8 * share});color:${share > 0.55 ? "#fff" : "inherit"}`,
+            title: `${n} of ${total}`,
+          },
+          String(n),
+        );
       }),
     ]);
   });
@@ -55,7 +67,10 @@ export function curveChart(container, title, series) {
           scales: { x: { time: false } },
           // Whole epochs on the x axis.
           axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
-          series: [{ label: "epoch" }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } }))],
+          series: [
+            { label: "epoch" },
+            ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } })),
+          ],
         },
         data(),
         container,

@@ -19,8 +19,32 @@ const BACKEND_API = ["backend/select-backend.ts", "backend/module-thread.ts", "b
  */
 export const ALLOWED = {
   // The API selects a backend but never installs the training speed-ups (backend/wasm-speedups/).
-  api: ["jobs", "datasets", "storage", "training", "network", "weight-files", "trained-models", "base-weights", "webhooks", "engine", "backend/select-backend.ts"],
-  worker: ["jobs", "datasets", "storage", "training", "network", "weight-files", "trained-models", "base-weights", "webhooks", "engine", ...BACKEND_API],
+  api: [
+    "jobs",
+    "datasets",
+    "storage",
+    "training",
+    "network",
+    "weight-files",
+    "trained-models",
+    "base-weights",
+    "webhooks",
+    "engine",
+    "backend/select-backend.ts",
+  ],
+  worker: [
+    "jobs",
+    "datasets",
+    "storage",
+    "training",
+    "network",
+    "weight-files",
+    "trained-models",
+    "base-weights",
+    "webhooks",
+    "engine",
+    ...BACKEND_API,
+  ],
   // The jobs domain checks a spec against datasets and weights; it shares EpochMetrics with training.
   jobs: ["datasets", "storage", "network", "weight-files", "base-weights", "webhooks", "training/epoch-metrics.ts"],
   webhooks: ["jobs"],
@@ -45,7 +69,8 @@ export const PACKAGES = [
   { pattern: /^(ioredis|bullmq|@bull-board\/)/, what: "Redis", folders: ["api", "jobs", "webhooks", "worker"] },
 ];
 
-const SPECIFIER = /(?:^|[\s;])(?:import|export)\s[^"'`;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
+const SPECIFIER =
+  /(?:^|[\s;])(?:import|export)\s[^"'`;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
 
 function sourceFiles(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -67,10 +92,15 @@ export function checkImports(srcDir, allowed = ALLOWED, packages = PACKAGES) {
       const specifier = match[1] ?? match[2] ?? match[3];
       if (!specifier.startsWith(".")) {
         const rule = packages.find((p) => p.pattern.test(specifier));
-        if (rule && !rule.folders.includes(folder)) problems.push(`${rel}: "${specifier}" (${rule.what} packages only in ${rule.folders.join(", ")})`);
+        if (rule && !rule.folders.includes(folder))
+          problems.push(`${rel}: "${specifier}" (${rule.what} packages only in ${rule.folders.join(", ")})`);
         continue;
       }
-      const target = path.relative(srcDir, path.resolve(path.dirname(file), specifier)).split(path.sep).join("/").replace(/\.js$/, ".ts");
+      const target = path
+        .relative(srcDir, path.resolve(path.dirname(file), specifier))
+        .split(path.sep)
+        .join("/")
+        .replace(/\.js$/, ".ts");
       if (target.startsWith("..") || !target.includes("/")) continue;
       const targetFolder = target.split("/")[0];
       if (targetFolder === folder) continue;

@@ -64,7 +64,9 @@ async function main(): Promise<number> {
   const dest = loadConfig().imagenetWeights;
   try {
     const result = await downloadVerified({ url: values.url!, dest, md5: IMAGENET_WEIGHTS_MD5 });
-    console.log(result === "present" ? `${dest} is already there (md5 ${IMAGENET_WEIGHTS_MD5})` : `downloaded ${dest} (md5 ${IMAGENET_WEIGHTS_MD5})`);
+    console.log(
+      result === "present" ? `${dest} is already there (md5 ${IMAGENET_WEIGHTS_MD5})` : `downloaded ${dest} (md5 ${IMAGENET_WEIGHTS_MD5})`,
+    );
     return 0;
   } catch (error) {
     console.error(

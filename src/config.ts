@@ -110,7 +110,10 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 export function parseApiKeys(raw: string | undefined, variable = "API_KEYS"): Map<string, string> {
   const keys = new Map<string, string>();
   if (!raw) return keys;
-  for (const entry of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const colon = entry.indexOf(":");
     const tenant = entry.slice(0, colon);
     const key = entry.slice(colon + 1);
@@ -176,9 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerStalledIntervalMs: int(env, "WORKER_STALLED_INTERVAL_MS", 30_000, 500),
     retryBackoffMs: int(env, "RETRY_BACKOFF_MS", 30_000, 0),
     modelCacheSize: int(env, "MODEL_CACHE_SIZE", 2, 1, 100),
-    imagenetWeights: path.resolve(
-      env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", IMAGENET_WEIGHTS_FILE),
-    ),
+    imagenetWeights: path.resolve(env.IMAGENET_WEIGHTS || path.join(dataDir, "imagenet", IMAGENET_WEIGHTS_FILE)),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jobRetentionDays: int(env, "JOB_RETENTION_DAYS", 7, 1, 3650),
     featureCache: oneOf(env, "FEATURE_CACHE", ["on", "off"] as const, "on") === "on",
@@ -203,7 +204,9 @@ export function loadConfig(env: Env = process.env): Config {
     workerMemoryBytes: int(env, "WORKER_MEMORY_BYTES", WORKER_MEMORY_DEFAULTS[tfjsBackend], 1),
   };
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
-    throw new ConfigError(`HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+    throw new ConfigError(
+      `HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`,
+    );
   }
   return config;
 }

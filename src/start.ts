@@ -87,7 +87,10 @@ const hostForUrl = !config.host || config.host === "0.0.0.0" || config.host === 
 const base = `http://${hostForUrl}:${config.port}`;
 const deadline = Date.now() + 60_000;
 while (!stopping) {
-  const up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+  const up = await fetch(`${base}/healthz`).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (up) {
     say(`API:       ${base}`);
     say(`API docs:  ${base}/docs`);

@@ -25,7 +25,10 @@ try {
   log.info({ requested: config.tfjsBackend, backend: backend.name, skipped: backend.skipped }, "tfjs backend available");
 } catch (err) {
   const e = err as { code?: string; message?: string; details?: unknown };
-  log.fatal({ code: e.code, requested: config.tfjsBackend, reason: e.message, details: e.details }, "worker refuses to start: TFJS_BACKEND cannot be used");
+  log.fatal(
+    { code: e.code, requested: config.tfjsBackend, reason: e.message, details: e.details },
+    "worker refuses to start: TFJS_BACKEND cannot be used",
+  );
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   process.exit(1);
 }

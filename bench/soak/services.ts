@@ -20,7 +20,13 @@ export interface NodeService extends Service {
 }
 
 /** A node service (`src/server.ts`, `src/worker.ts`); `ready` is a log line pattern that says it is up. */
-export async function nodeService(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string, ready: RegExp): Promise<NodeService> {
+export async function nodeService(
+  name: string,
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  logDir: string,
+  ready: RegExp,
+): Promise<NodeService> {
   const log: WriteStream = createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
   let child: ChildProcess;
   let exit: Promise<void>;

@@ -79,7 +79,11 @@ async function bareAndRead(bare: Target, read: Target, duration: number, backend
     threads: CONNECTIONS,
     detail: `median of ${ROUNDS} rounds' ratios: ${ratios.map((r) => `${(r * 100).toFixed(0)}%`).join(", ")}`,
   };
-  return [...figures("bare Fastify GET", bareRounds, duration, backend), ...figures("GET /v1/jobs/{id}", readRounds, duration, backend), share];
+  return [
+    ...figures("bare Fastify GET", bareRounds, duration, backend),
+    ...figures("GET /v1/jobs/{id}", readRounds, duration, backend),
+    share,
+  ];
 }
 
 export async function apiThroughput(opts: SuiteOptions): Promise<Figure[]> {
@@ -113,7 +117,11 @@ export async function apiThroughput(opts: SuiteOptions): Promise<Figure[]> {
       return figures("bare Fastify GET", [await run(bareTarget, duration)], duration, opts.backend);
     }
     const job = { datasetId, baseWeights: "none", epochs: 1 };
-    const created = await fetch(`${base}/v1/jobs`, { method: "POST", headers: { ...AUTH, "content-type": "application/json" }, body: JSON.stringify(job) });
+    const created = await fetch(`${base}/v1/jobs`, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify(job),
+    });
     if (created.status !== 202) throw new Error(`POST /v1/jobs answered ${created.status}: ${await created.text()}`);
     const jobId = ((await created.json()) as { id: string }).id;
     return [

@@ -51,7 +51,14 @@ async function writeDataset(dir: string, imageSize: number): Promise<Dataset> {
 }
 
 /** One run of the job; returns the accuracy of its last epoch as a sanity figure. */
-async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache: EngineName | null, backend: string, workDir: string): Promise<number> {
+async function runJob(
+  dataset: Dataset,
+  imageSize: number,
+  epochs: number,
+  cache: EngineName | null,
+  backend: string,
+  workDir: string,
+): Promise<number> {
   const rowBytes = imageSize * imageSize * 3;
   const table = Buffer.alloc(dataset.files.length * rowBytes);
   for (const [row, file] of dataset.files.entries()) (await decodeResizeRgb(file, imageSize)).copy(table, row * rowBytes);
@@ -62,11 +69,33 @@ async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache
   };
   const split = splitIndex(dataset.index, false, CLASSES, JOB.validationSplit, JOB.seed);
   const labelOf = (rows: number[]) => rows.map((r) => CLASSES.indexOf(dataset.index.images[r].class));
-  const modelOptions: TransferModelOptions = { imageSize, numClasses: CLASSES.length, head: HEAD, unfrozenLayers: JOB.unfrozenLayers, seed: JOB.seed };
+  const modelOptions: TransferModelOptions = {
+    imageSize,
+    numClasses: CLASSES.length,
+    head: HEAD,
+    unfrozenLayers: JOB.unfrozenLayers,
+    seed: JOB.seed,
+  };
   const tm = buildTransferModel(modelOptions);
   const sources = <X extends tf.Tensor | tf.Tensor[]>(read: (rows: number[]) => Promise<X>) => ({
-    train: rowBatchSource({ rows: split.train, labels: labelOf(split.train), numClasses: CLASSES.length, batchSize: JOB.batchSize, seed: JOB.seed, shuffle: true, read }),
-    validation: rowBatchSource({ rows: split.validation, labels: labelOf(split.validation), numClasses: CLASSES.length, batchSize: JOB.batchSize, seed: JOB.seed, shuffle: false, read }),
+    train: rowBatchSource({
+      rows: split.train,
+      labels: labelOf(split.train),
+      numClasses: CLASSES.length,
+      batchSize: JOB.batchSize,
+      seed: JOB.seed,
+      shuffle: true,
+      read,
+    }),
+    validation: rowBatchSource({
+      rows: split.validation,
+      labels: labelOf(split.validation),
+      numClasses: CLASSES.length,
+      batchSize: JOB.batchSize,
+      seed: JOB.seed,
+      shuffle: false,
+      read,
+    }),
   });
   try {
     const trunk = cache
@@ -99,7 +128,15 @@ async function runJob(dataset: Dataset, imageSize: number, epochs: number, cache
     }
     // As a worker does: the job's engine runs the tail's training steps too.
     const engine = cache ?? "tfjs";
-    const result = await train({ model, engine, learningRate: JOB.learningRate, epochs, train: data.train, validation: data.validation, seed: JOB.seed });
+    const result = await train({
+      model,
+      engine,
+      learningRate: JOB.learningRate,
+      epochs,
+      train: data.train,
+      validation: data.validation,
+      seed: JOB.seed,
+    });
     await result.stepper.dispose();
     await trunk?.close();
     return result.history.at(-1)?.valAccuracy ?? Number.NaN;
@@ -121,19 +158,52 @@ export async function endToEnd(opts: SuiteOptions): Promise<Figure[]> {
     for (const engine of ["tfjs", "onnxruntime"] as const) {
       const on = await timeSeconds(() => runJob(dataset, imageSize, epochs, engine, opts.backend, path.join(dir, `cache-${engine}`)));
       seconds[engine] = on.seconds;
-      figures.push({ section: "e2e", name: `tutorial job, feature cache on (${engine} trunk and steps)`, value: on.seconds, unit: "s", detail: `${job}; last valAccuracy ${on.value.toFixed(3)}`, ...base });
+      figures.push({
+        section: "e2e",
+        name: `tutorial job, feature cache on (${engine} trunk and steps)`,
+        value: on.seconds,
+        unit: "s",
+        detail: `${job}; last valAccuracy ${on.value.toFixed(3)}`,
+        ...base,
+      });
     }
     const off = await timeSeconds(() => runJob(dataset, imageSize, epochs, null, opts.backend, path.join(dir, "cache-off")));
     figures.push(
-      { section: "e2e", name: "tutorial job, feature cache off", value: off.seconds, unit: "s", detail: `${job}; last valAccuracy ${off.value.toFixed(3)}`, ...base },
-      { section: "e2e", name: "tutorial job, speed-up of the cache (off / tfjs on)", value: off.seconds / seconds.tfjs, unit: "x", detail: job, ...base },
+      {
+        section: "e2e",
+        name: "tutorial job, feature cache off",
+        value: off.seconds,
+        unit: "s",
+        detail: `${job}; last valAccuracy ${off.value.toFixed(3)}`,
+        ...base,
+      },
+      {
+        section: "e2e",
+        name: "tutorial job, speed-up of the cache (off / tfjs on)",
+        value: off.seconds / seconds.tfjs,
+        unit: "x",
+        detail: job,
+        ...base,
+      },
     );
     const best = Math.min(seconds.tfjs, seconds.onnxruntime);
     for (const peer of await runPeers({ dataDir: dir, imageSize, epochs, ...JOB })) {
       const peerBase = { section: "e2e" as const, backend: peer.framework, imageSize, batchSize: JOB.batchSize };
       figures.push(
-        { ...peerBase, name: `tutorial job, ${peer.name}`, value: peer.seconds, unit: "s", detail: `${job}; full forward every epoch; last valAccuracy ${peer.valAccuracy.toFixed(3)}` },
-        { ...peerBase, name: `tutorial job, this service (best engine, cache on) / ${peer.name}`, value: best / peer.seconds, unit: "x", detail: "below 1: the service is faster" },
+        {
+          ...peerBase,
+          name: `tutorial job, ${peer.name}`,
+          value: peer.seconds,
+          unit: "s",
+          detail: `${job}; full forward every epoch; last valAccuracy ${peer.valAccuracy.toFixed(3)}`,
+        },
+        {
+          ...peerBase,
+          name: `tutorial job, this service (best engine, cache on) / ${peer.name}`,
+          value: best / peer.seconds,
+          unit: "x",
+          detail: "below 1: the service is faster",
+        },
       );
     }
     return figures;

@@ -45,7 +45,16 @@ export async function runPeers(job: PeerJob): Promise<PeerRun[]> {
     }
     const args = [
       path.join(PEERS_DIR, peer.script),
-      ...["--data", job.dataDir, "--size", String(job.imageSize), "--epochs", String(job.epochs), "--unfrozen-layers", String(job.unfrozenLayers)],
+      ...[
+        "--data",
+        job.dataDir,
+        "--size",
+        String(job.imageSize),
+        "--epochs",
+        String(job.epochs),
+        "--unfrozen-layers",
+        String(job.unfrozenLayers),
+      ],
       ...["--batch-size", String(job.batchSize), "--validation-split", String(job.validationSplit), "--seed", String(job.seed)],
     ];
     try {

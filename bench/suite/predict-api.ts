@@ -30,25 +30,38 @@ async function photo(seed: number): Promise<Buffer> {
       raw[i + 2] = ((x + y + seed * 13) & 255) ^ ((y * 3) & 31);
     }
   }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
 }
 
 function multipart(images: Buffer[]): { body: Buffer; headers: Record<string, string> } {
   const boundary = "----rfbenchpredict";
   const parts = images.map((image, i) =>
     Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo${i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo${i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+      ),
       image,
       Buffer.from("\r\n"),
     ]),
   );
-  return { body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+  return {
+    body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+  };
 }
 
 export async function predictThroughApi(opts: SuiteOptions, imageSize: number): Promise<Figure[]> {
   const redis = await startRedis();
   const dataDir = await tempDir("rf-bench-predict-");
-  const config = loadConfig({ LOG_LEVEL: "silent", DATA_DIR: dataDir, REDIS_URL: redis.url, API_KEYS: "bench:key-bench", RATE_LIMIT_MAX: "1000000000" });
+  const config = loadConfig({
+    LOG_LEVEL: "silent",
+    DATA_DIR: dataDir,
+    REDIS_URL: redis.url,
+    API_KEYS: "bench:key-bench",
+    RATE_LIMIT_MAX: "1000000000",
+  });
   const app = await buildApp(config);
   try {
     const tm = buildTransferModel({ imageSize, numClasses: CLASSES.length, head: HEAD, unfrozenLayers: 10, seed: 1 });
@@ -74,7 +87,11 @@ export async function predictThroughApi(opts: SuiteOptions, imageSize: number): 
     const post = async (count: number): Promise<number> => {
       const { body, headers } = multipart(photos.slice(0, count));
       const start = performance.now();
-      const res = await fetch(`${base}/v1/models/mdl_bench/predict?k=1`, { method: "POST", headers: { ...AUTH, ...headers }, body: new Uint8Array(body) });
+      const res = await fetch(`${base}/v1/models/mdl_bench/predict?k=1`, {
+        method: "POST",
+        headers: { ...AUTH, ...headers },
+        body: new Uint8Array(body),
+      });
       const text = await res.text();
       const ms = performance.now() - start;
       if (res.status !== 200) throw new Error(`predict answered ${res.status}: ${text}`);
@@ -82,7 +99,15 @@ export async function predictThroughApi(opts: SuiteOptions, imageSize: number): 
     };
     const first = await post(1); // loads the model (and writes its ONNX file on that engine)
     const figures: Figure[] = [
-      { section: "predict", name: "predict via API, first request (model load)", value: first, unit: "ms", backend: "api", imageSize, batchSize: 1 },
+      {
+        section: "predict",
+        name: "predict via API, first request (model load)",
+        value: first,
+        unit: "ms",
+        backend: "api",
+        imageSize,
+        batchSize: 1,
+      },
     ];
     for (const count of [1, 8]) {
       await post(count);

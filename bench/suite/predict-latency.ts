@@ -37,7 +37,15 @@ export async function predictLatency(opts: SuiteOptions): Promise<Figure[]> {
       const runs = opts.quick ? 3 : engine === "onnxruntime" ? 30 : batchSize === 1 ? 10 : 4;
       const ms = await latencies(predictor, images, runs);
       images.dispose();
-      const base = { section: "predict" as const, unit: "ms", backend: engine, imageSize, batchSize, threads, detail: `${runs} runs after one warm-up` };
+      const base = {
+        section: "predict" as const,
+        unit: "ms",
+        backend: engine,
+        imageSize,
+        batchSize,
+        threads,
+        detail: `${runs} runs after one warm-up`,
+      };
       figures.push({ ...base, name: `predict p50 (${engine})`, value: percentile(ms, 50) });
       figures.push({ ...base, name: `predict p99 (${engine})`, value: percentile(ms, 99) });
     }

@@ -22,9 +22,17 @@ export async function tailStep(opts: SuiteOptions, sizes: number[]): Promise<Fig
       const tm = buildTransferModel({ imageSize, numClasses: CLASSES, head: HEAD, unfrozenLayers, seed: 1 });
       const split = splitAtFrozenBoundary(tm, unfrozenLayers)!;
       // Non-negative, as the ReLU outputs the cut carries.
-      const cuts = split.cut.map((c) => tf.tidy(() => tf.randomUniform([BATCH, ...c.shape], 0, 2, "float32", 7).dataSync() as Float32Array));
+      const cuts = split.cut.map((c) =>
+        tf.tidy(() => tf.randomUniform([BATCH, ...c.shape], 0, 2, "float32", 7).dataSync() as Float32Array),
+      );
       const labels = new Float32Array(BATCH * CLASSES).map((_, i) => (i % CLASSES === Math.floor(i / CLASSES) % CLASSES ? 1 : 0));
-      const base = { section: "tailstep" as const, unit: "images/s", imageSize, batchSize: BATCH, detail: `cut: ${split.cut.map((c) => c.layer).join(", ")}` };
+      const base = {
+        section: "tailstep" as const,
+        unit: "images/s",
+        imageSize,
+        batchSize: BATCH,
+        detail: `cut: ${split.cut.map((c) => c.layer).join(", ")}`,
+      };
 
       const onnx = await createOnnxTrainStep(split.tail, ADAM);
       try {
@@ -34,14 +42,26 @@ export async function tailStep(opts: SuiteOptions, sizes: number[]): Promise<Fig
         const { seconds } = await timeSeconds(async () => {
           for (let s = 0; s < steps; s++) await onnx.step(batch);
         });
-        figures.push({ ...base, name: `tail training step, onnxruntime, unfrozenLayers ${unfrozenLayers}`, value: (steps * BATCH) / seconds, backend: "onnxruntime", threads: os.availableParallelism() });
+        figures.push({
+          ...base,
+          name: `tail training step, onnxruntime, unfrozenLayers ${unfrozenLayers}`,
+          value: (steps * BATCH) / seconds,
+          backend: "onnxruntime",
+          threads: os.availableParallelism(),
+        });
       } finally {
         await onnx.close();
       }
       const inputs = cuts.map((values, i) => tf.tensor(values, [BATCH, ...split.cut[i].shape]));
       const tfjs = await stepRate(split.tail, inputs, steps);
       tf.dispose(inputs);
-      figures.push({ ...base, name: `tail training step, tfjs, unfrozenLayers ${unfrozenLayers}`, value: tfjs, backend: opts.backend, threads: 1 });
+      figures.push({
+        ...base,
+        name: `tail training step, tfjs, unfrozenLayers ${unfrozenLayers}`,
+        value: tfjs,
+        backend: opts.backend,
+        threads: 1,
+      });
       tm.model.dispose();
     }
   }

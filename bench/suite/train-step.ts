@@ -27,7 +27,17 @@ function repeatSource(inputs: tf.Tensor[], steps: number): BatchSource<ModelInpu
     async *batches(): AsyncIterable<Batch<ModelInputs>> {
       for (let s = 0; s < steps; s++) {
         const xs = inputs.map((t) => t.clone());
-        const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % CLASSES), "int32"), CLASSES).toFloat()) as tf.Tensor2D;
+        const ys = tf.tidy(() =>
+          tf
+            .oneHot(
+              tf.tensor1d(
+                Array.from({ length: batch }, (_, i) => i % CLASSES),
+                "int32",
+              ),
+              CLASSES,
+            )
+            .toFloat(),
+        ) as tf.Tensor2D;
         yield { xs: (xs.length === 1 ? xs[0] : xs) as ModelInputs, ys };
       }
     },
@@ -50,10 +60,19 @@ export async function trainStep(opts: SuiteOptions, sizes: number[]): Promise<Fi
     for (const unfrozenLayers of [0, 10, 175]) {
       const tm = buildTransferModel({ imageSize, numClasses: CLASSES, head: HEAD, unfrozenLayers, seed: 1 });
       const wholeBatch = imageSize > 64 && opts.backend === "wasm" ? WHOLE_MODEL_LARGE_BATCH : BATCH;
-      const images = tf.tidy(() => preprocessInput(rgbToTensor(pixels.subarray(0, wholeBatch * imageSize * imageSize * 3), wholeBatch, imageSize)));
+      const images = tf.tidy(() =>
+        preprocessInput(rgbToTensor(pixels.subarray(0, wholeBatch * imageSize * imageSize * 3), wholeBatch, imageSize)),
+      );
       const full = await stepRate(tm.model, [images], steps);
       images.dispose();
-      figures.push({ section: "train", name: `training step, whole model, unfrozenLayers ${unfrozenLayers}`, value: full, unit: "images/s", ...base, batchSize: wholeBatch });
+      figures.push({
+        section: "train",
+        name: `training step, whole model, unfrozenLayers ${unfrozenLayers}`,
+        value: full,
+        unit: "images/s",
+        ...base,
+        batchSize: wholeBatch,
+      });
       const split = splitAtFrozenBoundary(tm, unfrozenLayers);
       if (split) {
         const features = await computeTrunkFeatures(split.trunk, pixels, BATCH, imageSize);

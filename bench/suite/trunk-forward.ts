@@ -44,7 +44,14 @@ export async function trunkForward(opts: SuiteOptions, sizes: number[]): Promise
     try {
       const perSecond = await throughput(pool, imageSize, threads * chunksPerThread);
       figures.push({ section: "trunk", name: "trunk forward, worker_threads pool", value: perSecond, unit: "images/s", threads, ...base });
-      figures.push({ section: "trunk", name: "trunk pool start (threads build their trunk)", value: started.seconds, unit: "s", threads, ...base });
+      figures.push({
+        section: "trunk",
+        name: "trunk pool start (threads build their trunk)",
+        value: started.seconds,
+        unit: "s",
+        threads,
+        ...base,
+      });
     } finally {
       await pool.close();
     }
@@ -53,7 +60,15 @@ export async function trunkForward(opts: SuiteOptions, sizes: number[]): Promise
     const onnx = await createOnnxTrunk(split.trunk, imageSize);
     try {
       const perSecond = await throughput(onnx, imageSize, opts.quick ? 2 : 6);
-      figures.push({ section: "trunk", name: "trunk forward, onnxruntime", value: perSecond, unit: "images/s", ...base, backend: "onnxruntime", threads: os.availableParallelism() });
+      figures.push({
+        section: "trunk",
+        name: "trunk forward, onnxruntime",
+        value: perSecond,
+        unit: "images/s",
+        ...base,
+        backend: "onnxruntime",
+        threads: os.availableParallelism(),
+      });
     } finally {
       await onnx.close();
     }

@@ -58,7 +58,15 @@ export function keyTenant(request: FastifyRequest, keys: Map<string, string>): s
 /** Paths that need no key: liveness, readiness, the API docs and the console's static files (/metrics has its own token). */
 export function isPublicPath(url: string): boolean {
   const p = url.split("?")[0];
-  return p === "/" || p.startsWith("/console/") || p === "/healthz" || p === "/readyz" || p === "/openapi.json" || p === "/docs" || p.startsWith("/docs/");
+  return (
+    p === "/" ||
+    p.startsWith("/console/") ||
+    p === "/healthz" ||
+    p === "/readyz" ||
+    p === "/openapi.json" ||
+    p === "/docs" ||
+    p.startsWith("/docs/")
+  );
 }
 
 function isAdminPath(url: string): boolean {
@@ -88,7 +96,8 @@ type AuthConfig = Pick<Config, "apiKeys" | "adminKeys" | "metricsToken">;
 
 function checkAdmin(request: FastifyRequest, config: AuthConfig): void {
   if (config.adminKeys.size === 0) {
-    if (!isLoopback(request.ip)) throw new AppError("ADMIN_KEY_REQUIRED", "the queue dashboard answers loopback clients only while ADMIN_KEYS is unset");
+    if (!isLoopback(request.ip))
+      throw new AppError("ADMIN_KEY_REQUIRED", "the queue dashboard answers loopback clients only while ADMIN_KEYS is unset");
     return;
   }
   const key = bearer(request);

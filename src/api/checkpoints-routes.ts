@@ -25,11 +25,15 @@ export const checkpointsRoutes: FastifyPluginAsync<CheckpointsRoutesOptions> = a
     if (!(await jobs.get(tenant, jobId))) throw new AppError("NOT_FOUND", `job ${jobId} does not exist`, { id: jobId });
   }
 
-  app.get<{ Params: { id: string } }>("/v1/jobs/:id/checkpoints", { schema: routeSchema("GET", "/v1/jobs/:id/checkpoints") }, async (request) => {
-    await requireJob(request.tenant, request.params.id);
-    const { limit, cursor } = request.query as { limit: number; cursor?: string };
-    return checkpointPage(storage, request.tenant, request.params.id, limit, cursor);
-  });
+  app.get<{ Params: { id: string } }>(
+    "/v1/jobs/:id/checkpoints",
+    { schema: routeSchema("GET", "/v1/jobs/:id/checkpoints") },
+    async (request) => {
+      await requireJob(request.tenant, request.params.id);
+      const { limit, cursor } = request.query as { limit: number; cursor?: string };
+      return checkpointPage(storage, request.tenant, request.params.id, limit, cursor);
+    },
+  );
 
   app.get<{ Params: { id: string; epoch: number }; Querystring: { format: "tfjs" | "keras" } }>(
     "/v1/jobs/:id/checkpoints/:epoch",
@@ -42,8 +46,13 @@ export const checkpointsRoutes: FastifyPluginAsync<CheckpointsRoutesOptions> = a
       if (!manifest) throw new AppError("CHECKPOINT_NOT_FOUND", `job "${jobId}" has no checkpoint of epoch ${epoch}`, { jobId, epoch });
       const name = `${jobId}-epoch${epoch}`;
       if (request.query.format === "tfjs") {
-        const files = manifest.files.filter((f) => f === MODEL_JSON || f.endsWith(".bin") && f.startsWith("group"));
-        return sendZip(reply, storage, files.map((f): [string, string] => [f, checkpointKey(tenant, jobId, epoch, f)]), `${name}-tfjs.zip`);
+        const files = manifest.files.filter((f) => f === MODEL_JSON || (f.endsWith(".bin") && f.startsWith("group")));
+        return sendZip(
+          reply,
+          storage,
+          files.map((f): [string, string] => [f, checkpointKey(tenant, jobId, epoch, f)]),
+          `${name}-tfjs.zip`,
+        );
       }
       // The Keras file is made on demand: checkpoints are written every epoch, downloads are rare.
       await selectBackend(config.tfjsBackend);
@@ -58,7 +67,11 @@ export const checkpointsRoutes: FastifyPluginAsync<CheckpointsRoutesOptions> = a
       const { size } = await fs.stat(file);
       const stream = createReadStream(file);
       stream.on("close", () => void fs.rm(scratch, { recursive: true, force: true }));
-      return reply.type("application/x-hdf5").header("content-length", size).header("content-disposition", `attachment; filename="${name}.h5"`).send(stream);
+      return reply
+        .type("application/x-hdf5")
+        .header("content-length", size)
+        .header("content-disposition", `attachment; filename="${name}.h5"`)
+        .send(stream);
     },
   );
 };

@@ -15,7 +15,13 @@ const OPENAPI_FETCH_DIR = path.dirname(require.resolve("openapi-fetch/dist/index
 
 export async function registerConsole(app: FastifyInstance): Promise<void> {
   // decorateReply: false, as swagger-ui's own instance of the plugin already decorates the reply.
-  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: CONSOLE_PREFIX, decorateReply: false, cacheControl: false, index: ["index.html"] });
+  await app.register(fastifyStatic, {
+    root: PUBLIC_DIR,
+    prefix: CONSOLE_PREFIX,
+    decorateReply: false,
+    cacheControl: false,
+    index: ["index.html"],
+  });
   await app.register(fastifyStatic, {
     root: UPLOT_DIR,
     prefix: `${CONSOLE_PREFIX}vendor/uplot/`,

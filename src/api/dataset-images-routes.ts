@@ -28,14 +28,19 @@ export const datasetImagesRoutes: FastifyPluginAsync<DatasetImagesRoutesOptions>
     return { classes: classSamples(index, classes, perClass) };
   });
 
-  app.get("/v1/datasets/:id/images/:index/thumbnail", { schema: routeSchema("GET", "/v1/datasets/:id/images/:index/thumbnail") }, async (request, reply) => {
-    const { id, index: position } = request.params as { id: string; index: number };
-    const { size } = request.query as { size: number };
-    const { index } = await indexOf(request.tenant, id);
-    const image = index.images[position];
-    if (!image) throw new AppError("NOT_FOUND", `dataset "${id}" has no image ${position}`, { id, index: position, images: index.images.length });
-    const file = await storage.localPath(datasetKeys(request.tenant, id).file(image.file));
-    const jpeg = await thumbnailJpeg(file, size, config.maxImagePixels);
-    return reply.type("image/jpeg").header("cache-control", "private, max-age=86400").send(jpeg);
-  });
+  app.get(
+    "/v1/datasets/:id/images/:index/thumbnail",
+    { schema: routeSchema("GET", "/v1/datasets/:id/images/:index/thumbnail") },
+    async (request, reply) => {
+      const { id, index: position } = request.params as { id: string; index: number };
+      const { size } = request.query as { size: number };
+      const { index } = await indexOf(request.tenant, id);
+      const image = index.images[position];
+      if (!image)
+        throw new AppError("NOT_FOUND", `dataset "${id}" has no image ${position}`, { id, index: position, images: index.images.length });
+      const file = await storage.localPath(datasetKeys(request.tenant, id).file(image.file));
+      const jpeg = await thumbnailJpeg(file, size, config.maxImagePixels);
+      return reply.type("image/jpeg").header("cache-control", "private, max-age=86400").send(jpeg);
+    },
+  );
 };

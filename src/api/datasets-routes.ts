@@ -29,7 +29,13 @@ export function datasetResponse(record: DatasetRecord): Omit<DatasetRecord, "sub
 }
 
 function datasetName(given: string | undefined, filename: string): string {
-  const name = (given ?? "").trim() || path.basename(filename).replace(/(\.tar)?\.[A-Za-z0-9]+$/, "").trim() || "dataset";
+  const name =
+    (given ?? "").trim() ||
+    path
+      .basename(filename)
+      .replace(/(\.tar)?\.[A-Za-z0-9]+$/, "")
+      .trim() ||
+    "dataset";
   if (name.length > MAX_NAME_LENGTH) throw new AppError("VALIDATION_FAILED", `name must be at most ${MAX_NAME_LENGTH} characters`);
   return name;
 }
@@ -38,26 +44,30 @@ export const datasetsRoutes: FastifyPluginAsync<DatasetsRoutesOptions> = async (
   const { storage, config, quotas } = opts;
   const isDatasetInUse = opts.isDatasetInUse ?? (async () => false);
 
-  app.post("/v1/datasets", { schema: routeSchema("POST", "/v1/datasets"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot }, async (request, reply) => {
-    const scratch = await storage.scratchDir("upload");
-    let record: DatasetRecord;
-    try {
-      const upload = await receiveUpload(request, scratch, config.maxUploadBytes);
-      record = await ingestDataset({
-        storage,
-        config,
-        tenant: request.tenant,
-        name: datasetName(upload.name, upload.filename),
-        upload: upload.file,
-        scratch,
-      });
-    } finally {
-      // Before answering, so a client never sees scratch files of its finished upload.
-      await fs.rm(scratch, { recursive: true, force: true });
-    }
-    request.log.info({ datasetId: record.id, images: record.imageCount, rejected: record.rejected.length }, "dataset created");
-    return reply.status(201).send(datasetResponse(record));
-  });
+  app.post(
+    "/v1/datasets",
+    { schema: routeSchema("POST", "/v1/datasets"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot },
+    async (request, reply) => {
+      const scratch = await storage.scratchDir("upload");
+      let record: DatasetRecord;
+      try {
+        const upload = await receiveUpload(request, scratch, config.maxUploadBytes);
+        record = await ingestDataset({
+          storage,
+          config,
+          tenant: request.tenant,
+          name: datasetName(upload.name, upload.filename),
+          upload: upload.file,
+          scratch,
+        });
+      } finally {
+        // Before answering, so a client never sees scratch files of its finished upload.
+        await fs.rm(scratch, { recursive: true, force: true });
+      }
+      request.log.info({ datasetId: record.id, images: record.imageCount, rejected: record.rejected.length }, "dataset created");
+      return reply.status(201).send(datasetResponse(record));
+    },
+  );
 
   app.get("/v1/datasets", { schema: routeSchema("GET", "/v1/datasets") }, async (request) => {
     const { limit, cursor } = request.query as { limit: number; cursor?: string };

@@ -58,7 +58,10 @@ export function toAppError(err: unknown): AppError {
 }
 
 export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
-  return reply.status(err.statusCode).type("application/json").send(JSON.stringify({ error: err.toJSON() }));
+  return reply
+    .status(err.statusCode)
+    .type("application/json")
+    .send(JSON.stringify({ error: err.toJSON() }));
 }
 
 export function registerErrorHandler(app: FastifyInstance): void {
@@ -89,7 +92,9 @@ export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): vo
   const body = JSON.stringify({ error: error.toJSON() });
   if (socket.writable) {
     const status = `${error.statusCode} ${STATUS_CODES[error.statusCode]}`;
-    socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }

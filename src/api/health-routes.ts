@@ -31,8 +31,6 @@ export const healthRoutes: FastifyPluginAsync<{ storage: Storage; redis: Pick<Re
     const [redisCheck, storageCheck] = await Promise.all([check(() => redis.ping()), check(() => storage.checkWritable())]);
     const checks = { redis: redisCheck, storage: storageCheck };
     const ready = Object.values(checks).every((v) => v === "ok");
-    return reply
-      .status(ready ? 200 : 503)
-      .send({ status: ready ? "ready" : "not ready", checks, backend: currentBackend()?.name ?? null });
+    return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks, backend: currentBackend()?.name ?? null });
   });
 };

@@ -62,9 +62,12 @@ export async function claimIdempotencyKey(
   if (claimed === "OK") {
     // GT: a renewal that reaches Redis after the creation transaction (another
     // connection) must not cut the committed 24 h back to the claim's time.
-    const renew = setInterval(() => {
-      db.redis.expire(key, claimSeconds, "GT").catch(() => undefined); // a missed renewal only shortens the claim
-    }, (claimSeconds * 1000) / 3);
+    const renew = setInterval(
+      () => {
+        db.redis.expire(key, claimSeconds, "GT").catch(() => undefined); // a missed renewal only shortens the claim
+      },
+      (claimSeconds * 1000) / 3,
+    );
     renew.unref();
     return {
       claim: {

@@ -25,7 +25,13 @@ export function parseLastEventId(header: string | undefined): { epoch: number; s
 }
 
 function stateData(view: JobView) {
-  return { id: view.id, state: view.state, queuePosition: view.queuePosition, attempts: view.attempts, cancelRequested: view.cancelRequested };
+  return {
+    id: view.id,
+    state: view.state,
+    queuePosition: view.queuePosition,
+    attempts: view.attempts,
+    cancelRequested: view.cancelRequested,
+  };
 }
 
 /** Streams one job's events to the client; resolves once the stream is set up (it ends on its own). */

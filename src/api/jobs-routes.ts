@@ -54,7 +54,8 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
       const claimed = await claimIdempotencyKey(db, tenant, idempotencyKey, bodyHash(spec), jobId, idempotencyClaimSeconds);
       if ("earlierJobId" in claimed) {
         const view = await jobs.get(tenant, claimed.earlierJobId);
-        if (!view) throw new AppError("IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still being processed; retry shortly");
+        if (!view)
+          throw new AppError("IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still being processed; retry shortly");
         return reply.status(200).send(view);
       }
       claim = claimed.claim;

@@ -83,7 +83,12 @@ async function sendStored(reply: FastifyReply, storage: Storage, key: string, ty
  * A zip of `files` (name -> storage key), stored uncompressed (weights do not
  * compress), with Content-Length computed up front from the entry sizes.
  */
-export async function sendZip(reply: FastifyReply, storage: Storage, files: [name: string, key: string][], filename: string): Promise<FastifyReply> {
+export async function sendZip(
+  reply: FastifyReply,
+  storage: Storage,
+  files: [name: string, key: string][],
+  filename: string,
+): Promise<FastifyReply> {
   const zip = new yazl.ZipFile();
   for (const [name, key] of files) {
     const stat = await storage.stat(key);
@@ -154,7 +159,12 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
       try {
         // Route-level limits: the global multipart limits are an upload's (one file), predict takes up to 32 images.
         const parts = request.files({
-          limits: { files: MAX_PREDICT_IMAGES, parts: MAX_PREDICT_IMAGES + MAX_PREDICT_FIELDS, fields: MAX_PREDICT_FIELDS, fileSize: MAX_PREDICT_IMAGE_BYTES },
+          limits: {
+            files: MAX_PREDICT_IMAGES,
+            parts: MAX_PREDICT_IMAGES + MAX_PREDICT_FIELDS,
+            fields: MAX_PREDICT_FIELDS,
+            fileSize: MAX_PREDICT_IMAGE_BYTES,
+          },
         });
         for await (const part of parts) {
           const bytes = await part.toBuffer();
@@ -176,10 +186,13 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
               pixels: await decodeSlots.run(() => decodeImageForModel(bytes, record.imageSize, config.maxImagePixels)),
             });
           } catch (error) {
-            throw new AppError("PREDICT_IMAGE_INVALID", `"${part.filename}" is not an image we can read: ${(error as Error).message}`, { file: part.filename });
+            throw new AppError("PREDICT_IMAGE_INVALID", `"${part.filename}" is not an image we can read: ${(error as Error).message}`, {
+              file: part.filename,
+            });
           }
         }
-        if (images.length === 0) throw new AppError("MISSING_FILE", 'the request has no image: send each image in a multipart field "file"');
+        if (images.length === 0)
+          throw new AppError("MISSING_FILE", 'the request has no image: send each image in a multipart field "file"');
 
         const batch = tf.stack(images.map((i) => i.pixels)) as tf.Tensor4D;
         let rows: number[][];
@@ -192,7 +205,10 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRoutesOptions> = async (app,
         }
         if (rows.some((row) => row.some((p) => !Number.isFinite(p)))) {
           // A diverged training run (e.g. random base weights, no normalisation, too high a learning rate) leaves NaN weights.
-          throw new AppError("MODEL_OUTPUT_INVALID", `model ${record.id} outputs NaN or infinite probabilities: its training diverged; train it again (lower learningRate, or other base weights)`);
+          throw new AppError(
+            "MODEL_OUTPUT_INVALID",
+            `model ${record.id} outputs NaN or infinite probabilities: its training diverged; train it again (lower learningRate, or other base weights)`,
+          );
         }
         return {
           modelId: record.id,

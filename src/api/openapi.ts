@@ -62,7 +62,11 @@ export function routeSchema(method: string, fastifyPath: string): FastifySchema 
   const params = [...(pathItem?.parameters ?? []), ...(op.parameters ?? [])].map((p) =>
     isRef(p) ? doc.components.parameters[refName(p.$ref)] : p,
   );
-  for (const [where, key] of [["path", "params"], ["query", "querystring"], ["header", "headers"]] as const) {
+  for (const [where, key] of [
+    ["path", "params"],
+    ["query", "querystring"],
+    ["header", "headers"],
+  ] as const) {
     const list = params.filter((p) => p.in === where);
     if (list.length === 0) continue;
     // Fastify sees header names in lower case.

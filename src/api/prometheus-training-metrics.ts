@@ -10,7 +10,12 @@ import type { JobProgress } from "../jobs/training-queue.js";
 type JobEvents = Pick<QueueEvents, "on" | "off">;
 
 /** Starts counting; returns the function that stops listening. */
-export function observeTraining(events: JobEvents, queue: Pick<Queue, "getJob">, registry: Registry, log: Pick<Logger, "warn">): () => void {
+export function observeTraining(
+  events: JobEvents,
+  queue: Pick<Queue, "getJob">,
+  registry: Registry,
+  log: Pick<Logger, "warn">,
+): () => void {
   const labelNames = ["backend", "feature_cache"] as const;
   const epochDuration = new Histogram({
     name: "training_epoch_duration_seconds",
@@ -53,15 +58,17 @@ export function observeTraining(events: JobEvents, queue: Pick<Queue, "getJob">,
     epochs.inc(labels);
   };
 
-  const onFinished = (outcome: "completed" | "failed") => async ({ jobId }: { jobId: string }) => {
-    lastEpoch.delete(jobId);
-    try {
-      const job = await queue.getJob(jobId);
-      if (job?.processedOn && job.finishedOn) jobDuration.observe({ outcome }, (job.finishedOn - job.processedOn) / 1000);
-    } catch (err) {
-      log.warn({ jobId, err: (err as Error).message }, "job duration not recorded");
-    }
-  };
+  const onFinished =
+    (outcome: "completed" | "failed") =>
+    async ({ jobId }: { jobId: string }) => {
+      lastEpoch.delete(jobId);
+      try {
+        const job = await queue.getJob(jobId);
+        if (job?.processedOn && job.finishedOn) jobDuration.observe({ outcome }, (job.finishedOn - job.processedOn) / 1000);
+      } catch (err) {
+        log.warn({ jobId, err: (err as Error).message }, "job duration not recorded");
+      }
+    };
   const onCompleted = onFinished("completed");
   const onFailed = onFinished("failed");
 

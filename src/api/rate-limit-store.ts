@@ -62,7 +62,9 @@ export interface BatchedStore {
 
 export function createBatchedStore({ redis, nameSpace, slack, flushMs = RATE_LIMIT_FLUSH_MS }: BatchedStoreOptions): BatchedStore {
   if (!(redis as unknown as Record<string, unknown>)[COMMAND]) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: ADD });
-  const add = (redis as unknown as Record<string, (key: string, n: number, windowMs: number) => Promise<[number, number]>>)[COMMAND].bind(redis);
+  const add = (redis as unknown as Record<string, (key: string, n: number, windowMs: number) => Promise<[number, number]>>)[COMMAND].bind(
+    redis,
+  );
   const windows = new Map<string, Window>();
   let windowMs = 0;
 

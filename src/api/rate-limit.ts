@@ -18,7 +18,11 @@ function rateLimitKey(request: FastifyRequest, apiKeys: Map<string, string>): st
   return tenant !== undefined ? `tenant:${tenant}` : `ip:${request.ip}`;
 }
 
-export async function registerRateLimit(app: FastifyInstance, redis: Redis, config: Pick<Config, "rateLimitMax" | "rateLimitWindowMs" | "redisPrefix" | "apiKeys">): Promise<void> {
+export async function registerRateLimit(
+  app: FastifyInstance,
+  redis: Redis,
+  config: Pick<Config, "rateLimitMax" | "rateLimitWindowMs" | "redisPrefix" | "apiKeys">,
+): Promise<void> {
   const store = createBatchedStore({
     redis,
     nameSpace: `${config.redisPrefix}:rate-limit:`,

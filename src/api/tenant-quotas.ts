@@ -29,7 +29,10 @@ export function quotaExceeded(quota: QuotaName, limit: number, current: number):
 export interface TenantQuotasDeps {
   redis: Redis;
   storage: Storage;
-  config: Pick<Config, "redisPrefix" | "maxActiveJobsPerTenant" | "maxEventStreamsPerTenant" | "maxUploadsPerTenant" | "maxStoredBytesPerTenant">;
+  config: Pick<
+    Config,
+    "redisPrefix" | "maxActiveJobsPerTenant" | "maxEventStreamsPerTenant" | "maxUploadsPerTenant" | "maxStoredBytesPerTenant"
+  >;
 }
 
 export function createTenantQuotas({ redis, storage, config }: TenantQuotasDeps) {
@@ -70,12 +73,16 @@ export function createTenantQuotas({ redis, storage, config }: TenantQuotasDeps)
     const limit = config.maxStoredBytesPerTenant;
     const current = (await storage.list(storageKeys.tenant(tenant))).reduce((sum, o) => sum + o.size, 0);
     if (current + incomingBytes > limit) {
-      throw new AppError("STORAGE_FULL", `the tenant's storage quota is full: ${current} of ${limit} bytes used, the upload is ${incomingBytes}`, {
-        reason: "quota",
-        quota: "storedBytes",
-        limit,
-        current,
-      });
+      throw new AppError(
+        "STORAGE_FULL",
+        `the tenant's storage quota is full: ${current} of ${limit} bytes used, the upload is ${incomingBytes}`,
+        {
+          reason: "quota",
+          quota: "storedBytes",
+          limit,
+          current,
+        },
+      );
     }
   }
 

@@ -37,7 +37,8 @@ export function registerBodyIdleTimeout(app: FastifyInstance, config: TimeoutCon
     // Injected requests (tests, app.inject) have a stand-in socket without timeouts.
     if (typeof socket?.setTimeout !== "function") return;
     // Node destroys a timed-out socket itself (that is the point); this only logs who it was.
-    const stalled = () => request.log.warn({ url: request.url, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs }, "request body stalled: connection closed");
+    const stalled = () =>
+      request.log.warn({ url: request.url, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs }, "request body stalled: connection closed");
     socket.setTimeout(config.bodyIdleTimeoutMs);
     socket.once("timeout", stalled);
     // A keep-alive socket serves many requests: each one takes its listener back.

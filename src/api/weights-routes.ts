@@ -10,7 +10,15 @@ import { inspectWeightsFile } from "../weight-files/index.js";
 import { archiveLimits } from "../datasets/archive-guard.js";
 import { detectArchiveType } from "../datasets/archive-type.js";
 import { isHdf5 } from "../weight-files/h5-file.js";
-import { deleteWeights, getWeights, listWeights, newWeightsId, saveWeightsRecord, weightsKeys, type WeightsRecord } from "../base-weights/weights-store.js";
+import {
+  deleteWeights,
+  getWeights,
+  listWeights,
+  newWeightsId,
+  saveWeightsRecord,
+  weightsKeys,
+  type WeightsRecord,
+} from "../base-weights/weights-store.js";
 import type { JobService } from "../jobs/job-service.js";
 import { routeSchema } from "./openapi.js";
 import { checkUploadHeaders, receiveUpload } from "./multipart-upload.js";
@@ -40,41 +48,45 @@ function notFound(id: string): AppError {
 }
 
 export const weightsRoutes: FastifyPluginAsync<WeightsRoutesOptions> = async (app, { storage, config, jobs, quotas }) => {
-  app.post("/v1/weights", { schema: routeSchema("POST", "/v1/weights"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot }, async (request, reply) => {
-    const scratch = await storage.scratchDir("weights");
-    let record: WeightsRecord;
-    try {
-      const upload = await receiveUpload(request, scratch, config.maxUploadBytes);
-      const file = path.join(scratch, `weights.${await uploadedFormat(upload.file)}`);
-      await fs.rename(upload.file, file);
-      const { usable, fileLayers: _all, ...report } = await inspectWeightsFile(file, archiveLimits(config));
-      if (!usable) {
-        throw new AppError(
-          "WEIGHTS_MISMATCH",
-          `the file does not hold ResNet-50 base weights: ${report.counts.missing} layers missing, ${report.counts.unexpected} unexpected, ` +
-            `${report.counts.shapeMismatches} weights of the wrong shape`,
-          report,
-        );
+  app.post(
+    "/v1/weights",
+    { schema: routeSchema("POST", "/v1/weights"), onRequest: checkUploadHeaders(config.maxUploadBytes), preHandler: quotas.uploadSlot },
+    async (request, reply) => {
+      const scratch = await storage.scratchDir("weights");
+      let record: WeightsRecord;
+      try {
+        const upload = await receiveUpload(request, scratch, config.maxUploadBytes);
+        const file = path.join(scratch, `weights.${await uploadedFormat(upload.file)}`);
+        await fs.rename(upload.file, file);
+        const { usable, fileLayers: _all, ...report } = await inspectWeightsFile(file, archiveLimits(config));
+        if (!usable) {
+          throw new AppError(
+            "WEIGHTS_MISMATCH",
+            `the file does not hold ResNet-50 base weights: ${report.counts.missing} layers missing, ${report.counts.unexpected} unexpected, ` +
+              `${report.counts.shapeMismatches} weights of the wrong shape`,
+            report,
+          );
+        }
+        const id = newWeightsId();
+        const stored = await storage.putFile(weightsKeys(request.tenant, id, report.format).file, file);
+        record = {
+          id,
+          format: report.format,
+          matchedLayers: report.matchedLayers,
+          ignoredLayers: report.ignoredLayers,
+          fileName: path.basename(upload.filename).slice(0, 200),
+          bytes: stored.size,
+          createdAt: new Date().toISOString(),
+        };
+        await saveWeightsRecord(storage, request.tenant, record);
+      } finally {
+        // Before answering, so a client never sees scratch files of its finished upload.
+        await fs.rm(scratch, { recursive: true, force: true });
       }
-      const id = newWeightsId();
-      const stored = await storage.putFile(weightsKeys(request.tenant, id, report.format).file, file);
-      record = {
-        id,
-        format: report.format,
-        matchedLayers: report.matchedLayers,
-        ignoredLayers: report.ignoredLayers,
-        fileName: path.basename(upload.filename).slice(0, 200),
-        bytes: stored.size,
-        createdAt: new Date().toISOString(),
-      };
-      await saveWeightsRecord(storage, request.tenant, record);
-    } finally {
-      // Before answering, so a client never sees scratch files of its finished upload.
-      await fs.rm(scratch, { recursive: true, force: true });
-    }
-    request.log.info({ weightsId: record.id, format: record.format }, "weights stored");
-    return reply.status(201).header("location", `/v1/weights/${record.id}`).send(record);
-  });
+      request.log.info({ weightsId: record.id, format: record.format }, "weights stored");
+      return reply.status(201).header("location", `/v1/weights/${record.id}`).send(record);
+    },
+  );
 
   app.get("/v1/weights", { schema: routeSchema("GET", "/v1/weights") }, async (request) => {
     const { limit, cursor } = request.query as { limit: number; cursor?: string };

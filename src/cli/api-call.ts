@@ -45,6 +45,10 @@ export async function reach<T>(connection: Connection, call: () => Promise<T>): 
   } catch (err) {
     if (err instanceof ApiCallError) throw err;
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new ApiCallError(0, { code: "SERVICE_UNREACHABLE", message: `cannot reach ${connection.url} (${cause}); is the service running? (--url or RESNET_FINETUNE_URL)`, details: { url: connection.url } });
+    throw new ApiCallError(0, {
+      code: "SERVICE_UNREACHABLE",
+      message: `cannot reach ${connection.url} (${cause}); is the service running? (--url or RESNET_FINETUNE_URL)`,
+      details: { url: connection.url },
+    });
   }
 }

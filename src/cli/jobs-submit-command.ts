@@ -31,7 +31,10 @@ export const jobsSubmitCommand: CliCommand = {
     const { values } = parseCommandArgs(this, args, { ...CONNECTION_OPTIONS, dataset: { type: "string" }, spec: { type: "string" } });
     const spec = await readSpec(values.spec);
     const datasetId = values.dataset ?? spec.datasetId;
-    if (!datasetId) throw new AppError("VALIDATION_FAILED", `--dataset is required (or datasetId in the spec file); usage: ${this.usage}`, { usage: this.usage });
+    if (!datasetId)
+      throw new AppError("VALIDATION_FAILED", `--dataset is required (or datasetId in the spec file); usage: ${this.usage}`, {
+        usage: this.usage,
+      });
     const connection = connectionFrom(values);
     const client = createApiClient(connection);
     const job = await reach(connection, async () => unwrap(await client.POST("/v1/jobs", { body: { ...spec, datasetId } as JobSpec })));

@@ -29,7 +29,13 @@ function epochDisplay(stream: NodeJS.WriteStream, totalEpochs: number) {
   const tty = Boolean(stream.isTTY);
   const bars = tty
     ? new cliProgress.MultiBar(
-        { stream, format: "epoch {epoch}/{epochs} |{bar}| {value}/{total} batches  loss {loss}  acc {accuracy}  val_loss {valLoss}  val_acc {valAccuracy}", hideCursor: true, clearOnComplete: false },
+        {
+          stream,
+          format:
+            "epoch {epoch}/{epochs} |{bar}| {value}/{total} batches  loss {loss}  acc {accuracy}  val_loss {valLoss}  val_acc {valAccuracy}",
+          hideCursor: true,
+          clearOnComplete: false,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;
@@ -58,7 +64,9 @@ function epochDisplay(stream: NodeJS.WriteStream, totalEpochs: number) {
     },
     epoch(m: EpochMetrics) {
       if (!bars) {
-        stream.write(`epoch ${m.epoch}/${epochs} loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_loss ${fmt(m.valLoss)} val_acc ${fmt(m.valAccuracy)}\n`);
+        stream.write(
+          `epoch ${m.epoch}/${epochs} loss ${fmt(m.loss)} acc ${fmt(m.accuracy)} val_loss ${fmt(m.valLoss)} val_acc ${fmt(m.valAccuracy)}\n`,
+        );
         return;
       }
       let bar = open.get(m.epoch);
@@ -123,7 +131,10 @@ export const jobsWatchCommand: CliCommand = {
         }
         if (final) break;
         if (++drops > RECONNECTS) {
-          throw new AppError("SERVICE_UNAVAILABLE", `the event stream of ${jobId} kept closing before the job ended`, { jobId, lastEventId });
+          throw new AppError("SERVICE_UNAVAILABLE", `the event stream of ${jobId} kept closing before the job ended`, {
+            jobId,
+            lastEventId,
+          });
         }
         await new Promise((r) => setTimeout(r, 1000));
       }

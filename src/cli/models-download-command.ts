@@ -18,10 +18,18 @@ export const modelsDownloadCommand: CliCommand = {
   usage: "models download ID --format keras|tfjs [--out FILE] [--url URL] [--key KEY]",
   description: "download a trained model: Keras HDF5 (.h5) or a zipped TensorFlow.js model; prints {file, bytes}",
   async run(args) {
-    const { values, positionals } = parseCommandArgs(this, args, { ...CONNECTION_OPTIONS, format: { type: "string" }, out: { type: "string" } }, 1);
+    const { values, positionals } = parseCommandArgs(
+      this,
+      args,
+      { ...CONNECTION_OPTIONS, format: { type: "string" }, out: { type: "string" } },
+      1,
+    );
     const format = values.format;
     if (format !== "keras" && format !== "tfjs") {
-      throw new AppError("VALIDATION_FAILED", `--format must be keras or tfjs, got ${JSON.stringify(format ?? null)}`, { option: "format", value: format ?? null });
+      throw new AppError("VALIDATION_FAILED", `--format must be keras or tfjs, got ${JSON.stringify(format ?? null)}`, {
+        option: "format",
+        value: format ?? null,
+      });
     }
     const modelId = positionals[0];
     const file = values.out ?? DEFAULT_FILE[format](modelId);

@@ -56,11 +56,16 @@ export function refuseLink(entryPath: string, kind: string): never {
 }
 
 export function refuseSpecial(entryPath: string, kind: string): never {
-  throw new AppError("ARCHIVE_SPECIAL_ENTRY", `archive entry "${entryPath}" is a ${kind}; only files and folders are accepted`, { path: entryPath, kind });
+  throw new AppError("ARCHIVE_SPECIAL_ENTRY", `archive entry "${entryPath}" is a ${kind}; only files and folders are accepted`, {
+    path: entryPath,
+    kind,
+  });
 }
 
 export function nestedArchiveError(entryPath: string): AppError {
-  return new AppError("ARCHIVE_NESTED", `archive entry "${entryPath}" is itself an archive; nested archives are not accepted`, { path: entryPath });
+  return new AppError("ARCHIVE_NESTED", `archive entry "${entryPath}" is itself an archive; nested archives are not accepted`, {
+    path: entryPath,
+  });
 }
 
 /** Refuses a nested archive by name before extraction (by content it is caught by entryWriter). */

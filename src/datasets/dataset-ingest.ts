@@ -9,7 +9,15 @@ import type { Storage } from "../storage/storage.js";
 import { archiveLimits } from "./archive-guard.js";
 import { detectArchiveType } from "./archive-type.js";
 import { readLayout, type LabelledFile, type Subset } from "./dataset-layout.js";
-import { datasetKeys, newDatasetId, type DatasetIndex, type DatasetRecord, type Duplicates, type IndexedImage, type RejectedFile } from "./dataset-store.js";
+import {
+  datasetKeys,
+  newDatasetId,
+  type DatasetIndex,
+  type DatasetRecord,
+  type Duplicates,
+  type IndexedImage,
+  type RejectedFile,
+} from "./dataset-store.js";
 import { extractArchive } from "./extract-archive.js";
 import { checkImage, type ImageFormat } from "./image-check.js";
 
@@ -80,7 +88,8 @@ function dropDuplicates(images: ValidImage[]): { kept: ValidImage[]; duplicates:
       }
     }
     for (const [cls, paths] of droppedOfClass) duplicates.sameClass.push({ class: cls, kept: firstOfClass.get(cls)!.path, dropped: paths });
-    if (firstOfClass.size > 1) duplicates.conflicts.push({ files: [...firstOfClass.values()].map((img) => ({ path: img.path, class: img.class })) });
+    if (firstOfClass.size > 1)
+      duplicates.conflicts.push({ files: [...firstOfClass.values()].map((img) => ({ path: img.path, class: img.class })) });
   }
   return { kept: images.filter((img) => !dropped.has(img)), duplicates };
 }
@@ -98,7 +107,8 @@ function countBy(images: ValidImage[], subset?: Subset): Record<string, number> 
 export async function ingestDataset(opts: IngestOptions): Promise<DatasetRecord> {
   const { storage, config, tenant, scratch } = opts;
   const type = await detectArchiveType(opts.upload);
-  if (!type) throw new AppError("NOT_AN_ARCHIVE", "the uploaded file is not a zip, tar or tar.gz archive (recognised by content, not by name)");
+  if (!type)
+    throw new AppError("NOT_AN_ARCHIVE", "the uploaded file is not a zip, tar or tar.gz archive (recognised by content, not by name)");
 
   const files = await extractArchive(opts.upload, type, path.join(scratch, "entries"), archiveLimits(config));
   await fs.rm(opts.upload, { force: true });

@@ -112,15 +112,24 @@ function checkClassName(name: string, where: string): string {
   const trimmed = name.trim();
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this check refuses in a class name
   if (!trimmed || trimmed.length > MAX_CLASS_NAME || /[\u0000-\u001f]/.test(trimmed)) {
-    throw new AppError("DATASET_LABELS_INVALID", `invalid class name ${JSON.stringify(name)} in ${where}: 1 to ${MAX_CLASS_NAME} printable characters`, {
-      class: name,
-    });
+    throw new AppError(
+      "DATASET_LABELS_INVALID",
+      `invalid class name ${JSON.stringify(name)} in ${where}: 1 to ${MAX_CLASS_NAME} printable characters`,
+      {
+        class: name,
+      },
+    );
   }
   return trimmed;
 }
 
 function normaliseCsvPath(p: string): string {
-  return p.trim().replace(/\\/g, "/").split("/").filter((s) => s !== "" && s !== ".").join("/");
+  return p
+    .trim()
+    .replace(/\\/g, "/")
+    .split("/")
+    .filter((s) => s !== "" && s !== ".")
+    .join("/");
 }
 
 export interface LayoutLimits {
@@ -144,7 +153,10 @@ async function readLabelsCsv(labelsFile: ExtractedFile, limits: LayoutLimits, on
     if (line === 1) {
       const header = row.map((h) => h.trim().toLowerCase());
       if (header[0] !== "path" || header[1] !== "label") {
-        throw new AppError("DATASET_LABELS_INVALID", `labels.csv must start with the header "path,label", got ${JSON.stringify(row.join(","))}`);
+        throw new AppError(
+          "DATASET_LABELS_INVALID",
+          `labels.csv must start with the header "path,label", got ${JSON.stringify(row.join(","))}`,
+        );
       }
       return;
     }
@@ -201,7 +213,8 @@ function folderLayout(files: ExtractedFile[], root: string): Layout {
   for (const { f, parts } of inner) {
     if (predefined) {
       const subset: Subset | null = TRAIN_DIRS.includes(parts[0]) ? "train" : VAL_DIRS.includes(parts[0]) ? "validation" : null;
-      if (subset && parts.length > 2) out.push({ ...f, class: checkClassName(parts[1], `folder "${root}${parts[0]}/${parts[1]}"`), subset });
+      if (subset && parts.length > 2)
+        out.push({ ...f, class: checkClassName(parts[1], `folder "${root}${parts[0]}/${parts[1]}"`), subset });
       else rejected.push({ path: f.path, reason: "not_in_a_class_folder" });
     } else if (parts.length > 1) {
       out.push({ ...f, class: checkClassName(parts[0], `folder "${root}${parts[0]}"`), subset: null });

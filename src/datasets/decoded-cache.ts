@@ -37,7 +37,14 @@ async function cacheProblem(storage: Storage, key: string, digestKey: string, ex
 }
 
 /** Builds the cache file unless a good one is stored (written to a temporary file, then committed, then its digest). */
-async function ensureCache(storage: Storage, tenant: string, datasetId: string, index: DatasetIndex, imageSize: number, log?: Logger): Promise<string> {
+async function ensureCache(
+  storage: Storage,
+  tenant: string,
+  datasetId: string,
+  index: DatasetIndex,
+  imageSize: number,
+  log?: Logger,
+): Promise<string> {
   const keys = datasetKeys(tenant, datasetId);
   const key = keys.decoded(imageSize);
   const digestKey = keys.decodedDigest(imageSize);

@@ -63,7 +63,9 @@ export async function extractArchive(archive: string, type: ArchiveType, outDir:
   const archiveBytes = (await fs.stat(archive)).size;
   const tracker = createLimitTracker(limits, archiveBytes);
   try {
-    return type === "zip" ? await extractZip(archive, outDir, limits, tracker) : await extractTar(archive, type === "tar.gz", outDir, tracker);
+    return type === "zip"
+      ? await extractZip(archive, outDir, limits, tracker)
+      : await extractTar(archive, type === "tar.gz", outDir, tracker);
   } catch (err) {
     throw corrupt(err);
   }
@@ -78,7 +80,12 @@ const CHARACTER_DEVICE = 0o020000;
 const BLOCK_DEVICE = 0o060000;
 const FIFO = 0o010000;
 const SOCKET = 0o140000;
-const SPECIAL_TYPES: Record<number, string> = { [CHARACTER_DEVICE]: "character device", [BLOCK_DEVICE]: "block device", [FIFO]: "fifo", [SOCKET]: "socket" };
+const SPECIAL_TYPES: Record<number, string> = {
+  [CHARACTER_DEVICE]: "character device",
+  [BLOCK_DEVICE]: "block device",
+  [FIFO]: "fifo",
+  [SOCKET]: "socket",
+};
 
 function zipEntryPath(entry: yauzl.Entry): string {
   const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
@@ -174,7 +181,8 @@ async function extractTar(archive: string, gzipped: boolean, outDir: string, tra
       const header = entry.header;
       tracker.entry();
       const entryPath = safeEntryPath(header.name);
-      if (header.type === "symlink" || header.type === "link") refuseLink(entryPath, header.type === "link" ? "hard link" : "symbolic link");
+      if (header.type === "symlink" || header.type === "link")
+        refuseLink(entryPath, header.type === "link" ? "hard link" : "symbolic link");
       if (header.type !== "file" && header.type !== "contiguous-file" && header.type !== "directory") {
         refuseSpecial(entryPath, header.type ?? "unknown entry");
       }

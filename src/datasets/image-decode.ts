@@ -25,7 +25,9 @@ export async function decodeResizeRgb(input: Buffer | string, imageSize: number,
     .raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== CHANNELS || data.length !== imageSize * imageSize * CHANNELS) {
-    throw new Error(`decoded image has ${info.channels} channels and ${data.length} bytes, expected ${CHANNELS} and ${imageSize * imageSize * CHANNELS}`);
+    throw new Error(
+      `decoded image has ${info.channels} channels and ${data.length} bytes, expected ${CHANNELS} and ${imageSize * imageSize * CHANNELS}`,
+    );
   }
   return data;
 }

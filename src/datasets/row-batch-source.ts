@@ -35,7 +35,17 @@ export function rowBatchSource<X extends ModelInputs>(opts: RowBatchSourceOption
 
   async function readBatch(positions: number[]): Promise<Batch<X>> {
     const xs = await opts.read(positions.map((p) => rows[p]));
-    const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(positions.map((p) => labels[p]), "int32"), numClasses).toFloat()) as tf.Tensor2D;
+    const ys = tf.tidy(() =>
+      tf
+        .oneHot(
+          tf.tensor1d(
+            positions.map((p) => labels[p]),
+            "int32",
+          ),
+          numClasses,
+        )
+        .toFloat(),
+    ) as tf.Tensor2D;
     return { xs, ys };
   }
 
@@ -60,7 +70,11 @@ export function rowBatchSource<X extends ModelInputs>(opts: RowBatchSourceOption
         }
       } finally {
         // The consumer stopped early (abort): dispose what was read ahead.
-        for (const pending of ahead.splice(0)) pending.then((b) => tf.dispose([b.xs, b.ys]), () => {});
+        for (const pending of ahead.splice(0))
+          pending.then(
+            (b) => tf.dispose([b.xs, b.ys]),
+            () => {},
+          );
       }
     },
   };

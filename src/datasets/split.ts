@@ -19,13 +19,18 @@ export function validationCount(n: number, validationSplit: number): number {
 }
 
 /** Per class {train, validation} counts of the split a job would get (the predefined one when the dataset has it). */
-export function splitCounts(record: Pick<DatasetRecord, "counts" | "subsetCounts">, classes: string[], validationSplit: number): Record<string, SplitCounts> {
+export function splitCounts(
+  record: Pick<DatasetRecord, "counts" | "subsetCounts">,
+  classes: string[],
+  validationSplit: number,
+): Record<string, SplitCounts> {
   // Class names are the client's strings ("constructor", "__proto__"): only a record's own keys count,
   // and the answer is built with Object.fromEntries, which makes every name an own key.
   const count = (counts: Record<string, number>, cls: string) => (Object.hasOwn(counts, cls) ? counts[cls] : 0);
   return Object.fromEntries(
     classes.map((cls): [string, SplitCounts] => {
-      if (record.subsetCounts) return [cls, { train: count(record.subsetCounts.train, cls), validation: count(record.subsetCounts.validation, cls) }];
+      if (record.subsetCounts)
+        return [cls, { train: count(record.subsetCounts.train, cls), validation: count(record.subsetCounts.validation, cls) }];
       const n = count(record.counts, cls);
       const validation = validationCount(n, validationSplit);
       return [cls, { train: n - validation, validation }];
@@ -47,7 +52,13 @@ function hashString(value: string): number {
 }
 
 /** The index rows of `classes`, split. Depends only on the index, the classes, the split and the seed. */
-export function splitIndex(index: DatasetIndex, predefined: boolean, classes: string[], validationSplit: number, seed: number): SplitIndices {
+export function splitIndex(
+  index: DatasetIndex,
+  predefined: boolean,
+  classes: string[],
+  validationSplit: number,
+  seed: number,
+): SplitIndices {
   const rowsByClass = new Map<string, number[]>(classes.map((c) => [c, []]));
   for (const [row, img] of index.images.entries()) rowsByClass.get(img.class)?.push(row);
   const split: SplitIndices = { train: [], validation: [] };

@@ -58,7 +58,14 @@ export async function decodeImageForModel(input: Buffer, imageSize: number, maxP
 }
 
 /** Batches of decoded images from the cache rows, caffe-preprocessed; read ahead while the previous batch trains. */
-function imageBatchSource(cache: DecodedCache, examples: Examples, numClasses: number, batchSize: number, seed: number, shuffle: boolean): BatchSource {
+function imageBatchSource(
+  cache: DecodedCache,
+  examples: Examples,
+  numClasses: number,
+  batchSize: number,
+  seed: number,
+  shuffle: boolean,
+): BatchSource {
   return rowBatchSource({
     ...examples,
     numClasses,
@@ -85,7 +92,10 @@ export async function prepareTrainingData(opts: TrainingDataOptions): Promise<Tr
   const classes = opts.classes ?? record.classes;
   const unknown = classes.filter((c) => !record.classes.includes(c));
   if (unknown.length > 0) {
-    throw new AppError("VALIDATION_FAILED", `classes not in dataset "${datasetId}": ${unknown.join(", ")}`, { unknown, classes: record.classes });
+    throw new AppError("VALIDATION_FAILED", `classes not in dataset "${datasetId}": ${unknown.join(", ")}`, {
+      unknown,
+      classes: record.classes,
+    });
   }
 
   const predefined = record.split === "predefined";

@@ -23,7 +23,10 @@ export async function resolveEngine(setting: EngineSetting, backend: BackendName
     return "onnxruntime";
   } catch (error) {
     if (setting === "onnxruntime") {
-      throw new AppError("BACKEND_UNAVAILABLE", `TRAINING_ENGINE=onnxruntime but onnxruntime-node does not load: ${(error as Error).message}`);
+      throw new AppError(
+        "BACKEND_UNAVAILABLE",
+        `TRAINING_ENGINE=onnxruntime but onnxruntime-node does not load: ${(error as Error).message}`,
+      );
     }
     log?.warn({ err: error }, "onnxruntime-node does not load; the tfjs engine is used");
     return "tfjs";

@@ -78,9 +78,26 @@ const pairs = (flat: string[]): Record<string, string> => {
 };
 
 /** The job's parts, or null when its record does not exist (never created, or expired). */
-export async function readJob(db: JobRedis, queue: Pick<TrainingQueue, "keys" | "toKey">, jobId: string, opts: { metrics: boolean }): Promise<JobRead | null> {
+export async function readJob(
+  db: JobRedis,
+  queue: Pick<TrainingQueue, "keys" | "toKey">,
+  jobId: string,
+  opts: { metrics: boolean },
+): Promise<JobRead | null> {
   const k = queue.keys;
-  const keys = [jobKeys.record(db, jobId), jobKeys.metrics(db, jobId), queue.toKey(jobId), k.completed, k.failed, k.delayed, k.prioritized, k.active, k.wait, k.paused, k["waiting-children"]];
+  const keys = [
+    jobKeys.record(db, jobId),
+    jobKeys.metrics(db, jobId),
+    queue.toKey(jobId),
+    k.completed,
+    k.failed,
+    k.delayed,
+    k.prioritized,
+    k.active,
+    k.wait,
+    k.paused,
+    k["waiting-children"],
+  ];
   const reply = (await readJobCommand(db.redis)(...keys, jobId, opts.metrics ? "1" : "0")) as Reply;
   if (reply.length === 0) return null;
   const [record, metrics, [progress, ats, processedOn, finishedOn, failedReason, timestamp], bullState, position] = reply;

@@ -68,7 +68,11 @@ export interface TransactionWrites {
  * index and the uses sets. Job creation runs them in the same transaction as
  * the queue entry.
  */
-export function writeJobRecord(tx: TransactionWrites, db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): void {
+export function writeJobRecord(
+  tx: TransactionWrites,
+  db: JobRedis,
+  job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string },
+): void {
   tx.hset(jobKeys.record(db, job.jobId), {
     tenant: JSON.stringify(job.tenant),
     spec: JSON.stringify(job.spec),

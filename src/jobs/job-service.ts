@@ -114,7 +114,7 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
     const progress = bullJob && typeof bullJob.progress === "object" ? (bullJob.progress as Partial<JobProgress>) : null;
     const finishedAt =
       state === "cancelled"
-        ? (record.cancelledAt ?? (bullJob?.finishedOn ? new Date(bullJob.finishedOn).toISOString() : record.cancelRequestedAt ?? null))
+        ? (record.cancelledAt ?? (bullJob?.finishedOn ? new Date(bullJob.finishedOn).toISOString() : (record.cancelRequestedAt ?? null)))
         : isFinalState(state) && bullJob?.finishedOn
           ? new Date(bullJob.finishedOn).toISOString()
           : null;
@@ -133,7 +133,13 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
       queuePosition,
       progress:
         progress && typeof progress.epoch === "number"
-          ? { epoch: progress.epoch, epochs: progress.epochs!, batch: progress.batch!, batches: progress.batches!, fraction: progress.fraction! }
+          ? {
+              epoch: progress.epoch,
+              epochs: progress.epochs!,
+              batch: progress.batch!,
+              batches: progress.batches!,
+              fraction: progress.fraction!,
+            }
           : null,
       backend: record.backend ?? progress?.backend ?? null,
       engine: record.engine ?? null,
@@ -164,7 +170,10 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
    * (the Idempotency-Key) in one MULTI: all of them exist, or none. `afterCommit`
    * runs once they do (the job.queued webhook event, which reads the record).
    */
-  async function create(payload: TrainingJobPayload, opts: { alsoSet?: KeyToSet; afterCommit?: () => Promise<void> } = {}): Promise<JobView> {
+  async function create(
+    payload: TrainingJobPayload,
+    opts: { alsoSet?: KeyToSet; afterCommit?: () => Promise<void> } = {},
+  ): Promise<JobView> {
     const tx = (await queue.getBackend().client).multi();
     writeJobRecord(tx, db, payload);
     if (opts.alsoSet) tx.runCommand("set", [opts.alsoSet.key, opts.alsoSet.value, "EX", opts.alsoSet.ttlSeconds]);

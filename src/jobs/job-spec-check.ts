@@ -67,7 +67,10 @@ export async function checkJobSpec(
     );
   }
   if (spec.earlyStopping?.monitor.startsWith("val_") && !hasValidation) {
-    throw new AppError("EARLY_STOPPING_NEEDS_VALIDATION", `earlyStopping.monitor ${spec.earlyStopping.monitor} needs validation data: set validationSplit > 0`);
+    throw new AppError(
+      "EARLY_STOPPING_NEEDS_VALIDATION",
+      `earlyStopping.monitor ${spec.earlyStopping.monitor} needs validation data: set validationSplit > 0`,
+    );
   }
 
   if (spec.baseWeights === "imagenet") {

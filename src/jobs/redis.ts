@@ -5,7 +5,11 @@ import { Redis } from "ioredis";
 
 export type RedisRole = "producer" | "consumer";
 
-export function redisOptions(role: RedisRole): { enableOfflineQueue?: boolean; maxRetriesPerRequest: number | null; connectTimeout: number } {
+export function redisOptions(role: RedisRole): {
+  enableOfflineQueue?: boolean;
+  maxRetriesPerRequest: number | null;
+  connectTimeout: number;
+} {
   return role === "producer"
     ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 }
     : { maxRetriesPerRequest: null, connectTimeout: 10_000 };

@@ -57,7 +57,10 @@ export function trainingJobOptions(config: Pick<Config, "jobRetentionDays" | "re
 }
 
 /** The queue on a producer connection; workers open their own with createRedis(url, "consumer"). */
-export function createTrainingQueue(connection: Redis, config: Pick<Config, "redisPrefix" | "jobRetentionDays" | "retryBackoffMs">): TrainingQueue {
+export function createTrainingQueue(
+  connection: Redis,
+  config: Pick<Config, "redisPrefix" | "jobRetentionDays" | "retryBackoffMs">,
+): TrainingQueue {
   return new Queue<TrainingJobPayload, unknown, typeof TRAINING_JOB_NAME>(TRAINING_QUEUE, {
     connection,
     prefix: config.redisPrefix,

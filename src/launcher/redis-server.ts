@@ -75,7 +75,21 @@ export async function startRedisServer(dir: string, port?: number, extraArgs: st
   const chosen = port ?? (await freePort());
   const child = spawn(
     "redis-server",
-    ["--port", String(chosen), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", ...extraArgs],
+    [
+      "--port",
+      String(chosen),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--appendonly",
+      "yes",
+      "--save",
+      "",
+      "--maxmemory-policy",
+      "noeviction",
+      ...extraArgs,
+    ],
     { stdio: "ignore" },
   );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));

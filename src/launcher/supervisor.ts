@@ -46,7 +46,9 @@ export function supervise(
       running = undefined;
       if (stopped) return;
       delay = restartDelay(delay, Date.now() - startedAt, policy);
-      say(`${name} exited (${signal ?? `code ${code}`}) after ${formatSeconds(Date.now() - startedAt)}: restarting in ${formatSeconds(delay)}`);
+      say(
+        `${name} exited (${signal ?? `code ${code}`}) after ${formatSeconds(Date.now() - startedAt)}: restarting in ${formatSeconds(delay)}`,
+      );
       timer = setTimeout(launch, delay);
     });
   };

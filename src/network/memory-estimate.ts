@@ -53,7 +53,12 @@ let base: LayerInfo[] | undefined;
 /** The 175 base layers in Keras order, with their parameter counts (which do not depend on the image size). */
 function baseLayers(): LayerInfo[] {
   if (base) return base;
-  const tm = buildTransferModel({ imageSize: MIN_IMAGE_SIZE, numClasses: 2, head: { pooling: "avg", denseUnits: 1, dropout: 0 }, unfrozenLayers: 0 });
+  const tm = buildTransferModel({
+    imageSize: MIN_IMAGE_SIZE,
+    numClasses: 2,
+    head: { pooling: "avg", denseUnits: 1, dropout: 0 },
+    unfrozenLayers: 0,
+  });
   base = tm.baseLayers.map((layer) => ({
     name: layer.name,
     className: layer.getClassName(),
@@ -112,7 +117,9 @@ export function estimateTrainingMemory(spec: MemorySpec): MemoryEstimate {
   const trainableParams = trainable.reduce((sum, l) => sum + l.params, 0) + headParams;
   const allParams = layers.reduce((sum, l) => sum + l.params, 0) + headParams;
   const tapeElements =
-    trainable.reduce((sum, l) => sum + elements(shapes.get(l.name)!), 0) + [...cut].reduce((sum, name) => sum + elements(shapes.get(name)!), 0) + headElements;
+    trainable.reduce((sum, l) => sum + elements(shapes.get(l.name)!), 0) +
+    [...cut].reduce((sum, name) => sum + elements(shapes.get(name)!), 0) +
+    headElements;
   const largestFrozen = frozen.reduce((max, l) => Math.max(max, elements(shapes.get(l.name)!)), 0);
 
   const b = spec.batchSize;

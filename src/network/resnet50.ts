@@ -43,7 +43,14 @@ export function seedSequence(seed: number | undefined): () => number | undefined
 }
 
 interface Builder {
-  conv(x: tf.SymbolicTensor, filters: number, kernelSize: number, name: string, strides?: number, padding?: "valid" | "same"): tf.SymbolicTensor;
+  conv(
+    x: tf.SymbolicTensor,
+    filters: number,
+    kernelSize: number,
+    name: string,
+    strides?: number,
+    padding?: "valid" | "same",
+  ): tf.SymbolicTensor;
   bn(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor;
   relu(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor;
 }

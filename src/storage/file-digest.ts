@@ -37,7 +37,14 @@ export async function digestLocalFile(file: string): Promise<FileDigest> {
 
 export function isFileDigest(value: unknown): value is FileDigest {
   const d = value as FileDigest | null;
-  return typeof d === "object" && d !== null && Number.isInteger(d.bytes) && d.bytes >= 0 && typeof d.sha256 === "string" && /^[0-9a-f]{64}$/.test(d.sha256);
+  return (
+    typeof d === "object" &&
+    d !== null &&
+    Number.isInteger(d.bytes) &&
+    d.bytes >= 0 &&
+    typeof d.sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(d.sha256)
+  );
 }
 
 /** A JSON record written after the file it describes; absent, torn or not JSON reads as null (the file is then unverified). */

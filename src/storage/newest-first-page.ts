@@ -29,7 +29,12 @@ function decodeCursor(cursor: string, isId: (id: string) => boolean): Position |
 }
 
 /** `records` in any order; a cursor that is not a `nextCursor` is INVALID_CURSOR. */
-export function newestFirstPage<T extends Position>(records: T[], limit: number, cursor: string | undefined, isId: (id: string) => boolean): Page<T> {
+export function newestFirstPage<T extends Position>(
+  records: T[],
+  limit: number,
+  cursor: string | undefined,
+  isId: (id: string) => boolean,
+): Page<T> {
   const after = cursor === undefined ? undefined : decodeCursor(cursor, isId);
   if (after === null) throw new AppError("INVALID_CURSOR", "cursor is not one this API returned", { cursor });
   const rest = [...records].sort(newerFirst).filter((r) => !after || newerFirst(after, r) < 0);

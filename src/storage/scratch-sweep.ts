@@ -12,7 +12,11 @@ import path from "node:path";
 /** Scratch space under DATA_DIR: temporary files and directories, each named for its owner. */
 export const TMP_DIR = ".tmp";
 
-const HOST = os.hostname().replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64) || "host";
+const HOST =
+  os
+    .hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, "_")
+    .slice(0, 64) || "host";
 
 /** Prefix of every scratch entry this process creates: `<pid>@<host>~`. */
 export function scratchOwnerTag(pid = process.pid, host = HOST): string {

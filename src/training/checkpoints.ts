@@ -97,7 +97,12 @@ async function readManifest(storage: Storage, key: string): Promise<CheckpointMa
   try {
     const m = JSON.parse(text) as CheckpointManifest;
     const wellFormed =
-      Number.isInteger(m.epoch) && m.epoch >= 1 && Array.isArray(m.metrics) && m.metrics.length === m.epoch && Array.isArray(m.files) && Number.isInteger(m.seed);
+      Number.isInteger(m.epoch) &&
+      m.epoch >= 1 &&
+      Array.isArray(m.metrics) &&
+      m.metrics.length === m.epoch &&
+      Array.isArray(m.files) &&
+      Number.isInteger(m.seed);
     return wellFormed ? m : null;
   } catch {
     return null;
@@ -118,7 +123,12 @@ export async function listCheckpoints(storage: Storage, tenant: string, jobId: s
 }
 
 /** Why the checkpoint cannot be resumed from (a file missing, torn or altered since written), or null. */
-export async function checkpointProblem(storage: Storage, tenant: string, jobId: string, manifest: CheckpointManifest): Promise<string | null> {
+export async function checkpointProblem(
+  storage: Storage,
+  tenant: string,
+  jobId: string,
+  manifest: CheckpointManifest,
+): Promise<string | null> {
   for (const needed of [MODEL_JSON, OPTIMIZER_FILE]) if (!manifest.files.includes(needed)) return `the manifest lists no ${needed}`;
   for (const file of manifest.files) {
     const digest = manifest.digests?.[file];
@@ -149,7 +159,11 @@ export async function resumableCheckpoint(
     // No manifest: a checkpoint whose writing was cut short, which exists for no reader.
     if (manifest === "missing") continue;
     const problem =
-      manifest === null ? "its manifest is unreadable" : manifest.epoch !== epoch ? `its manifest says epoch ${manifest.epoch}` : await checkpointProblem(storage, tenant, jobId, manifest);
+      manifest === null
+        ? "its manifest is unreadable"
+        : manifest.epoch !== epoch
+          ? `its manifest says epoch ${manifest.epoch}`
+          : await checkpointProblem(storage, tenant, jobId, manifest);
     if (problem === null) return manifest!;
     onSkip(epoch, problem);
     await deleteCheckpoint(storage, tenant, jobId, epoch);
@@ -175,7 +189,13 @@ function decodeEpochCursor(cursor: string): number {
 }
 
 /** One page of the job's checkpoints, epoch ascending; a cursor that is not a `nextCursor` is INVALID_CURSOR. */
-export async function checkpointPage(storage: Storage, tenant: string, jobId: string, limit: number, cursor?: string): Promise<Page<CheckpointSummary>> {
+export async function checkpointPage(
+  storage: Storage,
+  tenant: string,
+  jobId: string,
+  limit: number,
+  cursor?: string,
+): Promise<Page<CheckpointSummary>> {
   const after = cursor === undefined ? 0 : decodeEpochCursor(cursor);
   const rest = (await checkpointSummaries(storage, tenant, jobId)).filter((c) => c.epoch > after);
   const items = rest.slice(0, limit);
@@ -196,7 +216,12 @@ async function checkpointSummaries(storage: Storage, tenant: string, jobId: stri
   }));
 }
 
-export async function readCheckpointOptimizerState(storage: Storage, tenant: string, jobId: string, epoch: number): Promise<OptimizerState> {
+export async function readCheckpointOptimizerState(
+  storage: Storage,
+  tenant: string,
+  jobId: string,
+  epoch: number,
+): Promise<OptimizerState> {
   return decodeOptimizerState(await storage.get(checkpointKey(tenant, jobId, epoch, OPTIMIZER_FILE)));
 }
 
@@ -222,7 +247,13 @@ export function checkpointsToKeep(manifests: readonly CheckpointManifest[], keep
 }
 
 /** Deletes the checkpoints checkpointsToKeep leaves out. */
-export async function pruneCheckpoints(storage: Storage, tenant: string, jobId: string, keep: number, alsoKeep: number | null = null): Promise<number[]> {
+export async function pruneCheckpoints(
+  storage: Storage,
+  tenant: string,
+  jobId: string,
+  keep: number,
+  alsoKeep: number | null = null,
+): Promise<number[]> {
   const manifests = await listCheckpoints(storage, tenant, jobId);
   const kept = checkpointsToKeep(manifests, keep, alsoKeep);
   const removed: number[] = [];

@@ -51,7 +51,10 @@ const FIELD: Record<MonitoredMetric, keyof EpochMetrics> = {
 export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptions, previous: readonly EpochMetrics[] = []): EarlyStopping {
   const { monitor, patience, minDelta, restoreBest } = options;
   if (!(monitor in FIELD)) {
-    throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping monitor must be one of ${Object.keys(FIELD).join(", ")}, got "${String(monitor)}"`);
+    throw new AppError(
+      "INVALID_TRAINING_OPTIONS",
+      `early stopping monitor must be one of ${Object.keys(FIELD).join(", ")}, got "${String(monitor)}"`,
+    );
   }
   if (!Number.isInteger(patience) || patience < 0) {
     throw new AppError("INVALID_TRAINING_OPTIONS", `early stopping patience must be an integer >= 0, got ${patience}`);
@@ -61,8 +64,7 @@ export function earlyStopping(model: tf.LayersModel, options: EarlyStoppingOptio
   }
   const maximise = monitor.endsWith("accuracy");
   const delta = Math.abs(minDelta);
-  const improves = (current: number, reference: number) =>
-    maximise ? current - delta > reference : current + delta < reference;
+  const improves = (current: number, reference: number) => (maximise ? current - delta > reference : current + delta < reference);
 
   let best = maximise ? -Infinity : Infinity;
   let bestEpoch: number | null = null;

@@ -103,7 +103,8 @@ function decodeRows(bytes: Buffer, count: number, cut: CutTensor[], dtype: Featu
   return cut.map((c, i) => {
     const start = elements.slice(0, i).reduce((a, b) => a + b, 0);
     const out = new Float32Array(count * elements[i]);
-    for (let r = 0; r < count; r++) out.set(values.subarray(r * rowElements + start, r * rowElements + start + elements[i]), r * elements[i]);
+    for (let r = 0; r < count; r++)
+      out.set(values.subarray(r * rowElements + start, r * rowElements + start + elements[i]), r * elements[i]);
     return tf.tensor(out, [count, ...c.shape]);
   });
 }
@@ -123,10 +124,16 @@ export interface EnsureFeatureCacheOptions {
 }
 
 /** The stored meta when its rows can be used as they are; otherwise why not (absent, another shape, torn or altered since written). */
-async function checkStored(storage: Storage, keys: { data: string; meta: string }, rows: number, rowBytes: number): Promise<{ meta: FeatureCacheMeta } | { problem: string }> {
+async function checkStored(
+  storage: Storage,
+  keys: { data: string; meta: string },
+  rows: number,
+  rowBytes: number,
+): Promise<{ meta: FeatureCacheMeta } | { problem: string }> {
   const meta = (await readRecord(storage, keys.meta)) as FeatureCacheMeta | null;
   if (meta === null || typeof meta !== "object") return { problem: `${keys.meta} is missing or unreadable` };
-  if (meta.rows !== rows || meta.rowBytes !== rowBytes) return { problem: `${keys.data} holds ${meta.rows} rows of ${meta.rowBytes} bytes, ${rows} of ${rowBytes} are needed` };
+  if (meta.rows !== rows || meta.rowBytes !== rowBytes)
+    return { problem: `${keys.data} holds ${meta.rows} rows of ${meta.rowBytes} bytes, ${rows} of ${rowBytes} are needed` };
   if (!isFileDigest(meta.digest) || meta.digest.bytes !== rows * rowBytes) return { problem: `${keys.meta} records no usable digest` };
   const problem = await digestProblem(storage, keys.data, meta.digest);
   return problem === null ? { meta } : { problem };
@@ -143,7 +150,8 @@ export async function ensureFeatureCache(opts: EnsureFeatureCacheOptions): Promi
   const built = "problem" in stored;
   let digest: FileDigest;
   if ("problem" in stored) {
-    if (await storage.exists(keys.data)) opts.log?.warn({ datasetId: identity.datasetId, problem: stored.problem }, "feature cache failed its check; computing it again");
+    if (await storage.exists(keys.data))
+      opts.log?.warn({ datasetId: identity.datasetId, problem: stored.problem }, "feature cache failed its check; computing it again");
     // The old meta must not vouch for rows while they are rewritten.
     await storage.delete(keys.meta);
     digest = await computeInto(opts, keys.data, elements);

@@ -32,7 +32,11 @@ function argMax(values: Float32Array, offset: number, classes: number): number {
 }
 
 /** Per batch: summed Keras categorical cross-entropy (renormalise, clip, -sum y log p) and correct count. */
-function scoreBatch(probabilities: Float32Array, labels: Float32Array, count: number): { lossSum: number; correct: number; finite: boolean } {
+function scoreBatch(
+  probabilities: Float32Array,
+  labels: Float32Array,
+  count: number,
+): { lossSum: number; correct: number; finite: boolean } {
   const classes = labels.length / count;
   let lossSum = 0;
   let correct = 0;
@@ -59,7 +63,10 @@ function invalid(message: string, details?: Record<string, unknown>): AppError {
 
 /** `step` must have been created from `tail`'s current weights; `seed` is the job's (dropout masks). */
 export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxTrainStep, seed: number): TailStepper {
-  const masked: MaskedLayer[] = step.graph.dropoutMasks.map((m) => ({ units: m.units, rate: Number(tail.getLayer(m.layer).getConfig().rate ?? 0) }));
+  const masked: MaskedLayer[] = step.graph.dropoutMasks.map((m) => ({
+    units: m.units,
+    rate: Number(tail.getLayer(m.layer).getConfig().rate ?? 0),
+  }));
   const momentsOf = (weight: tf.LayerVariable, kind: "m" | "v") => step.graph.state.find((s) => s.kind === kind && s.variable === weight)!;
   return {
     engine: "onnxruntime",
@@ -98,7 +105,12 @@ export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxTrainStep,
           ? []
           : tail.trainableWeights.map((weight) => {
               const m = momentsOf(weight, "m");
-              return { name: weight.originalName, shape: [...m.shape], m: step.value(m.input), v: step.value(momentsOf(weight, "v").input) };
+              return {
+                name: weight.originalName,
+                shape: [...m.shape],
+                m: step.value(m.input),
+                v: step.value(momentsOf(weight, "v").input),
+              };
             });
       return { kind: "adam", iterations: counters.iterations, accBeta1: counters.accBeta1, accBeta2: counters.accBeta2, moments };
     },
@@ -106,7 +118,10 @@ export function createOnnxTailStepper(tail: tf.LayersModel, step: OnnxTrainStep,
       if (state.kind !== "adam") throw invalid(`optimizer state of kind "${String(state.kind)}", expected "adam"`);
       const trainable = tail.trainableWeights;
       const extra = state.moments.map((m) => m.name).filter((name) => !trainable.some((w) => w.originalName === name));
-      if (extra.length > 0) throw invalid(`the optimizer state has moments for weights that are not trainable here: ${extra.slice(0, 20).join(", ")}`, { extra });
+      if (extra.length > 0)
+        throw invalid(`the optimizer state has moments for weights that are not trainable here: ${extra.slice(0, 20).join(", ")}`, {
+          extra,
+        });
       if (state.moments.length > 0) {
         for (const weight of trainable) {
           const moments = state.moments.find((m) => m.name === weight.originalName);

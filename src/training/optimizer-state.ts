@@ -89,19 +89,32 @@ export async function importOptimizerState(optimizer: tf.Optimizer, model: tf.La
     throw new AppError("OPTIMIZER_STATE_INVALID", "optimizer state can only be loaded into an optimizer that has not taken a step");
   }
   const trainable = model.trainableWeights;
-  const ordered = state.moments.length === 0 ? [] : trainable.map((weight) => {
-    const moments = state.moments.find((m) => m.name === weight.originalName);
-    if (!moments) {
-      throw new AppError("OPTIMIZER_STATE_INVALID", `the optimizer state has no moments for trainable weight "${weight.originalName}"`);
-    }
-    if (!tf.util.arraysEqual(moments.shape, weight.shape as number[])) {
-      throw new AppError("OPTIMIZER_STATE_INVALID", `moments of "${weight.originalName}" have shape [${moments.shape}], the weight [${weight.shape}]`);
-    }
-    return { weight, moments };
-  });
+  const ordered =
+    state.moments.length === 0
+      ? []
+      : trainable.map((weight) => {
+          const moments = state.moments.find((m) => m.name === weight.originalName);
+          if (!moments) {
+            throw new AppError(
+              "OPTIMIZER_STATE_INVALID",
+              `the optimizer state has no moments for trainable weight "${weight.originalName}"`,
+            );
+          }
+          if (!tf.util.arraysEqual(moments.shape, weight.shape as number[])) {
+            throw new AppError(
+              "OPTIMIZER_STATE_INVALID",
+              `moments of "${weight.originalName}" have shape [${moments.shape}], the weight [${weight.shape}]`,
+            );
+          }
+          return { weight, moments };
+        });
   if (ordered.length !== state.moments.length) {
     const extra = state.moments.map((m) => m.name).filter((name) => !trainable.some((w) => w.originalName === name));
-    throw new AppError("OPTIMIZER_STATE_INVALID", `the optimizer state has moments for weights that are not trainable here: ${extra.slice(0, 20).join(", ")}`, { extra });
+    throw new AppError(
+      "OPTIMIZER_STATE_INVALID",
+      `the optimizer state has moments for weights that are not trainable here: ${extra.slice(0, 20).join(", ")}`,
+      { extra },
+    );
   }
   const values = [
     { name: "iter", tensor: tf.scalar(state.iterations, "int32") },

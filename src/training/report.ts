@@ -65,7 +65,11 @@ function ratio(numerator: number, denominator: number): number {
 }
 
 /** `labels` and `predictions` are class indices into `classes`, one pair per example. */
-export function classificationReport(labels: readonly number[], predictions: readonly number[], classes: readonly string[]): ClassificationReport {
+export function classificationReport(
+  labels: readonly number[],
+  predictions: readonly number[],
+  classes: readonly string[],
+): ClassificationReport {
   if (labels.length !== predictions.length) {
     throw new AppError("INTERNAL", `${labels.length} labels but ${predictions.length} predictions`);
   }
@@ -90,14 +94,26 @@ export function classificationReport(labels: readonly number[], predictions: rea
 
   const total = labels.length;
   const average = (weight: (m: ClassMetrics) => number, weights: number): AveragedMetrics => ({
-    precision: ratio(perClass.reduce((s, m) => s + weight(m) * m.precision, 0), weights),
-    recall: ratio(perClass.reduce((s, m) => s + weight(m) * m.recall, 0), weights),
-    f1: ratio(perClass.reduce((s, m) => s + weight(m) * m.f1, 0), weights),
+    precision: ratio(
+      perClass.reduce((s, m) => s + weight(m) * m.precision, 0),
+      weights,
+    ),
+    recall: ratio(
+      perClass.reduce((s, m) => s + weight(m) * m.recall, 0),
+      weights,
+    ),
+    f1: ratio(
+      perClass.reduce((s, m) => s + weight(m) * m.f1, 0),
+      weights,
+    ),
     support: total,
   });
   return {
     classes: perClass,
-    accuracy: ratio(perClass.reduce((s, _m, c) => s + matrix[c][c], 0), total),
+    accuracy: ratio(
+      perClass.reduce((s, _m, c) => s + matrix[c][c], 0),
+      total,
+    ),
     macroAvg: average(() => 1, k),
     weightedAvg: average((m) => m.support, total),
     confusionMatrix: matrix,

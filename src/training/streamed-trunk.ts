@@ -18,7 +18,12 @@ export interface StreamedTrunk {
 }
 
 /** null when nothing before the head is frozen: train the whole model on its images. */
-export async function prepareStreamedTrunk(tm: TransferModel, unfrozenLayers: number, imageSize: number, engine: EngineName): Promise<StreamedTrunk | null> {
+export async function prepareStreamedTrunk(
+  tm: TransferModel,
+  unfrozenLayers: number,
+  imageSize: number,
+  engine: EngineName,
+): Promise<StreamedTrunk | null> {
   const split = splitAtFrozenBoundary(tm, unfrozenLayers);
   if (!split) return null;
   const onnx: OnnxTrunk | null = engine === "onnxruntime" ? await createOnnxTrunk(split.trunk, imageSize) : null;

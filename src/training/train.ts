@@ -83,7 +83,8 @@ function checkOptions(opts: TrainOptions): void {
   const problems = [
     !(learningRate > 0 && Number.isFinite(learningRate)) && `learningRate must be a positive number, got ${learningRate}`,
     !(Number.isInteger(epochs) && epochs >= 0) && `epochs must be an integer >= 0, got ${epochs}`,
-    !(Number.isInteger(initialEpoch) && initialEpoch >= 0 && initialEpoch <= epochs) && `initialEpoch must be an integer in [0, epochs], got ${initialEpoch}`,
+    !(Number.isInteger(initialEpoch) && initialEpoch >= 0 && initialEpoch <= epochs) &&
+      `initialEpoch must be an integer in [0, epochs], got ${initialEpoch}`,
     !Number.isInteger(seed) && `seed must be an integer, got ${seed}`,
     opts.model.trainableWeights.length === 0 && "the model has no trainable weights",
   ].filter((p): p is string => typeof p === "string");
@@ -97,7 +98,13 @@ interface EpochTotals {
 }
 
 /** One epoch of optimizer steps; null when the signal fired. */
-async function trainEpoch(stepper: TailStepper, source: BatchSource<ModelInputs>, epoch: number, seeder: DropoutSeeder, opts: TrainOptions): Promise<EpochTotals | null> {
+async function trainEpoch(
+  stepper: TailStepper,
+  source: BatchSource<ModelInputs>,
+  epoch: number,
+  seeder: DropoutSeeder,
+  opts: TrainOptions,
+): Promise<EpochTotals | null> {
   const loss = createRunningMean();
   const accuracy = createRunningMean();
   let batch = 0;
@@ -123,7 +130,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkOptions(opts);
   const { model, epochs, initialEpoch = 0, signal } = opts;
   const clock = opts.clock ?? (() => performance.now());
-  const stepper = await openTailStepper({ model, engine: opts.engine ?? "tfjs", learningRate: opts.learningRate, seed: opts.seed, log: opts.log });
+  const stepper = await openTailStepper({
+    model,
+    engine: opts.engine ?? "tfjs",
+    learningRate: opts.learningRate,
+    seed: opts.seed,
+    log: opts.log,
+  });
   const seeder = createDropoutSeeder(model, opts.seed);
   const history: EpochMetrics[] = [];
   let aborted = false;

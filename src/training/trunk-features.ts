@@ -5,7 +5,12 @@ import * as tf from "@tensorflow/tfjs";
 import { rgbToTensor } from "../datasets/image-decode.js";
 import { preprocessInput } from "../network/preprocess.js";
 
-export async function computeTrunkFeatures(trunk: tf.LayersModel, pixels: Uint8Array, count: number, imageSize: number): Promise<Float32Array[]> {
+export async function computeTrunkFeatures(
+  trunk: tf.LayersModel,
+  pixels: Uint8Array,
+  count: number,
+  imageSize: number,
+): Promise<Float32Array[]> {
   const outputs = tf.tidy(() => {
     const rgb = rgbToTensor(pixels, count, imageSize);
     const out = trunk.predict(preprocessInput(rgb));

@@ -27,7 +27,10 @@ try {
   port.on("message", async ({ pixels, count }: { pixels: Uint8Array; count: number }) => {
     try {
       const features = await computeTrunkFeatures(trunk, pixels, count, init.model.imageSize);
-      port.postMessage({ features }, features.map((f) => f.buffer as ArrayBuffer));
+      port.postMessage(
+        { features },
+        features.map((f) => f.buffer as ArrayBuffer),
+      );
     } catch (error) {
       port.postMessage({ error: (error as Error).message });
     }

@@ -7,7 +7,10 @@ import { readJobRecord, type JobRedis } from "../jobs/job-records.js";
 import type { JobWebhooks } from "./webhook-queue.js";
 import type { WebhookEventType } from "./webhook-events.js";
 
-export function emitTrainingWebhooks(worker: Pick<Worker, "on">, deps: { webhooks: JobWebhooks; db: JobRedis; log: Pick<Logger, "warn"> }): void {
+export function emitTrainingWebhooks(
+  worker: Pick<Worker, "on">,
+  deps: { webhooks: JobWebhooks; db: JobRedis; log: Pick<Logger, "warn"> },
+): void {
   const { webhooks, db, log } = deps;
   const send = (job: Job | undefined, type: WebhookEventType | Promise<WebhookEventType | null>) => {
     if (!job?.id) return;

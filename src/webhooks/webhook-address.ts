@@ -8,10 +8,27 @@ import { AppError } from "../errors.js";
 
 const BLOCKED = new net.BlockList();
 for (const [address, prefix] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-  ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 4], ["240.0.0.0", 4],
-] as const) BLOCKED.addSubnet(address, prefix, "ipv4");
-for (const [address, prefix] of [["::", 128], ["::1", 128], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8], ["64:ff9b::", 96]] as const) {
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
+] as const)
+  BLOCKED.addSubnet(address, prefix, "ipv4");
+for (const [address, prefix] of [
+  ["::", 128],
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["ff00::", 8],
+  ["64:ff9b::", 96],
+] as const) {
   BLOCKED.addSubnet(address, prefix, "ipv6");
 }
 
@@ -22,7 +39,10 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 function refused(url: string, address: string): AppError {
-  return new AppError("WEBHOOK_URL_REFUSED", `webhook URL ${url} resolves to ${address}, a private, loopback or link-local address`, { url, address });
+  return new AppError("WEBHOOK_URL_REFUSED", `webhook URL ${url} resolves to ${address}, a private, loopback or link-local address`, {
+    url,
+    address,
+  });
 }
 
 /** The URL parsed, http(s) only, without credentials. */

@@ -21,7 +21,11 @@ const DELIVERY_TIMEOUT_MS = 10_000;
 const ORDER_WAIT_MS = 250;
 
 /** One POST; resolves with the status code (any), rejects on network errors, timeouts and refused addresses. */
-export async function postWebhook(delivery: Pick<WebhookDelivery, "eventId" | "url" | "body">, secret: string, allowPrivate: boolean): Promise<number> {
+export async function postWebhook(
+  delivery: Pick<WebhookDelivery, "eventId" | "url" | "body">,
+  secret: string,
+  allowPrivate: boolean,
+): Promise<number> {
   const url = parseWebhookUrl(delivery.url);
   if (!allowPrivate) assertPublicLiteral(url);
   const timestamp = Math.floor(Date.now() / 1000);
@@ -72,7 +76,8 @@ export function createWebhookWorker(opts: {
       await settleInOrder(db, delivery.jobId, delivery.eventId);
       return result;
     } catch (err) {
-      if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await settleInOrder(db, delivery.jobId, delivery.eventId);
+      if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+        await settleInOrder(db, delivery.jobId, delivery.eventId);
       throw err;
     }
   }
@@ -111,7 +116,11 @@ export function createWebhookWorker(opts: {
     }
     return { statusCode };
   }
-  const worker = new Worker<WebhookDelivery>(WEBHOOK_QUEUE, deliver, { connection: opts.connection, prefix: config.redisPrefix, concurrency: 8 });
+  const worker = new Worker<WebhookDelivery>(WEBHOOK_QUEUE, deliver, {
+    connection: opts.connection,
+    prefix: config.redisPrefix,
+    concurrency: 8,
+  });
   worker.on("error", (err) => log.error({ err }, "webhook worker error"));
   worker.on("closed", () => void queue.close());
   return worker;

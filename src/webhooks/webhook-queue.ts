@@ -37,7 +37,10 @@ export interface DeliveryAttempt {
 
 export type WebhookQueue = Queue<WebhookDelivery>;
 
-export function createWebhookQueue(connection: Redis, config: Pick<Config, "redisPrefix" | "jobRetentionDays" | "webhookRetryBackoffMs">): WebhookQueue {
+export function createWebhookQueue(
+  connection: Redis,
+  config: Pick<Config, "redisPrefix" | "jobRetentionDays" | "webhookRetryBackoffMs">,
+): WebhookQueue {
   const age = config.jobRetentionDays * 24 * 3600;
   return new Queue<WebhookDelivery>(WEBHOOK_QUEUE, {
     connection,
@@ -73,15 +76,28 @@ export function createJobWebhooks(deps: { queue: WebhookQueue; db: JobRedis }) {
       const eventId = webhookEventId(jobId, type, attempt);
       // Registered before it is queued, so a delivery never overtakes an earlier change of the same job.
       const pending = jobKeys.webhookPending(deps.db, jobId);
-      await deps.db.redis.multi().zadd(pending, "NX", String(at.getTime()), eventId).expire(pending, 30 * 24 * 3600).exec();
-      await deps.queue.add(type, { eventId, jobId, tenant: record.tenant, url: hook.url, type, body: JSON.stringify(event) }, { jobId: eventId });
+      await deps.db.redis
+        .multi()
+        .zadd(pending, "NX", String(at.getTime()), eventId)
+        .expire(pending, 30 * 24 * 3600)
+        .exec();
+      await deps.queue.add(
+        type,
+        { eventId, jobId, tenant: record.tenant, url: hook.url, type, body: JSON.stringify(event) },
+        { jobId: eventId },
+      );
     },
   };
 }
 
 export type JobWebhooks = ReturnType<typeof createJobWebhooks>;
 
-export async function appendDeliveryAttempt(db: JobRedis, config: Pick<Config, "jobRetentionDays">, jobId: string, entry: DeliveryAttempt): Promise<void> {
+export async function appendDeliveryAttempt(
+  db: JobRedis,
+  config: Pick<Config, "jobRetentionDays">,
+  jobId: string,
+  entry: DeliveryAttempt,
+): Promise<void> {
   const key = jobKeys.webhookDeliveries(db, jobId);
   await db.redis
     .multi()
@@ -96,7 +112,12 @@ export async function appendDeliveryAttempt(db: JobRedis, config: Pick<Config, "
  * whose delivery BullMQ no longer holds (removed by hand) is dropped, so one
  * lost entry cannot hold the others back.
  */
-export async function isNextInOrder(db: JobRedis, queue: Pick<WebhookQueue, "getJobState">, jobId: string, eventId: string): Promise<boolean> {
+export async function isNextInOrder(
+  db: JobRedis,
+  queue: Pick<WebhookQueue, "getJobState">,
+  jobId: string,
+  eventId: string,
+): Promise<boolean> {
   const key = jobKeys.webhookPending(db, jobId);
   for (;;) {
     const [head] = await db.redis.zrange(key, "0", "0");

@@ -9,7 +9,7 @@ import { AppError } from "../errors.js";
 
 export type { Dataset, Group, H5File };
 
-type H5wasm = (typeof import("h5wasm/node"))["default"];
+type H5wasm = typeof import("h5wasm/node")["default"];
 type H5Module = Awaited<H5wasm["ready"]>;
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -17,7 +17,7 @@ const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x
 let loading: Promise<H5wasm> | undefined;
 /** Set once loaded: every entity this module hands out comes from a file opened after that. */
 let h5wasm: H5wasm | undefined;
-let ExternalLinkClass: (typeof import("h5wasm/node"))["ExternalLink"] | undefined;
+let ExternalLinkClass: typeof import("h5wasm/node")["ExternalLink"] | undefined;
 
 /**
  * Loads h5wasm on first use: compiling its HDF5 library costs seconds of CPU, which processes that never
@@ -97,7 +97,10 @@ export function unreadable(filePath: string, reason: string): AppError {
 function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // h5wasm's messages are HDF5 error stacks; their most specific line says what went wrong.
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const detail = lines.find((l) => l.startsWith("#000:")) ?? lines[0] ?? "unknown error";
   return detail.replace(/^#000: .*? in /, "").slice(0, 300);
 }
@@ -155,7 +158,8 @@ export function guardRead<T>(filePath: string, read: () => T, what = "/"): T {
 export function getInFile(filePath: string, holder: Group, name: string): ReturnType<Group["get"]> {
   const where = `${holder.path === "/" ? "" : holder.path}/${name}`;
   const entity = guardRead(filePath, () => holder.get(name), where);
-  if (ExternalLinkClass !== undefined && entity instanceof ExternalLinkClass) throw unsafe(filePath, where, "is an external link to another file");
+  if (ExternalLinkClass !== undefined && entity instanceof ExternalLinkClass)
+    throw unsafe(filePath, where, "is an external link to another file");
   return entity;
 }
 
@@ -251,11 +255,11 @@ export function readFloat32(filePath: string, dataset: Dataset): Float32Array {
   return guardRead(
     filePath,
     () => {
-    const value = dataset.value;
-    if (value instanceof Float32Array) return value;
-    if (value instanceof Float64Array) return Float32Array.from(value);
-    if (typeof value === "number") return Float32Array.of(value);
-    throw unreadable(filePath, `dataset ${dataset.path} holds ${String(dataset.dtype)}, not float32 weights`);
+      const value = dataset.value;
+      if (value instanceof Float32Array) return value;
+      if (value instanceof Float64Array) return Float32Array.from(value);
+      if (typeof value === "number") return Float32Array.of(value);
+      throw unreadable(filePath, `dataset ${dataset.path} holds ${String(dataset.dtype)}, not float32 weights`);
     },
     dataset.path,
   );

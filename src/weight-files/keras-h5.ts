@@ -115,12 +115,21 @@ function writeVlenAscii(holder: Group, name: string, value: string): void {
  * at `<layer>/<weight name>`, e.g. `conv1_conv/conv1_conv/kernel:0`, float32, contiguous.
  */
 export function writeKerasLayers(root: Group, layers: KerasLayer[], layerNamesLimit?: number): void {
-  writeStringList(root, "layer_names", layers.map((l) => l.name), layerNamesLimit);
+  writeStringList(
+    root,
+    "layer_names",
+    layers.map((l) => l.name),
+    layerNamesLimit,
+  );
   writeVlenAscii(root, "backend", "tensorflow");
   writeVlenAscii(root, "keras_version", KERAS_VERSION);
   for (const layer of layers) {
     const group = root.create_group(layer.name);
-    writeStringList(group, "weight_names", layer.weights.map((w) => w.name));
+    writeStringList(
+      group,
+      "weight_names",
+      layer.weights.map((w) => w.name),
+    );
     for (const weight of layer.weights) {
       const parts = weight.name.split("/");
       let parent = group;

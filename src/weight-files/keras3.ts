@@ -37,7 +37,10 @@ export function readKeras3(filePath: string, file: H5File): WeightsSource | unde
     for (const key of container.keys()) {
       const vars = getInFile(filePath, container, `${key}/vars`);
       if (!isGroup(vars)) continue;
-      const indices = vars.keys().filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
+      const indices = vars
+        .keys()
+        .filter((k) => /^\d+$/.test(k))
+        .sort((a, b) => Number(a) - Number(b));
       const weights = indices.flatMap((index) => {
         const dataset = getInFile(filePath, vars, index);
         if (!isDataset(dataset)) return [];

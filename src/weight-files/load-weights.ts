@@ -112,7 +112,12 @@ function mismatchError(filePath: string, report: WeightsReport, what: string): A
  * A read that returns more (or fewer) values than the layer's weight holds is refused: whatever a file
  * claims about a dataset's shape, a weight is filled only with exactly its own number of values.
  */
-async function applyWeights(filePath: string, layers: readonly tf.layers.Layer[], expected: ExpectedLayer[], match: WeightsMatch): Promise<void> {
+async function applyWeights(
+  filePath: string,
+  layers: readonly tf.layers.Layer[],
+  expected: ExpectedLayer[],
+  match: WeightsMatch,
+): Promise<void> {
   const byName = new Map(layers.map((l) => [l.name, l]));
   const values: { layer: tf.layers.Layer; data: Float32Array[] }[] = [];
   for (const [index, source] of match.pairs) {

@@ -167,10 +167,15 @@ function parseModelJson(filePath: string, container: TfjsContainer): ModelJson {
   } catch {
     throw unreadable(filePath, `${MODEL_JSON} is not JSON`);
   }
-  if (!isModelJson(parsed)) throw unreadable(filePath, `${MODEL_JSON} is not a TensorFlow.js layers model (modelTopology and weightsManifest)`);
+  if (!isModelJson(parsed))
+    throw unreadable(filePath, `${MODEL_JSON} is not a TensorFlow.js layers model (modelTopology and weightsManifest)`);
   for (const group of parsed.weightsManifest) {
     const bad = group.weights.find((w) => (w.dtype ?? "float32") !== "float32" || "quantization" in w);
-    if (bad) throw unreadable(filePath, `weight ${bad.name} is ${bad.dtype}${"quantization" in bad ? " quantized" : ""}; only float32 weights are supported`);
+    if (bad)
+      throw unreadable(
+        filePath,
+        `weight ${bad.name} is ${bad.dtype}${"quantization" in bad ? " quantized" : ""}; only float32 weights are supported`,
+      );
   }
   return parsed;
 }
@@ -325,9 +330,7 @@ export async function loadTfjsModel(filePath: string): Promise<tf.LayersModel> {
     for (const group of modelJson.weightsManifest) for (const shard of group.paths) parts.push(await container.read(shard));
     const data = Buffer.concat(parts);
     const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-    return await tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: modelJson.modelTopology as object, weightSpecs, weightData }),
-    );
+    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology as object, weightSpecs, weightData }));
   } finally {
     container.close();
   }

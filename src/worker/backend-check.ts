@@ -31,7 +31,11 @@ export function checkBackend(requested: TfjsBackendName): Promise<BackendInfo> {
       if (reply && "info" in reply) return resolve(reply.info);
       if (reply) return reject(new AppError("BACKEND_UNAVAILABLE", reply.error.message, reply.error.details));
       const how = signal ?? `code ${code}`;
-      reject(new AppError("BACKEND_UNAVAILABLE", `TFJS_BACKEND=${requested}: the backend check exited (${how}) without an answer`, { requested }));
+      reject(
+        new AppError("BACKEND_UNAVAILABLE", `TFJS_BACKEND=${requested}: the backend check exited (${how}) without an answer`, {
+          requested,
+        }),
+      );
     });
   });
 }

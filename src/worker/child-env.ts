@@ -3,7 +3,20 @@
 import { loadConfig } from "../config.js";
 
 /** What Node, libc and the native libraries of a child use; none of it is a secret. */
-const SYSTEM_VARS = ["PATH", "HOME", "USER", "TMPDIR", "TMP", "TEMP", "LANG", "LANGUAGE", "TZ", "NODE_ENV", "NODE_OPTIONS", "UV_THREADPOOL_SIZE"];
+const SYSTEM_VARS = [
+  "PATH",
+  "HOME",
+  "USER",
+  "TMPDIR",
+  "TMP",
+  "TEMP",
+  "LANG",
+  "LANGUAGE",
+  "TZ",
+  "NODE_ENV",
+  "NODE_OPTIONS",
+  "UV_THREADPOOL_SIZE",
+];
 const SYSTEM_PREFIXES = ["LC_", "TF_", "CUDA_", "NVIDIA_", "OMP_"];
 
 /** Settings the service reads that a child has no use for, and any name that looks like a credential. */

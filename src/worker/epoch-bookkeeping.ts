@@ -24,7 +24,12 @@ export interface EpochBookkeeping {
 }
 
 /** `model` is the whole model (checkpointed), `done` the epochs run before this attempt. */
-export function epochBookkeeping(attempt: Attempt, model: tf.LayersModel, inputs: TrainingInputs, done: readonly EpochMetrics[]): EpochBookkeeping {
+export function epochBookkeeping(
+  attempt: Attempt,
+  model: tf.LayersModel,
+  inputs: TrainingInputs,
+  done: readonly EpochMetrics[],
+): EpochBookkeeping {
   const { storage, db, tenant, jobId, spec, job, log } = attempt;
   const history = [...done];
   const epochs = spec.epochs;
@@ -55,7 +60,14 @@ export function epochBookkeeping(attempt: Attempt, model: tf.LayersModel, inputs
     },
     async onEpochEnd(metrics, optimizer) {
       history.push(metrics);
-      await writeCheckpoint(storage, { tenant, jobId, model, optimizerState: await optimizer.exportOptimizerState(), metrics: [...history], seed: spec.seed });
+      await writeCheckpoint(storage, {
+        tenant,
+        jobId,
+        model,
+        optimizerState: await optimizer.exportOptimizerState(),
+        metrics: [...history],
+        seed: spec.seed,
+      });
       await appendEpochMetrics(db, jobId, metrics);
       await pruneCheckpoints(storage, tenant, jobId, spec.keepCheckpoints, bestToKeep());
       const batches = inputs.train.batchCount;

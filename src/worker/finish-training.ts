@@ -11,7 +11,12 @@ import type { Attempt } from "./training-attempt.js";
 import type { TrainingInputs } from "./training-inputs.js";
 
 /** Saves `model` (the whole model) and returns its id. */
-export async function finishTraining(attempt: Attempt, model: tf.LayersModel, inputs: TrainingInputs, history: EpochMetrics[]): Promise<string> {
+export async function finishTraining(
+  attempt: Attempt,
+  model: tf.LayersModel,
+  inputs: TrainingInputs,
+  history: EpochMetrics[],
+): Promise<string> {
   const { storage, tenant, jobId, spec, data, log } = attempt;
   const report = inputs.validation ? await validationReport(attempt, inputs.model, inputs.validation) : null;
   const modelId = modelIdForJob(jobId);

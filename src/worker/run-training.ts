@@ -20,7 +20,11 @@ export { PROGRESS_INTERVAL_MS } from "./epoch-bookkeeping.js";
 export type TrainingOutcome = { status: "completed"; modelId: string } | { status: "stopped"; reason: StopReason; epochsDone: number };
 
 export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?: AbortSignal): Promise<TrainingOutcome> {
-  const stopped = (epochsDone: number): TrainingOutcome => ({ status: "stopped", reason: stopReasonOf(signal) ?? STOP_REASON.cancel, epochsDone });
+  const stopped = (epochsDone: number): TrainingOutcome => ({
+    status: "stopped",
+    reason: stopReasonOf(signal) ?? STOP_REASON.cancel,
+    epochsDone,
+  });
   if (await isCancelRequested(deps.db, job.data.jobId)) return { status: "stopped", reason: STOP_REASON.cancel, epochsDone: 0 };
   const attempt = await prepareAttempt({ ...deps, log: deps.log.child({ jobId: job.data.jobId, attemptsMade: job.attemptsMade }) }, job);
   if (signal?.aborted) return stopped(0);
@@ -62,5 +66,8 @@ export async function runTraining(deps: TrainingDeps, job: TrainingJob, signal?:
 async function recordInputs(attempt: Attempt, inputs: TrainingInputs): Promise<void> {
   const featureCache = inputs.strategy === "cached";
   await setJobInfo(attempt.db, attempt.jobId, { featureCache });
-  attempt.log.info({ featureCache, engine: attempt.engine, gradientThread: attempt.gradientThread, ...inputs.details }, "training data ready");
+  attempt.log.info(
+    { featureCache, engine: attempt.engine, gradientThread: attempt.gradientThread, ...inputs.details },
+    "training data ready",
+  );
 }

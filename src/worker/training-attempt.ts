@@ -114,9 +114,13 @@ async function loadBaseWeightsOf(attempt: Attempt, tm: TransferModel): Promise<v
   }
   const file = await weightsFilePath(attempt.storage, attempt.tenant, spec.baseWeights);
   if (!file) {
-    throw new AppError("WEIGHTS_NOT_FOUND", `weights "${spec.baseWeights}" were deleted after the job was created: upload them again and post a new job`, {
-      weightsId: spec.baseWeights,
-    });
+    throw new AppError(
+      "WEIGHTS_NOT_FOUND",
+      `weights "${spec.baseWeights}" were deleted after the job was created: upload them again and post a new job`,
+      {
+        weightsId: spec.baseWeights,
+      },
+    );
   }
   await loadBaseWeights(tm, file);
 }

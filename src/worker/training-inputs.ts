@@ -61,7 +61,14 @@ const cachedInputs: InputsStrategy = {
     });
     if (!cached) return null;
     const features = (examples: Examples, shuffle: boolean) =>
-      rowBatchSource({ ...examples, numClasses: data.classes.length, batchSize: spec.batchSize, seed: spec.seed, shuffle, read: (rows) => cached.reader.read(rows) });
+      rowBatchSource({
+        ...examples,
+        numClasses: data.classes.length,
+        batchSize: spec.batchSize,
+        seed: spec.seed,
+        shuffle,
+        read: (rows) => cached.reader.read(rows),
+      });
     return {
       strategy: "cached",
       train: features(data.trainExamples, true),
@@ -92,7 +99,14 @@ const streamedInputs: InputsStrategy = {
 
 /** Nothing before the head is frozen: the whole model trains on its images. */
 function wholeInputs(attempt: Attempt, tm: TransferModel): TrainingInputs {
-  return { strategy: "whole", train: trainImages(attempt), validation: attempt.data.validation, model: tm.model, details: {}, close: async () => {} };
+  return {
+    strategy: "whole",
+    train: trainImages(attempt),
+    validation: attempt.data.validation,
+    model: tm.model,
+    details: {},
+    close: async () => {},
+  };
 }
 
 /** The first strategy that applies, in order of speed; the whole model always does. */

@@ -41,7 +41,9 @@ function childDeps(): TrainingDeps {
 
 export async function processTrainingJob(
   deps: TrainingDeps,
-  job: Pick<SandboxedJob<TrainingJobPayload>, "id" | "data" | "attemptsMade" | "moveToWait"> & { updateProgress(p: JobProgress): Promise<void> },
+  job: Pick<SandboxedJob<TrainingJobPayload>, "id" | "data" | "attemptsMade" | "moveToWait"> & {
+    updateProgress(p: JobProgress): Promise<void>;
+  },
   token: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<{ modelId: string }> {
@@ -78,6 +80,10 @@ export function attemptFailure(error: unknown): unknown {
   return unrecoverable;
 }
 
-export default async function trainingProcessor(job: SandboxedJob<TrainingJobPayload>, token?: string, signal?: AbortSignal): Promise<{ modelId: string }> {
+export default async function trainingProcessor(
+  job: SandboxedJob<TrainingJobPayload>,
+  token?: string,
+  signal?: AbortSignal,
+): Promise<{ modelId: string }> {
   return processTrainingJob(childDeps(), job, token, signal);
 }

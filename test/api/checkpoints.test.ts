@@ -14,7 +14,15 @@ import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 
 await selectBackend("wasm");
 
-const metrics = (epoch: number): EpochMetrics => ({ epoch, loss: 1 / epoch, accuracy: 0.5, valLoss: null, valAccuracy: null, seconds: 1, imagesPerSecond: 1 });
+const metrics = (epoch: number): EpochMetrics => ({
+  epoch,
+  loss: 1 / epoch,
+  accuracy: 0.5,
+  valLoss: null,
+  valAccuracy: null,
+  seconds: 1,
+  imagesPerSecond: 1,
+});
 
 test("a job's checkpoints come in pages of `limit`, epoch ascending; a bad cursor is INVALID_CURSOR", async (t) => {
   const { app, config } = await build(t);
@@ -35,12 +43,21 @@ test("a job's checkpoints come in pages of `limit`, epoch ascending; a bad curso
   const first = await http.get(`/v1/jobs/${jobId}/checkpoints?limit=2`);
   assert.equal(first.status, 200);
   assertDocumented(first, "GET", "/v1/jobs/:id/checkpoints");
-  assert.deepEqual(first.body.items.map((c: { epoch: number }) => c.epoch), [1, 2]);
+  assert.deepEqual(
+    first.body.items.map((c: { epoch: number }) => c.epoch),
+    [1, 2],
+  );
   const second = await http.get(`/v1/jobs/${jobId}/checkpoints?limit=2&cursor=${first.body.nextCursor}`);
-  assert.deepEqual(second.body.items.map((c: { epoch: number }) => c.epoch), [3]);
+  assert.deepEqual(
+    second.body.items.map((c: { epoch: number }) => c.epoch),
+    [3],
+  );
   assert.equal(second.body.nextCursor, null);
   const all = await http.get(`/v1/jobs/${jobId}/checkpoints`);
-  assert.deepEqual(all.body.items.map((c: { epoch: number }) => c.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    all.body.items.map((c: { epoch: number }) => c.epoch),
+    [1, 2, 3],
+  );
   assert.equal(all.body.nextCursor, null);
   const bad = await http.get(`/v1/jobs/${jobId}/checkpoints?cursor=bm9wZQ`);
   assert.equal(bad.status, 400);

@@ -20,11 +20,20 @@ test("samples per class and their thumbnails: small JPEGs of the stored images, 
   const samples = await http.get(`/v1/datasets/${id}/samples?perClass=3`).set("authorization", "Bearer key-acme");
   assert.equal(samples.status, 200);
   assertDocumented(samples, "GET", "/v1/datasets/:id/samples");
-  assert.deepEqual(samples.body.classes.map((c: { class: string; count: number; images: unknown[] }) => [c.class, c.count, c.images.length]), [["cat", 5, 3], ["dog", 5, 3]]);
+  assert.deepEqual(
+    samples.body.classes.map((c: { class: string; count: number; images: unknown[] }) => [c.class, c.count, c.images.length]),
+    [
+      ["cat", 5, 3],
+      ["dog", 5, 3],
+    ],
+  );
   const dog = samples.body.classes[1].images[0];
   assert.match(dog.path, /^dog\//);
 
-  const thumb = await http.get(`/v1/datasets/${id}/images/${dog.index}/thumbnail?size=48`).set("authorization", "Bearer key-acme").buffer(true);
+  const thumb = await http
+    .get(`/v1/datasets/${id}/images/${dog.index}/thumbnail?size=48`)
+    .set("authorization", "Bearer key-acme")
+    .buffer(true);
   assert.equal(thumb.status, 200);
   assert.equal(thumb.headers["content-type"], "image/jpeg");
   const meta = await sharp(thumb.body as Buffer).metadata();
@@ -50,5 +59,13 @@ test("the report's misclassified images: label, prediction and where the image i
     { index: 13, path: "x/3.png", true: "cat", predicted: "dog" },
   ]);
   const many = Array.from({ length: 500 }, (_, i) => ({ index: i, path: `${i}` }));
-  assert.equal(misclassifiedImages(many.map(() => 0), many.map(() => 1), many, ["a", "b"]).length, MISCLASSIFIED_LIMIT);
+  assert.equal(
+    misclassifiedImages(
+      many.map(() => 0),
+      many.map(() => 1),
+      many,
+      ["a", "b"],
+    ).length,
+    MISCLASSIFIED_LIMIT,
+  );
 });

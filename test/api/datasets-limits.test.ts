@@ -32,16 +32,34 @@ test("entry paths that escape the root are refused: ../, absolute, drive letter 
 test("symbolic and hard links are refused", async (t) => {
   const { app, config } = await build(t);
   const good = await classFolders(["a", "b"], 2);
-  const error = await refused(app, config.dataDir, await makeZip([...good, { path: "a/link.png", type: "symlink", linkTarget: "/etc/passwd" }]), 400, "ARCHIVE_LINK_ENTRY");
+  const error = await refused(
+    app,
+    config.dataDir,
+    await makeZip([...good, { path: "a/link.png", type: "symlink", linkTarget: "/etc/passwd" }]),
+    400,
+    "ARCHIVE_LINK_ENTRY",
+  );
   assert.equal(error.details.path, "a/link.png");
   await refused(app, config.dataDir, await makeTar([...good, { path: "a/link.png", type: "symlink" }]), 400, "ARCHIVE_LINK_ENTRY");
-  await refused(app, config.dataDir, await makeTgz([...good, { path: "a/hard.png", type: "hardlink", linkTarget: "a/0.png" }]), 400, "ARCHIVE_LINK_ENTRY");
+  await refused(
+    app,
+    config.dataDir,
+    await makeTgz([...good, { path: "a/hard.png", type: "hardlink", linkTarget: "a/0.png" }]),
+    400,
+    "ARCHIVE_LINK_ENTRY",
+  );
 });
 
 test("devices and fifos are refused", async (t) => {
   const { app, config } = await build(t);
   const good = await classFolders(["a", "b"], 2);
-  const error = await refused(app, config.dataDir, await makeTar([...good, { path: "a/pipe", type: "fifo" }]), 400, "ARCHIVE_SPECIAL_ENTRY");
+  const error = await refused(
+    app,
+    config.dataDir,
+    await makeTar([...good, { path: "a/pipe", type: "fifo" }]),
+    400,
+    "ARCHIVE_SPECIAL_ENTRY",
+  );
   assert.deepEqual(error.details, { path: "a/pipe", kind: "fifo" });
   await refused(app, config.dataDir, await makeZip([...good, { path: "a/pipe", type: "fifo" }]), 400, "ARCHIVE_SPECIAL_ENTRY");
 });
@@ -52,7 +70,13 @@ test("nested archives are refused by name and by content", async (t) => {
   const inner = await makeZip(good);
   await refused(app, config.dataDir, await makeZip([...good, { path: "a/more.zip", data: inner }]), 400, "ARCHIVE_NESTED");
   await refused(app, config.dataDir, await makeZip([...good, { path: "a/disguised.png", data: inner }]), 400, "ARCHIVE_NESTED");
-  await refused(app, config.dataDir, await makeTar([...good, { path: "b/disguised.jpg", data: await makeTgz(good) }]), 400, "ARCHIVE_NESTED");
+  await refused(
+    app,
+    config.dataDir,
+    await makeTar([...good, { path: "b/disguised.jpg", data: await makeTgz(good) }]),
+    400,
+    "ARCHIVE_NESTED",
+  );
   await refused(app, config.dataDir, await makeTgz([...good, { path: "b/inner.tar", data: await makeTar(good) }]), 400, "ARCHIVE_NESTED");
 });
 
@@ -65,7 +89,11 @@ test("a zip bomb is refused from its declared sizes before anything is written",
   assert.equal(error.details.limit, 100);
   assert.equal(error.details.uncompressedBytes, 16 * 1024 * 1024);
   // Diluted with incompressible bytes the whole archive stays under the ratio; the entry's own ratio does not.
-  const diluted = await makeZip([...good, { path: "b/noise.bin", data: incompressible(300_000) }, { path: "a/zeros.png", data: Buffer.alloc(16 * 1024 * 1024) }]);
+  const diluted = await makeZip([
+    ...good,
+    { path: "b/noise.bin", data: incompressible(300_000) },
+    { path: "a/zeros.png", data: Buffer.alloc(16 * 1024 * 1024) },
+  ]);
   assert.ok((16 * 1024 * 1024) / diluted.length < 100);
   const entry = await refused(app, config.dataDir, diluted, 413, "ARCHIVE_COMPRESSION_RATIO");
   assert.match(entry.message, /a\/zeros\.png/);
@@ -105,7 +133,12 @@ test("not multipart, no file, not an archive, or a broken archive: 400 with a cl
   const json = await app.inject({ method: "POST", url: "/v1/datasets", payload: { file: "x" } });
   assert.equal(json.statusCode, 400);
   assert.equal(json.json().error.code, "NOT_MULTIPART");
-  const raw = await app.inject({ method: "POST", url: "/v1/datasets", payload: await makeZip([]), headers: { "content-type": "application/zip" } });
+  const raw = await app.inject({
+    method: "POST",
+    url: "/v1/datasets",
+    payload: await makeZip([]),
+    headers: { "content-type": "application/zip" },
+  });
   assert.equal(raw.json().error.code, "NOT_MULTIPART");
   const noFile = multipartBody(null, { name: "x" });
   const missing = await app.inject({ method: "POST", url: "/v1/datasets", payload: noFile.payload, headers: noFile.headers });
@@ -127,11 +160,30 @@ test("not multipart, no file, not an archive, or a broken archive: 400 with a cl
 
 test("no recognised layout, a bad labels.csv, or too few usable classes: 422", async (t) => {
   const { app, config } = await build(t);
-  await refused(app, config.dataDir, await makeZip([{ path: "1.png", data: await makeImage(1) }, { path: "2.png", data: await makeImage(2) }]), 422, "DATASET_LAYOUT_INVALID");
+  await refused(
+    app,
+    config.dataDir,
+    await makeZip([
+      { path: "1.png", data: await makeImage(1) },
+      { path: "2.png", data: await makeImage(2) },
+    ]),
+    422,
+    "DATASET_LAYOUT_INVALID",
+  );
   const images = [{ path: "1.png", data: await makeImage(1) }];
-  await refused(app, config.dataDir, await makeZip([...images, { path: "labels.csv", data: Buffer.from("file,class\n1.png,a\n") }]), 422, "DATASET_LABELS_INVALID");
+  await refused(
+    app,
+    config.dataDir,
+    await makeZip([...images, { path: "labels.csv", data: Buffer.from("file,class\n1.png,a\n") }]),
+    422,
+    "DATASET_LABELS_INVALID",
+  );
   // One class with enough images, the other with one valid image and one broken one.
-  const entries = [...(await classFolders(["a"], 3)), { path: "b/0.png", data: await makeImage(9) }, { path: "b/1.png", data: Buffer.from("not an image") }];
+  const entries = [
+    ...(await classFolders(["a"], 3)),
+    { path: "b/0.png", data: await makeImage(9) },
+    { path: "b/1.png", data: Buffer.from("not an image") },
+  ];
   const error = await refused(app, config.dataDir, await makeZip(entries), 422, "DATASET_TOO_FEW_CLASSES");
   assert.deepEqual(error.details.counts, { a: 3, b: 1 });
   assert.deepEqual(error.details.rejected, [{ path: "b/1.png", reason: "unsupported_format" }]);

@@ -15,10 +15,16 @@ test("GET /v1/datasets pages newest first with a cursor", async (t) => {
 
   const first = await app.inject({ method: "GET", url: "/v1/datasets?limit=2" });
   assert.equal(first.statusCode, 200);
-  assert.deepEqual(first.json().items.map((d: { name: string }) => d.name), ["three", "two"]);
+  assert.deepEqual(
+    first.json().items.map((d: { name: string }) => d.name),
+    ["three", "two"],
+  );
   assert.equal(first.json().nextCursor, ids[1]);
   const second = await app.inject({ method: "GET", url: `/v1/datasets?limit=2&cursor=${first.json().nextCursor}` });
-  assert.deepEqual(second.json().items.map((d: { name: string }) => d.name), ["one"]);
+  assert.deepEqual(
+    second.json().items.map((d: { name: string }) => d.name),
+    ["one"],
+  );
   assert.equal(second.json().nextCursor, null);
   assert.equal(second.json().items[0].subsetCounts, undefined);
 
@@ -76,7 +82,12 @@ test("an upload aborted mid-stream over real HTTP leaves no file behind", async 
 
   // The server has the scratch file open once the first half arrived; then the client vanishes.
   const closed = new Promise<void>((resolve) => app.server.once("connection", (socket) => socket.once("close", () => resolve())));
-  const req = http.request({ port, method: "POST", path: "/v1/datasets", headers: { ...body.headers, "content-length": body.payload.length } });
+  const req = http.request({
+    port,
+    method: "POST",
+    path: "/v1/datasets",
+    headers: { ...body.headers, "content-length": body.payload.length },
+  });
   req.on("error", () => {});
   req.write(body.payload.subarray(0, body.payload.length / 2));
   await waitFor(async () => (await filesUnder(config.dataDir)).length > 0, "the upload to start writing");

@@ -12,7 +12,19 @@ test("a zip of class folders becomes a dataset with the documented shape, stored
   const res = await uploadArchive(app, await makeZip(entries), { name: "pets" });
   assert.equal(res.statusCode, 201, res.body);
   const body = res.json();
-  assert.deepEqual(Object.keys(body).sort(), ["bytes", "classes", "counts", "createdAt", "duplicates", "id", "imageCount", "name", "rejected", "split", "status"]);
+  assert.deepEqual(Object.keys(body).sort(), [
+    "bytes",
+    "classes",
+    "counts",
+    "createdAt",
+    "duplicates",
+    "id",
+    "imageCount",
+    "name",
+    "rejected",
+    "split",
+    "status",
+  ]);
   assert.match(body.id, /^ds_[0-9a-z]{21}$/);
   assert.equal(body.name, "pets");
   assert.equal(body.status, "ready");
@@ -22,7 +34,10 @@ test("a zip of class folders becomes a dataset with the documented shape, stored
   assert.equal(body.split, "random");
   assert.deepEqual(body.rejected, []);
   assert.deepEqual(body.duplicates, { sameClass: [], conflicts: [] });
-  assert.equal(body.bytes, entries.reduce((n, e) => n + e.data!.length, 0));
+  assert.equal(
+    body.bytes,
+    entries.reduce((n, e) => n + e.data!.length, 0),
+  );
   assert.ok(Math.abs(Date.parse(body.createdAt) - Date.now()) < 60_000);
 
   const got = await app.inject({ method: "GET", url: `/v1/datasets/${body.id}` });
@@ -30,7 +45,10 @@ test("a zip of class folders becomes a dataset with the documented shape, stored
   assert.deepEqual(got.json(), body);
   const prefix = `tenants/default/datasets/${body.id}/`;
   const stored = await filesUnder(config.dataDir);
-  assert.deepEqual(stored.filter((f) => !f.startsWith(`${prefix}images/`)), [`${prefix}dataset.json`, `${prefix}index.json`]);
+  assert.deepEqual(
+    stored.filter((f) => !f.startsWith(`${prefix}images/`)),
+    [`${prefix}dataset.json`, `${prefix}index.json`],
+  );
   assert.equal(stored.filter((f) => f.startsWith(`${prefix}images/`)).length, 6);
 });
 
@@ -78,7 +96,9 @@ test("labels.csv labels images anywhere in the archive; unlisted and missing fil
 test("hidden entries are ignored silently; broken, empty, oversized and non-image files are rejected with a reason", async (t) => {
   const { app } = await build(t, { MAX_IMAGE_PIXELS: "2000" });
   const png = await makeImage(50);
-  const big = await sharp({ create: { width: 60, height: 60, channels: 3, background: "#808080" } }).png().toBuffer();
+  const big = await sharp({ create: { width: 60, height: 60, channels: 3, background: "#808080" } })
+    .png()
+    .toBuffer();
   const entries = [
     ...(await classFolders(["a", "b"], 2, "", "gif")),
     { path: ".DS_Store", data: Buffer.from("junk") },
@@ -117,6 +137,13 @@ test("byte-identical files: kept once per class, conflicts across classes report
   assert.deepEqual(res.json().counts, { a: 3, b: 3 });
   assert.deepEqual(res.json().duplicates, {
     sameClass: [{ class: "a", kept: "a/copy1.png", dropped: ["a/copy2.png"] }],
-    conflicts: [{ files: [{ path: "a/copy1.png", class: "a" }, { path: "b/copy3.png", class: "b" }] }],
+    conflicts: [
+      {
+        files: [
+          { path: "a/copy1.png", class: "a" },
+          { path: "b/copy3.png", class: "b" },
+        ],
+      },
+    ],
   });
 });

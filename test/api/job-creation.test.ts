@@ -43,11 +43,15 @@ async function jobState(redis: Redis): Promise<Map<string, string>> {
 
 test("a job that fails just before its transaction leaves no record, index, uses or queue entry, and its Idempotency-Key is free", async (t) => {
   let failNext = true;
-  const { app, config } = await build(t, {}, {
-    beforeJobCommit: async () => {
-      if (failNext) throw new Error("injected failure before commit");
+  const { app, config } = await build(
+    t,
+    {},
+    {
+      beforeJobCommit: async () => {
+        if (failNext) throw new Error("injected failure before commit");
+      },
     },
-  });
+  );
   await placeImagenetWeights(config);
   const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
   const http = supertest(app.server);
@@ -74,7 +78,9 @@ test("a job that fails just before its transaction leaves no record, index, uses
   assert.equal((await http.post("/v1/jobs").set("idempotency-key", "k1").send({ datasetId })).body.id, id);
 });
 
-test("kill -9 of the API between the Idempotency-Key claim and the job's transaction: nothing half-written, the key works again", { timeout: 120_000 }, async (t) => {
+test("kill -9 of the API between the Idempotency-Key claim and the job's transaction: nothing half-written, the key works again", {
+  timeout: 120_000,
+}, async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());
   const { app, config } = await build(t, { REDIS_URL: redis.url });
@@ -124,18 +130,26 @@ test("a creation slower than the claim keeps its Idempotency-Key (renewed), then
   const atSeam = new Promise<void>((r) => (reached = r));
   let proceed!: () => void;
   const gate = new Promise<void>((r) => (proceed = r));
-  const { app, config } = await build(t, {}, {
-    idempotencyClaimSeconds: 1,
-    beforeJobCommit: async () => {
-      reached();
-      await gate;
+  const { app, config } = await build(
+    t,
+    {},
+    {
+      idempotencyClaimSeconds: 1,
+      beforeJobCommit: async () => {
+        reached();
+        await gate;
+      },
     },
-  });
+  );
   await placeImagenetWeights(config);
   const datasetId = await readyDataset(config, TENANT, { cat: 10, dog: 10 });
   const http = supertest(app.server);
 
-  const first = http.post("/v1/jobs").set("idempotency-key", "slow").send({ datasetId }).then((r) => r);
+  const first = http
+    .post("/v1/jobs")
+    .set("idempotency-key", "slow")
+    .send({ datasetId })
+    .then((r) => r);
   await atSeam;
   // Time itself is what is tested: three claim lengths pass while the request is held.
   await nextTick(3000);
@@ -168,7 +182,9 @@ async function withCompletedJob(t: Parameters<typeof build>[0]) {
   return { app, config, http, post, completed };
 }
 
-test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to Redis, whatever the jobs' states", { timeout: 60_000 }, async (t) => {
+test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to Redis, whatever the jobs' states", {
+  timeout: 60_000,
+}, async (t) => {
   const { app, http, post, completed } = await withCompletedJob(t);
 
   const cancelled = await post(2);
@@ -219,8 +235,7 @@ async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<s
     else if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-end") {
       inside = false;
       ended();
-    }
-    else if (inside && source !== "lua") seen.push(args);
+    } else if (inside && source !== "lua") seen.push(args);
   });
   try {
     await probe.echo("rf-test-start");
@@ -251,7 +266,12 @@ test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", {
     assert.deepEqual(
       { state: body.state, attempts: body.attempts, startedAt: body.startedAt, finishedAt: body.finishedAt },
       id === completed
-        ? { state: "completed", attempts: bullJob.attemptsStarted, startedAt: iso(bullJob.processedOn), finishedAt: iso(bullJob.finishedOn) }
+        ? {
+            state: "completed",
+            attempts: bullJob.attemptsStarted,
+            startedAt: iso(bullJob.processedOn),
+            finishedAt: iso(bullJob.finishedOn),
+          }
         : { state: "queued", attempts: 0, startedAt: null, finishedAt: null },
     );
     assert.equal(await bullJob.getState(), id === completed ? "completed" : "waiting");
@@ -263,6 +283,10 @@ test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", {
     // Besides its one read, a GET may only count itself against the rate limit (every request does).
     const rateLimit = (args: string[]) => args.some((a) => a.includes(":rate-limit:"));
     const blocking = (args: string[]) => /^x?read|^bzpopmin$|^blmove$|^brpoplpush$/i.test(args[0]);
-    assert.deepEqual(commands.filter((args) => !blocking(args) && !rateLimit(args) && !args.some((a) => a.includes(id))), [], "a GET sent commands not about its job");
+    assert.deepEqual(
+      commands.filter((args) => !blocking(args) && !rateLimit(args) && !args.some((a) => a.includes(id))),
+      [],
+      "a GET sent commands not about its job",
+    );
   }
 });

@@ -82,15 +82,33 @@ async function setup(t: Parameters<typeof build>[0]) {
   return { app, config, datasetId, base, http: supertest(app.server), db: jobRedis(app.redis, config) };
 }
 
-const metrics = (epoch: number) => ({ epoch, loss: 1 / epoch, accuracy: 0.5, valLoss: 1, valAccuracy: 0.5, seconds: 1, imagesPerSecond: 16 });
-const progress = (epoch: number, batch: number): JobProgress => ({ epoch, epochs: 2, batch, batches: 2, fraction: ((epoch - 1) * 2 + batch) / 4 });
+const metrics = (epoch: number) => ({
+  epoch,
+  loss: 1 / epoch,
+  accuracy: 0.5,
+  valLoss: 1,
+  valAccuracy: 0.5,
+  seconds: 1,
+  imagesPerSecond: 16,
+});
+const progress = (epoch: number, batch: number): JobProgress => ({
+  epoch,
+  epochs: 2,
+  batch,
+  batches: 2,
+  fraction: ((epoch - 1) * 2 + batch) / 4,
+});
 
 test("SSE: state, progress, epoch and checkpoint events in order, then completed ends the stream; Last-Event-ID replays missed epochs", async (t) => {
   const { base, http, datasetId, config, db } = await setup(t);
   const job = (await http.post("/v1/jobs").send({ datasetId, epochs: 2 })).body;
   const stream = openStream(base, job.id);
   await stream.count(1);
-  assert.deepEqual(stream.events[0], { id: "0.1", event: "state", data: { id: job.id, state: "queued", queuePosition: 1, attempts: 0, cancelRequested: false } });
+  assert.deepEqual(stream.events[0], {
+    id: "0.1",
+    event: "state",
+    data: { id: job.id, state: "queued", queuePosition: 1, attempts: 0, cancelRequested: false },
+  });
 
   const worker = fakeWorker(config, async (j) => {
     for (const epoch of [1, 2]) {
@@ -106,7 +124,17 @@ test("SSE: state, progress, epoch and checkpoint events in order, then completed
   await worker.close();
   assert.deepEqual(
     stream.events.map((e) => `${e.id} ${e.event}`),
-    ["0.1 state", "0.2 state", "0.3 progress", "1.0 epoch", "1.1 checkpoint", "1.2 progress", "2.0 epoch", "2.1 checkpoint", "2.2 completed"],
+    [
+      "0.1 state",
+      "0.2 state",
+      "0.3 progress",
+      "1.0 epoch",
+      "1.1 checkpoint",
+      "1.2 progress",
+      "2.0 epoch",
+      "2.1 checkpoint",
+      "2.2 completed",
+    ],
   );
   assert.equal(stream.events[1].data.state, "running");
   assert.deepEqual(stream.events[3].data, metrics(1));
@@ -118,10 +146,16 @@ test("SSE: state, progress, epoch and checkpoint events in order, then completed
   // A client that saw up to epoch 1 gets epoch 2 from the stored metrics, then the end.
   const replay = openStream(base, job.id, { "last-event-id": "1.1" });
   assert.equal(await replay.ended, 200);
-  assert.deepEqual(replay.events.map((e) => `${e.id} ${e.event}`), ["2.0 epoch", "2.1 completed"]);
+  assert.deepEqual(
+    replay.events.map((e) => `${e.id} ${e.event}`),
+    ["2.0 epoch", "2.1 completed"],
+  );
   const fresh = openStream(base, job.id);
   await fresh.ended;
-  assert.deepEqual(fresh.events.map((e) => `${e.id} ${e.event}`), ["1.0 epoch", "2.0 epoch", "2.1 completed"]);
+  assert.deepEqual(
+    fresh.events.map((e) => `${e.id} ${e.event}`),
+    ["1.0 epoch", "2.0 epoch", "2.1 completed"],
+  );
 
   const got = await http.get(`/v1/jobs/${job.id}`);
   assert.equal(got.body.state, "completed");
@@ -165,7 +199,10 @@ test("cancel: a queued job is cancelled at once (200, then no-op 200); its strea
   assert.equal(res.body.state, "cancelled");
   assert.ok(res.body.finishedAt);
   await stream.ended;
-  assert.deepEqual(stream.events.map((e) => e.event), ["state", "cancelled"]);
+  assert.deepEqual(
+    stream.events.map((e) => e.event),
+    ["state", "cancelled"],
+  );
   const again = await http.post(`/v1/jobs/${job.id}/cancel`);
   assert.equal(again.status, 200);
   assert.equal(again.body.state, "cancelled");
@@ -178,7 +215,9 @@ test("cancel: a running job is told to stop across processes and becomes cancell
   const worker = fakeWorker(config, async (j) => {
     // Stands in for the training loop: stop at the next "batch" once a cancel is heard.
     await new Promise<void>((resolve) => {
-      void onCancel(db, (id) => id === j.id && resolve()).then((stop) => j.updateProgress(progress(1, 0)).then(() => worker.once("failed", () => void stop())));
+      void onCancel(db, (id) => id === j.id && resolve()).then((stop) =>
+        j.updateProgress(progress(1, 0)).then(() => worker.once("failed", () => void stop())),
+      );
     });
     await markCancelled(db, j.id!);
     throw new UnrecoverableError("cancelled");

@@ -24,7 +24,10 @@ test("openapi.yaml and the app serve the same operations", async (t) => {
   const { app } = await build(t);
   const documented = documentedOperations();
   // The app's own routes, each documented...
-  assert.deepEqual([...new Set(app.routeTable)].filter((op) => !documented.includes(op)), []);
+  assert.deepEqual(
+    [...new Set(app.routeTable)].filter((op) => !documented.includes(op)),
+    [],
+  );
   // ...and each documented operation served (plugins such as the queue dashboard hide theirs from the route table).
   const missing = documented.filter((op) => {
     const [method, url] = op.split(" ");
@@ -47,7 +50,10 @@ test("the spec limits in openapi.yaml are the ones the model builder checks", ()
 
 test("POST /v1/jobs queues a job with the tutorial's defaults; GET and the list show it", async (t) => {
   const { http, datasetId } = await setup(t);
-  const res = await http.post("/v1/jobs").set(acme).send({ datasetId, classes: ["cat", "dog"] });
+  const res = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .send({ datasetId, classes: ["cat", "dog"] });
   assert.equal(res.status, 202, res.text);
   assertDocumented(res, "POST", "/v1/jobs");
   const job = res.body;
@@ -59,7 +65,10 @@ test("POST /v1/jobs queues a job with the tutorial's defaults; GET and the list 
   assert.equal(job.attempts, 0);
   assert.deepEqual(job.metrics, []);
 
-  const second = await http.post("/v1/jobs").set(acme).send({ datasetId, classes: ["dog", "cat"], baseWeights: "none", epochs: 2 });
+  const second = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .send({ datasetId, classes: ["dog", "cat"], baseWeights: "none", epochs: 2 });
   assert.equal(second.status, 202);
   assert.equal(second.body.queuePosition, 2);
 
@@ -71,7 +80,10 @@ test("POST /v1/jobs queues a job with the tutorial's defaults; GET and the list 
   const list = await http.get("/v1/jobs").set(acme);
   assert.equal(list.status, 200);
   assertDocumented(list, "GET", "/v1/jobs");
-  assert.deepEqual(list.body.items.map((j: { id: string }) => j.id), [second.body.id, job.id]);
+  assert.deepEqual(
+    list.body.items.map((j: { id: string }) => j.id),
+    [second.body.id, job.id],
+  );
   assert.equal(list.body.items[0].metrics, undefined);
 });
 
@@ -151,7 +163,10 @@ test("the spec is checked against the dataset, the classes, the split and the we
 
   const fs = await import("node:fs/promises");
   await fs.rm(config.imagenetWeights);
-  const missing = await http.post("/v1/jobs").set(acme).send({ datasetId, classes: ["cat", "dog"] });
+  const missing = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .send({ datasetId, classes: ["cat", "dog"] });
   assert.equal(missing.status, 422);
   assert.equal(missing.body.error.code, "IMAGENET_WEIGHTS_MISSING");
   assert.equal(missing.body.error.details.setting, "IMAGENET_WEIGHTS");
@@ -164,7 +179,12 @@ test("API keys: 401 without a valid key; another tenant's job is 404 everywhere"
   assert.equal((await http.get("/v1/jobs")).status, 401);
   assert.equal((await http.get("/v1/jobs").set({ authorization: "Bearer key-acmE" })).status, 401);
   assert.equal((await http.get("/v1/jobs").set({ authorization: "Basic key-acme" })).status, 401);
-  const job = (await http.post("/v1/jobs").set(acme).send({ datasetId, classes: ["cat", "dog"] })).body;
+  const job = (
+    await http
+      .post("/v1/jobs")
+      .set(acme)
+      .send({ datasetId, classes: ["cat", "dog"] })
+  ).body;
   for (const res of [
     await http.get(`/v1/jobs/${job.id}`).set(globex),
     await http.post(`/v1/jobs/${job.id}/cancel`).set(globex),
@@ -183,20 +203,36 @@ test("Idempotency-Key: same key and body -> same job (200); other body -> 422; a
   const first = await http.post("/v1/jobs").set(acme).set("idempotency-key", "k1").send(body);
   assert.equal(first.status, 202);
   // Same spec once defaults are applied, keys in another order.
-  const again = await http.post("/v1/jobs").set(acme).set("idempotency-key", "k1").send({ epochs: 10, ...body });
+  const again = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .set("idempotency-key", "k1")
+    .send({ epochs: 10, ...body });
   assert.equal(again.status, 200);
   assertDocumented(again, "POST", "/v1/jobs");
   assert.equal(again.body.id, first.body.id);
-  const other = await http.post("/v1/jobs").set(acme).set("idempotency-key", "k1").send({ ...body, epochs: 3 });
+  const other = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .set("idempotency-key", "k1")
+    .send({ ...body, epochs: 3 });
   assert.equal(other.status, 422);
   assert.equal(other.body.error.code, "IDEMPOTENCY_KEY_REUSED");
   // Keys are per tenant.
   const theirs = await readyDataset(config, "globex", { a: 5, b: 5 });
   const theirJob = await http.post("/v1/jobs").set(globex).set("idempotency-key", "k1").send({ datasetId: theirs });
   assert.equal(theirJob.status, 202);
-  const failed = await http.post("/v1/jobs").set(acme).set("idempotency-key", "k2").send({ datasetId, classes: ["cat", "wolf"] });
+  const failed = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .set("idempotency-key", "k2")
+    .send({ datasetId, classes: ["cat", "wolf"] });
   assert.equal(failed.status, 422);
-  const retried = await http.post("/v1/jobs").set(acme).set("idempotency-key", "k2").send({ datasetId, classes: ["cat", "dog"] });
+  const retried = await http
+    .post("/v1/jobs")
+    .set(acme)
+    .set("idempotency-key", "k2")
+    .send({ datasetId, classes: ["cat", "dog"] });
   assert.equal(retried.status, 202);
   assert.equal((await http.get("/v1/jobs").set(acme)).body.items.length, 2);
 });
@@ -204,7 +240,15 @@ test("Idempotency-Key: same key and body -> same job (200); other body -> 422; a
 test("pagination: newest first, nextCursor until the last page, state filter", async (t) => {
   const { http, datasetId } = await setup(t);
   const ids: string[] = [];
-  for (let i = 0; i < 5; i++) ids.push((await http.post("/v1/jobs").set(acme).send({ datasetId, classes: ["cat", "dog"], seed: i })).body.id);
+  for (let i = 0; i < 5; i++)
+    ids.push(
+      (
+        await http
+          .post("/v1/jobs")
+          .set(acme)
+          .send({ datasetId, classes: ["cat", "dog"], seed: i })
+      ).body.id,
+    );
   const seen: string[] = [];
   let cursor: string | null = null;
   do {
@@ -218,7 +262,10 @@ test("pagination: newest first, nextCursor until the last page, state filter", a
 
   await http.post(`/v1/jobs/${ids[1]}/cancel`).set(acme);
   const cancelled = await http.get("/v1/jobs?state=cancelled&limit=1").set(acme);
-  assert.deepEqual(cancelled.body.items.map((j: { id: string }) => j.id), [ids[1]]);
+  assert.deepEqual(
+    cancelled.body.items.map((j: { id: string }) => j.id),
+    [ids[1]],
+  );
   const after = await http.get(`/v1/jobs?state=cancelled&cursor=${cancelled.body.nextCursor}`).set(acme);
   assert.deepEqual(after.body, { items: [], nextCursor: null });
   const queued = await http.get("/v1/jobs?state=queued&limit=100").set(acme);

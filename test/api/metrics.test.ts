@@ -39,7 +39,12 @@ async function producer(t: { after(fn: () => Promise<void>): void }, config: Con
   return queue;
 }
 
-const payload = (jobId: string) => ({ jobId, tenant: "default", spec: {} as TrainingJobPayload["spec"], createdAt: new Date().toISOString() });
+const payload = (jobId: string) => ({
+  jobId,
+  tenant: "default",
+  spec: {} as TrainingJobPayload["spec"],
+  createdAt: new Date().toISOString(),
+});
 
 test("/metrics times HTTP requests by route pattern and status", async (t) => {
   const { app } = await build(t);

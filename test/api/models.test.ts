@@ -69,10 +69,16 @@ test("the models list pages like every list: {items, nextCursor}, newest first, 
   const first = await app.inject({ url: "/v1/models?limit=1" });
   assert.equal(first.statusCode, 200);
   assertDocumented({ statusCode: first.statusCode, body: first.json() }, "GET", "/v1/models");
-  assert.deepEqual(first.json().items.map((m: { id: string }) => m.id), ["mdl_newer"]);
+  assert.deepEqual(
+    first.json().items.map((m: { id: string }) => m.id),
+    ["mdl_newer"],
+  );
   assert.equal(typeof first.json().nextCursor, "string");
   const second = (await app.inject({ url: `/v1/models?limit=1&cursor=${first.json().nextCursor}` })).json();
-  assert.deepEqual(second.items.map((m: { id: string }) => m.id), ["mdl_small"]);
+  assert.deepEqual(
+    second.items.map((m: { id: string }) => m.id),
+    ["mdl_small"],
+  );
   assert.equal(second.nextCursor, null);
   const bad = await app.inject({ url: "/v1/models?cursor=bm9wZQ" });
   assert.equal(bad.statusCode, 400);
@@ -90,7 +96,10 @@ test("models are listed and read in their tenant only; unknown ids are MODEL_NOT
   assert.equal((await app.inject({ url: "/v1/models/mdl_small/download?format=keras", headers: other })).statusCode, 404);
   const list = await app.inject({ url: "/v1/models", headers: owner });
   assert.equal(list.statusCode, 200);
-  assert.deepEqual(list.json().items.map((m: { id: string }) => m.id), ["mdl_small"]);
+  assert.deepEqual(
+    list.json().items.map((m: { id: string }) => m.id),
+    ["mdl_small"],
+  );
   assert.equal(list.json().items[0].history, undefined);
   const one = await app.inject({ url: "/v1/models/mdl_small", headers: owner });
   assert.equal(one.statusCode, 200);
@@ -134,14 +143,21 @@ async function onnxDownloadMatchesPredict(t: { after(fn: () => Promise<void>): v
   const payload = Buffer.concat([
     ...images.map((image, i) =>
       Buffer.concat([
-        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`),
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`,
+        ),
         image,
         Buffer.from("\r\n"),
       ]),
     ),
     Buffer.from(`--${boundary}--\r\n`),
   ]);
-  const predicted = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=2", payload, headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+  const predicted = await app.inject({
+    method: "POST",
+    url: "/v1/models/mdl_small/predict?k=2",
+    payload,
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+  });
   assert.equal(predicted.statusCode, 200, predicted.body);
 
   const inputs = await Promise.all(images.map((image) => decodeImageForModel(image, SMALL_SIZE)));
@@ -165,10 +181,8 @@ async function onnxDownloadMatchesPredict(t: { after(fn: () => Promise<void>): v
   assert.ok(again.rawPayload.equals(res.rawPayload));
 }
 
-test(
-  "the ONNX download, run in ONNX Runtime, gives predict's probabilities (on TF.js) within 1e-5; the second download is the stored file",
-  (t) => onnxDownloadMatchesPredict(t, "tfjs"),
-);
+test("the ONNX download, run in ONNX Runtime, gives predict's probabilities (on TF.js) within 1e-5; the second download is the stored file", (t) =>
+  onnxDownloadMatchesPredict(t, "tfjs"));
 
 // On this engine predict runs the very file the download serves, from the model cache's warm session.
 test("the ONNX download gives predict's probabilities (on onnxruntime) within 1e-5", (t) => onnxDownloadMatchesPredict(t, "onnxruntime"));
@@ -181,12 +195,17 @@ for (const engine of ["tfjs", "onnxruntime"]) {
       const boundary = "----predict";
       const parts = images.map((image, i) =>
         Buffer.concat([
-          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`),
+          Buffer.from(
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`,
+          ),
           image,
           Buffer.from("\r\n"),
         ]),
       );
-      return { payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+      return {
+        payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
+        headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      };
     };
     const first = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=1", ...body() });
     assert.equal(first.statusCode, 200, first.body);
@@ -197,7 +216,10 @@ for (const engine of ["tfjs", "onnxruntime"]) {
     // Only the onnxruntime engine writes (and reads) the model's ONNX file.
     assert.equal(await storage.exists(modelKey("default", "mdl_small", ONNX_FILE)), engine === "onnxruntime");
     const predictions = first.json().predictions as { file: string; top: { class: string; probability: number }[] }[];
-    assert.deepEqual(predictions.map((p) => p.file), ["img0.png", "img1.png"]);
+    assert.deepEqual(
+      predictions.map((p) => p.file),
+      ["img0.png", "img1.png"],
+    );
     predictions.forEach((p, i) => {
       const best = expected[i].indexOf(Math.max(...expected[i]));
       assert.equal(p.top.length, 1);
@@ -220,7 +242,12 @@ test("predict refuses a part that is not an image, and a request without images"
   const { app, model } = await withModel(t);
   model.dispose();
   const notImage = multipartBody(Buffer.from("not an image"), {}, "notes.txt");
-  const bad = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict", payload: notImage.payload, headers: notImage.headers });
+  const bad = await app.inject({
+    method: "POST",
+    url: "/v1/models/mdl_small/predict",
+    payload: notImage.payload,
+    headers: notImage.headers,
+  });
   assert.equal(bad.statusCode, 422);
   assert.equal(bad.json().error.code, "PREDICT_IMAGE_INVALID");
   const none = multipartBody(null);

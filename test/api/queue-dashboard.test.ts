@@ -10,7 +10,10 @@ test("the queue dashboard serves its page and shows the training queue, read-onl
   const api = await app.inject({ method: "GET", url: "/admin/queues/api/queues" });
   assert.equal(api.statusCode, 200);
   const queues = api.json().queues as { name: string; readOnlyMode: boolean }[];
-  assert.deepEqual(queues.map((q) => [q.name, q.readOnlyMode]), [["training", true]]);
+  assert.deepEqual(
+    queues.map((q) => [q.name, q.readOnlyMode]),
+    [["training", true]],
+  );
 });
 
 test("with ADMIN_KEYS the queue dashboard needs an admin key", async (t) => {

@@ -42,7 +42,16 @@ test("on SIGTERM the API stops accepting, finishes an in-flight upload, then exi
   });
   const port = await freePort();
   const server = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: "info", API_KEYS: "", SHUTDOWN_TIMEOUT_MS: "20000" },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      REDIS_URL: redis.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+      API_KEYS: "",
+      SHUTDOWN_TIMEOUT_MS: "20000",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -55,11 +64,14 @@ test("on SIGTERM the API stops accepting, finishes an in-flight upload, then exi
   const { payload, headers } = multipartBody(await makeZip(await classFolders(["cat", "dog"], 3)), { name: "in-flight" });
   const half = Math.floor(payload.length / 2);
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/v1/datasets", headers: { ...headers, "content-length": payload.length } }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, method: "POST", path: "/v1/datasets", headers: { ...headers, "content-length": payload.length } },
+      (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on("error", reject);
     req.write(payload.subarray(0, half), () => {
       // Half the upload is on the wire: stop the server, then send the rest.

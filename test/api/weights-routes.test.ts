@@ -21,7 +21,11 @@ const globex = { authorization: "Bearer key-globex" };
 // ResNet-50's weight shapes do not depend on the image size, so a 32 px model gives full-size files
 // (~94 MB each): written once for the whole file.
 const dir = await tempDir("rf-weights-api-");
-const files = { keras2: path.join(dir, "resnet50-top.h5"), keras3: path.join(dir, "resnet50.weights.h5"), garbage: path.join(dir, "garbage.h5") };
+const files = {
+  keras2: path.join(dir, "resnet50-top.h5"),
+  keras3: path.join(dir, "resnet50.weights.h5"),
+  garbage: path.join(dir, "garbage.h5"),
+};
 before(async () => {
   const model = buildResNet50({ imageSize: 32, seed: 1 });
   await writeKerasWeightsFile(model, files.keras2, { includeTop: true });
@@ -82,10 +86,16 @@ test("a Keras 3 .weights.h5 file is stored as keras3", async (t) => {
   assert.deepEqual(res.body.ignoredLayers, []);
 });
 
-for (const [name, format] of [["resnet50-notop.keras3.h5", "keras-h5"], ["resnet50-notop.weights.h5", "keras3"]] as const) {
+for (const [name, format] of [
+  ["resnet50-notop.keras3.h5", "keras-h5"],
+  ["resnet50-notop.weights.h5", "keras3"],
+] as const) {
   test(`ResNet-50 weights written by real Keras 3 (${name}) are accepted as ${format}`, async (t) => {
     const { http } = await setup(t);
-    const res = await http.post("/v1/weights").set(acme).attach("file", await unpackResnet50(name, dir));
+    const res = await http
+      .post("/v1/weights")
+      .set(acme)
+      .attach("file", await unpackResnet50(name, dir));
     assert.equal(res.status, 201, res.text);
     assertDocumented(res, "POST", "/v1/weights");
     assert.equal(res.body.format, format);
@@ -94,11 +104,17 @@ for (const [name, format] of [["resnet50-notop.keras3.h5", "keras-h5"], ["resnet
 }
 
 const otherNetworks = [
-  ...["cifar10-resnet-v1.keras2.h5", "vww-mobilenet-v1-96.keras2.h5"].map((name) => ({ file: path.join(KERAS2_FIXTURES, name), format: "keras-h5", skip: keras2Skip })),
+  ...["cifar10-resnet-v1.keras2.h5", "vww-mobilenet-v1-96.keras2.h5"].map((name) => ({
+    file: path.join(KERAS2_FIXTURES, name),
+    format: "keras-h5",
+    skip: keras2Skip,
+  })),
   ...SMALL_CNN_FILES.map((file) => ({ file, format: file.endsWith(".weights.h5") ? "keras3" : "keras-h5", skip: false as const })),
 ];
 for (const { file, format, skip } of otherNetworks) {
-  test(`a real Keras file of another network (${path.basename(file)}) is 422 WEIGHTS_MISMATCH with the report, nothing stored`, { skip }, async (t) => {
+  test(`a real Keras file of another network (${path.basename(file)}) is 422 WEIGHTS_MISMATCH with the report, nothing stored`, {
+    skip,
+  }, async (t) => {
     const { http, config } = await setup(t);
     const res = await http.post("/v1/weights").set(acme).attach("file", file);
     assert.equal(res.status, 422, res.text);
@@ -195,7 +211,13 @@ test("the list pages newest first with an opaque cursor; a foreign cursor is 400
   const { http, config } = await setup(t);
   const storage = createLocalStorage(config.dataDir);
   // Records only (the list never opens the files); two share a createdAt, so the cursor needs the id too.
-  const times = ["2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", "2026-01-02T00:00:00.000Z", "2026-01-03T00:00:00.000Z", "2026-01-04T00:00:00.000Z"];
+  const times = [
+    "2026-01-01T00:00:00.000Z",
+    "2026-01-02T00:00:00.000Z",
+    "2026-01-02T00:00:00.000Z",
+    "2026-01-03T00:00:00.000Z",
+    "2026-01-04T00:00:00.000Z",
+  ];
   const records: WeightsRecord[] = times.map((createdAt, i) => ({
     id: newWeightsId(),
     format: "keras-h5",
@@ -206,7 +228,9 @@ test("the list pages newest first with an opaque cursor; a foreign cursor is 400
     createdAt,
   }));
   for (const record of records) await saveWeightsRecord(storage, "acme", record);
-  const expected = [...records].sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1)).map((r) => r.id);
+  const expected = [...records]
+    .sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1))
+    .map((r) => r.id);
 
   const seen: string[] = [];
   let cursor: string | null = null;

@@ -23,7 +23,19 @@ function gradientValues(count: number, step: number, weight: number): Float32Arr
 
 /** Five steps of `optimizer` on fresh variables; the variables' values, then getWeights()' values (iterations, moments). */
 async function fiveSteps(optimizer: tf.Optimizer, tag: string): Promise<Float32Array[]> {
-  const variables = SHAPES.map((shape, w) => tf.variable(tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), 77 + w), shape), true, `${tag}_w${w}`));
+  const variables = SHAPES.map((shape, w) =>
+    tf.variable(
+      tf.tensor(
+        seededValues(
+          shape.reduce((a, b) => a * b, 1),
+          77 + w,
+        ),
+        shape,
+      ),
+      true,
+      `${tag}_w${w}`,
+    ),
+  );
   for (let step = 0; step < 5; step++) {
     const gradients = variables.map((v, w) => ({ name: v.name, tensor: tf.tensor(gradientValues(v.size, step, w), v.shape) }));
     optimizer.applyGradients(gradients);

@@ -23,7 +23,14 @@ after(async () => {
 function threeSteps(): Float32Array[] {
   const model = tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [12, 12, 8], filters: 16, kernelSize: 3, padding: "same", kernelInitializer: "glorotUniform", name: "c1" }),
+      tf.layers.conv2d({
+        inputShape: [12, 12, 8],
+        filters: 16,
+        kernelSize: 3,
+        padding: "same",
+        kernelInitializer: "glorotUniform",
+        name: "c1",
+      }),
       tf.layers.conv2d({ filters: 16, kernelSize: 1, trainable: false, name: "c2" }),
       tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: "valid", activation: "relu", name: "c3" }),
       tf.layers.flatten(),
@@ -37,7 +44,13 @@ function threeSteps(): Float32Array[] {
   const optimizer = new FusedAdamOptimizer(1e-2, 0.9, 0.999, 1e-7);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   for (let step = 0; step < 3; step++) {
-    tf.dispose(optimizer.minimize(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, true, variables)!);
+    tf.dispose(
+      optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
+        true,
+        variables,
+      )!,
+    );
   }
   const values = model.getWeights().map((w) => w.dataSync() as Float32Array);
   tf.dispose([xs, ys]);

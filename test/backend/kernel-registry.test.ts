@@ -12,7 +12,10 @@ const child = fileURLToPath(new URL("./fixtures/kernel-registry-child.ts", impor
 /** What the child of `role` reports about its registry (its last line of JSON). */
 async function registryOf(role: "api" | "training"): Promise<Record<string, unknown>> {
   const { stdout } = await run(process.execPath, ["--import", "tsx", child, role], { timeout: 180_000 });
-  const line = stdout.split("\n").filter((l) => l.startsWith("{")).at(-1);
+  const line = stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .at(-1);
   assert.ok(line, `no report from the ${role} child: ${stdout}`);
   return JSON.parse(line) as Record<string, unknown>;
 }

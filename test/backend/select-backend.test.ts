@@ -26,7 +26,10 @@ async function selectInChild(tfjsBackend: string): Promise<{ logs: Record<string
     env: { ...process.env, TFJS_BACKEND: tfjsBackend },
     timeout: 60_000,
   });
-  const lines = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = stdout
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   // pino writes synchronously and console.log asynchronously on a pipe: the outcome need not be the last line.
   const isOutcome = (line: Record<string, unknown>) => "result" in line || "error" in line;
   const outcome = lines.find(isOutcome);
@@ -52,31 +55,30 @@ test("asking for another backend once one is chosen is a coded error, not a sile
   assert.equal(tf.getBackend(), "wasm");
 });
 
-test(
-  "auto skips the native backends with their reasons, picks wasm and logs that once",
-  { skip: nativeInstalled && "a native tfjs package is installed here, so auto does not fall back to wasm" },
-  async () => {
-    const { logs, outcome } = await selectInChild("auto");
-    const result = outcome.result as { name: string; skipped: { name: string; reason: string }[] };
-    assert.equal(result.name, "wasm");
-    assert.deepEqual(result.skipped.map((s) => s.name), ["tensorflow-gpu", "tensorflow"]);
-    assert.match(result.skipped[0].reason, /@tensorflow\/tfjs-node-gpu is not installed/);
-    assert.match(result.skipped[1].reason, /@tensorflow\/tfjs-node is not installed/);
-    const selected = logs.filter((line) => line.msg === "tfjs backend selected");
-    assert.equal(selected.length, 1);
-    assert.equal(selected[0].backend, "wasm");
-    assert.equal(selected[0].requested, "auto");
-    assert.deepEqual(selected[0].skipped, result.skipped);
-  },
-);
+test("auto skips the native backends with their reasons, picks wasm and logs that once", {
+  skip: nativeInstalled && "a native tfjs package is installed here, so auto does not fall back to wasm",
+}, async () => {
+  const { logs, outcome } = await selectInChild("auto");
+  const result = outcome.result as { name: string; skipped: { name: string; reason: string }[] };
+  assert.equal(result.name, "wasm");
+  assert.deepEqual(
+    result.skipped.map((s) => s.name),
+    ["tensorflow-gpu", "tensorflow"],
+  );
+  assert.match(result.skipped[0].reason, /@tensorflow\/tfjs-node-gpu is not installed/);
+  assert.match(result.skipped[1].reason, /@tensorflow\/tfjs-node is not installed/);
+  const selected = logs.filter((line) => line.msg === "tfjs backend selected");
+  assert.equal(selected.length, 1);
+  assert.equal(selected[0].backend, "wasm");
+  assert.equal(selected[0].requested, "auto");
+  assert.deepEqual(selected[0].skipped, result.skipped);
+});
 
-test(
-  "a requested backend that cannot load fails with BACKEND_UNAVAILABLE naming the reason",
-  { skip: nativeInstalled && "a native tfjs package is installed here, so it would load" },
-  async () => {
-    const { outcome } = await selectInChild("tensorflow");
-    const error = outcome.error as { code: string; message: string };
-    assert.equal(error.code, "BACKEND_UNAVAILABLE");
-    assert.match(error.message, /TFJS_BACKEND=tensorflow cannot be used: @tensorflow\/tfjs-node is not installed/);
-  },
-);
+test("a requested backend that cannot load fails with BACKEND_UNAVAILABLE naming the reason", {
+  skip: nativeInstalled && "a native tfjs package is installed here, so it would load",
+}, async () => {
+  const { outcome } = await selectInChild("tensorflow");
+  const error = outcome.error as { code: string; message: string };
+  assert.equal(error.code, "BACKEND_UNAVAILABLE");
+  assert.match(error.message, /TFJS_BACKEND=tensorflow cannot be used: @tensorflow\/tfjs-node is not installed/);
+});

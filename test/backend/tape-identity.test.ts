@@ -8,20 +8,18 @@ import { installTrainingSpeedups } from "../../src/backend/wasm-speedups/index.j
 import { createGradientThread } from "../../src/backend/wasm-speedups/gradient-thread.js";
 import { savedTensorsKeepTheirData } from "../../src/backend/wasm-speedups/tape-identity.js";
 
-test(
-  "on wasm's own kernels saved tensors are copies, and a helper refuses to start; the training speed-ups make them share, and it starts",
-  { skip: os.availableParallelism() < 2 && "one core: a helper never starts here" },
-  async () => {
-    await selectBackend("wasm");
-    assert.equal(savedTensorsKeepTheirData(), false);
-    const early = createGradientThread();
-    await assert.rejects(early.start(), { code: "BACKEND_UNAVAILABLE" });
-    assert.equal(early.running, false);
+test("on wasm's own kernels saved tensors are copies, and a helper refuses to start; the training speed-ups make them share, and it starts", {
+  skip: os.availableParallelism() < 2 && "one core: a helper never starts here",
+}, async () => {
+  await selectBackend("wasm");
+  assert.equal(savedTensorsKeepTheirData(), false);
+  const early = createGradientThread();
+  await assert.rejects(early.start(), { code: "BACKEND_UNAVAILABLE" });
+  assert.equal(early.running, false);
 
-    const { gradientThread } = await installTrainingSpeedups("wasm", { gradientThread: false });
-    assert.equal(savedTensorsKeepTheirData(), true);
-    assert.equal(await gradientThread.start(), true);
-    await gradientThread.stop();
-    assert.equal(gradientThread.running, false);
-  },
-);
+  const { gradientThread } = await installTrainingSpeedups("wasm", { gradientThread: false });
+  assert.equal(savedTensorsKeepTheirData(), true);
+  assert.equal(await gradientThread.start(), true);
+  await gradientThread.stop();
+  assert.equal(gradientThread.running, false);
+});

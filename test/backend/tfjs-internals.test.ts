@@ -77,16 +77,25 @@ test("the wasm backend exposes its memory (wasm.asm.memory) and each tensor's of
 test("wasm registers every kernel wasm-kernels.ts wraps", async () => {
   await selectBackend("wasm");
   assert.ok(WRAPPED_WASM_KERNELS.length > 0);
-  assert.deepEqual(WRAPPED_WASM_KERNELS.filter((name) => !tf.getKernel(name, "wasm")), []);
+  assert.deepEqual(
+    WRAPPED_WASM_KERNELS.filter((name) => !tf.getKernel(name, "wasm")),
+    [],
+  );
 });
 
 test("the tape saves a kernel's inputs through the Identity kernel, and tf.clone runs it", async () => {
   await selectBackend("wasm");
   const x = tf.tensor1d([1, -2, 3]);
   const saving = await tf.profile(() => tf.grad((v: tf.Tensor) => tf.relu(v))(x));
-  assert.ok(saving.kernels.some((k) => k.name === tf.Identity), "relu's saved input came from Identity");
+  assert.ok(
+    saving.kernels.some((k) => k.name === tf.Identity),
+    "relu's saved input came from Identity",
+  );
   const cloning = await tf.profile(() => tf.clone(x));
-  assert.deepEqual(cloning.kernels.map((k) => k.name), [tf.Identity]);
+  assert.deepEqual(
+    cloning.kernels.map((k) => k.name),
+    [tf.Identity],
+  );
   tf.dispose(x);
 });
 

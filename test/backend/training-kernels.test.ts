@@ -16,10 +16,22 @@ function smallResNet(): tf.LayersModel {
   let seed = 100;
   const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides: number, padding: "same" | "valid") =>
     tf.layers
-      .conv2d({ filters, kernelSize, strides, padding, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }), biasInitializer: tf.initializers.randomNormal({ seed: seed++, stddev: 0.1 }) })
+      .conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
+        biasInitializer: tf.initializers.randomNormal({ seed: seed++, stddev: 0.1 }),
+      })
       .apply(x) as tf.SymbolicTensor;
   const bn = (x: tf.SymbolicTensor) =>
-    tf.layers.batchNormalization({ epsilon: 1.001e-5, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: seed++ }) }).apply(x) as tf.SymbolicTensor;
+    tf.layers
+      .batchNormalization({
+        epsilon: 1.001e-5,
+        gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: seed++ }),
+      })
+      .apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor) => tf.layers.activation({ activation: "relu" }).apply(x) as tf.SymbolicTensor;
   const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
 
@@ -32,7 +44,10 @@ function smallResNet(): tf.LayersModel {
   y = bn(conv(y, 12, 3, 2, "same"));
   x = relu(apply(tf.layers.add(), [y, shortcut]));
   const pooled = apply(tf.layers.concatenate(), [apply(tf.layers.flatten(), x), apply(tf.layers.globalAveragePooling2d({}), x)]);
-  const output = apply(tf.layers.dense({ units: CLASSES, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }), pooled);
+  const output = apply(
+    tf.layers.dense({ units: CLASSES, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }),
+    pooled,
+  );
   return tf.model({ inputs: input, outputs: output });
 }
 
@@ -70,7 +85,11 @@ function trainingStep(initial: tf.Tensor[]): Promise<StepResult> {
 }
 
 test("a training step of a small ResNet (conv stride 2 same, BN, relu, zero-pad + max-pool 3/2, add, flatten, avg-pool, dense softmax) gives the same gradients and weights on wasm as on cpu", async () => {
-  const initialValues = await onBackend("cpu", () => smallResNet().getWeights().map((w) => ({ values: w.dataSync().slice(), shape: w.shape })));
+  const initialValues = await onBackend("cpu", () =>
+    smallResNet()
+      .getWeights()
+      .map((w) => ({ values: w.dataSync().slice(), shape: w.shape })),
+  );
   const initial = () => initialValues.map((w) => tf.tensor(w.values, w.shape));
   const expected = await onBackend("cpu", () => trainingStep(initial()));
   const actual = await trainingStep(initial());

@@ -112,7 +112,12 @@ test("the gradients of a strided conv2d on wasm equal cpu's, through tf.grads", 
     tf.tidy(() => {
       const input = tf.tensor4d(x, [2, 10, 9, IN_CHANNELS]);
       const filter = tf.tensor4d(w, [3, 3, IN_CHANNELS, OUT_CHANNELS]);
-      const [dx, dw] = tf.grads((a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum())([input, filter]);
+      const [dx, dw] = tf.grads((a, b) =>
+        tf
+          .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same")
+          .square()
+          .sum(),
+      )([input, filter]);
       return [dx.dataSync() as Float32Array, dw.dataSync() as Float32Array];
     });
   const expected = await onBackend("cpu", gradients);
@@ -135,7 +140,12 @@ test("wasm BatchMatMul with transposed operands matches cpu (2-D and batched 3-D
   cases.push({ a: [2, 2, 5], b: [2, 30, 5], transposeA: false, transposeB: true });
   cases.push({ a: [2, 5], b: [3, 30, 5], transposeA: false, transposeB: true });
   const product = (c: (typeof cases)[number]) =>
-    tf.tidy(() => tf.matMul(tf.tensor(seededValues(size(c.a), 21), c.a), tf.tensor(seededValues(size(c.b), 22), c.b), c.transposeA, c.transposeB).dataSync() as Float32Array);
+    tf.tidy(
+      () =>
+        tf
+          .matMul(tf.tensor(seededValues(size(c.a), 21), c.a), tf.tensor(seededValues(size(c.b), 22), c.b), c.transposeA, c.transposeB)
+          .dataSync() as Float32Array,
+    );
   const before = tf.memory().numTensors;
   for (const c of cases) {
     const expected = await onBackend("cpu", () => product(c));
@@ -174,7 +184,9 @@ test("wasm Tile by block copies matches cpu for float32, int32 and bool, ranks 1
   ];
   const tiled = (c: (typeof cases)[number]) =>
     tf.tidy(() => {
-      const values = Array.from(seededValues(size(c.shape), 31), (v) => (c.dtype === "float32" ? v : c.dtype === "int32" ? Math.round(v * 100) : v > 0 ? 1 : 0));
+      const values = Array.from(seededValues(size(c.shape), 31), (v) =>
+        c.dtype === "float32" ? v : c.dtype === "int32" ? Math.round(v * 100) : v > 0 ? 1 : 0,
+      );
       const out = tf.tile(tf.tensor(values, c.shape, c.dtype), c.reps);
       return { shape: out.shape, dtype: out.dtype, values: Array.from(out.dataSync()) };
     });
@@ -198,7 +210,12 @@ test("wasm Sum and Mean over leading axes (summed row by row) and over other axe
   const reductions = () =>
     tf.tidy(() => {
       const x = tf.tensor(values, shape);
-      return cases.flatMap((c) => [tf.sum(x, c.axis, c.keepDims), tf.mean(x, c.axis, c.keepDims)].map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array })));
+      return cases.flatMap((c) =>
+        [tf.sum(x, c.axis, c.keepDims), tf.mean(x, c.axis, c.keepDims)].map((t) => ({
+          shape: t.shape,
+          values: t.dataSync() as Float32Array,
+        })),
+      );
     });
   const before = tf.memory().numTensors;
   const expected = await onBackend("cpu", reductions);

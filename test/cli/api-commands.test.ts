@@ -22,7 +22,9 @@ import { WATCH_EXIT_CODES } from "../../src/cli/jobs-watch-command.js";
 
 await selectBackend("wasm");
 
-test("datasets upload DIR, jobs submit, jobs watch and models download against a running service, with --key and env", { timeout: 180_000 }, async (t) => {
+test("datasets upload DIR, jobs submit, jobs watch and models download against a running service, with --key and env", {
+  timeout: 180_000,
+}, async (t) => {
   const redis = await startRedis();
   // After hooks run in order: the app closes (build's hook), then the worker, then Redis.
   const { app, config } = await build(t, { API_KEYS: "acme:key-acme", REDIS_URL: redis.url });
@@ -35,7 +37,15 @@ test("datasets upload DIR, jobs submit, jobs watch and models download against a
     const { jobId, tenant } = job.data;
     for (const epoch of [1, 2]) {
       await job.updateProgress({ epoch, epochs: 2, batch: 1, batches: 2, fraction: (epoch - 0.5) / 2 });
-      const metrics = { epoch, loss: 1 / epoch, accuracy: 0.5 * epoch, valLoss: 1.1 / epoch, valAccuracy: 0.4 * epoch, seconds: 1, imagesPerSecond: 5 };
+      const metrics = {
+        epoch,
+        loss: 1 / epoch,
+        accuracy: 0.5 * epoch,
+        valLoss: 1.1 / epoch,
+        valAccuracy: 0.4 * epoch,
+        seconds: 1,
+        imagesPerSecond: 5,
+      };
       await appendEpochMetrics(db, jobId, metrics);
       await job.updateProgress({ epoch, epochs: 2, batch: 2, batches: 2, fraction: epoch / 2, metrics });
     }
@@ -43,8 +53,19 @@ test("datasets upload DIR, jobs submit, jobs watch and models download against a
     const modelId = `mdl_${jobId.slice(4)}`;
     const metrics = { epoch: 2, loss: 0.5, accuracy: 1, valLoss: 0.55, valAccuracy: 0.8, seconds: 1, imagesPerSecond: 5 };
     await saveTrainedModel(storage, {
-      tenant, modelId, model, jobId, datasetId: job.data.spec.datasetId, classes: ["cat", "dog"], imageSize: SMALL_SIZE,
-      preprocessing: CAFFE_PREPROCESSING, spec: job.data.spec, metrics, history: [metrics], report: null, backend: "wasm",
+      tenant,
+      modelId,
+      model,
+      jobId,
+      datasetId: job.data.spec.datasetId,
+      classes: ["cat", "dog"],
+      imageSize: SMALL_SIZE,
+      preprocessing: CAFFE_PREPROCESSING,
+      spec: job.data.spec,
+      metrics,
+      history: [metrics],
+      report: null,
+      backend: "wasm",
     });
     model.dispose();
     await setJobInfo(db, jobId, { modelId });
@@ -91,17 +112,31 @@ test("datasets upload DIR, jobs submit, jobs watch and models download against a
   assert.equal(result.file, out);
   assert.equal(result.bytes, (await fs.stat(out)).size);
   assert.equal((await fs.readFile(out)).subarray(0, 8).toString("latin1"), "\x89HDF\r\n\x1a\n");
-  const tfjs = await runCliWithEnv(["models", "download", final.modelId, "--format", "tfjs", "--out", path.join(dir, "m.zip"), "--url", address, "--key", "key-acme"], {});
+  const tfjs = await runCliWithEnv(
+    ["models", "download", final.modelId, "--format", "tfjs", "--out", path.join(dir, "m.zip"), "--url", address, "--key", "key-acme"],
+    {},
+  );
   assert.equal(tfjs.code, 0, tfjs.stderr);
   assert.equal((await fs.readFile(path.join(dir, "m.zip"))).subarray(0, 2).toString(), "PK");
 
   // Errors: the service's code on one stderr line; 2 for what the caller can fix, 1 when the service cannot be reached.
-  const errorOf = (run: { code: number | null; stderr: string }) => ({ exit: run.code, code: JSON.parse(run.stderr.trim().split("\n").pop()!).error.code });
+  const errorOf = (run: { code: number | null; stderr: string }) => ({
+    exit: run.code,
+    code: JSON.parse(run.stderr.trim().split("\n").pop()!).error.code,
+  });
   assert.deepEqual(errorOf(await cli("jobs", "submit", "--dataset", "ds_nope")), { exit: 2, code: "DATASET_NOT_FOUND" });
   assert.deepEqual(errorOf(await cli("jobs", "watch", "job_00000000-0000-0000-0000-000000000000")), { exit: 2, code: "NOT_FOUND" });
   assert.deepEqual(errorOf(await cli("models", "download", final.modelId, "--format", "onnx")), { exit: 2, code: "VALIDATION_FAILED" });
-  assert.deepEqual(errorOf(await runCliWithEnv(["jobs", "submit", "--dataset", dataset.id], { RESNET_FINETUNE_URL: address, RESNET_FINETUNE_KEY: "wrong" })), { exit: 2, code: "UNAUTHORIZED" });
-  assert.deepEqual(errorOf(await runCliWithEnv(["jobs", "watch", job.id], { RESNET_FINETUNE_URL: "http://127.0.0.1:9" })), { exit: 1, code: "SERVICE_UNREACHABLE" });
+  assert.deepEqual(
+    errorOf(
+      await runCliWithEnv(["jobs", "submit", "--dataset", dataset.id], { RESNET_FINETUNE_URL: address, RESNET_FINETUNE_KEY: "wrong" }),
+    ),
+    { exit: 2, code: "UNAUTHORIZED" },
+  );
+  assert.deepEqual(errorOf(await runCliWithEnv(["jobs", "watch", job.id], { RESNET_FINETUNE_URL: "http://127.0.0.1:9" })), {
+    exit: 1,
+    code: "SERVICE_UNREACHABLE",
+  });
   await assert.rejects(fs.access(path.join(dir, "model.h5.part")));
   tf.disposeVariables();
 });
@@ -116,7 +151,9 @@ test("jobs watch resumes when the API goes away and comes back, and ends with th
   assert.equal(created.statusCode, 202, created.body);
   const jobId = created.json().id;
 
-  const watch = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "jobs", "watch", jobId, "--url", `http://127.0.0.1:${port}`], { env: { ...process.env, TFJS_BACKEND: "wasm" } });
+  const watch = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "jobs", "watch", jobId, "--url", `http://127.0.0.1:${port}`], {
+    env: { ...process.env, TFJS_BACKEND: "wasm" },
+  });
   let stderr = "";
   let stdout = "";
   watch.stderr.on("data", (d) => (stderr += d));

@@ -6,17 +6,43 @@ import { assertCliError, runCliWithEnv } from "../helpers/cli.js";
 const cli = (args: readonly string[], env: Record<string, string> = {}) => runCliWithEnv(args, env);
 const assertUsageError = assertCliError;
 
-test("summary lists the 175 layers with shapes, parameters and the trainable flags of --unfrozen-layers", { timeout: 120_000 }, async () => {
+test("summary lists the 175 layers with shapes, parameters and the trainable flags of --unfrozen-layers", {
+  timeout: 120_000,
+}, async () => {
   const run = await cli(["summary", "--image-size", "32", "--unfrozen-layers", "10"]);
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.imageSize, 32);
   assert.equal(summary.unfrozenLayers, 10);
   assert.equal(summary.backend, "wasm");
-  assert.deepEqual(summary.layers.map((l: { name: string }) => l.name), KERAS_RESNET50_LAYER_NAMES);
-  assert.deepEqual(summary.layers[0], { index: 0, name: "input_1", class: "InputLayer", outputShape: [null, 32, 32, 3], params: 0, trainable: false });
-  assert.deepEqual(summary.layers[2], { index: 2, name: "conv1_conv", class: "Conv2D", outputShape: [null, 16, 16, 64], params: 7 * 7 * 3 * 64 + 64, trainable: false });
-  assert.deepEqual(summary.layers[174], { index: 174, name: "conv5_block3_out", class: "Activation", outputShape: [null, 1, 1, 2048], params: 0, trainable: true });
+  assert.deepEqual(
+    summary.layers.map((l: { name: string }) => l.name),
+    KERAS_RESNET50_LAYER_NAMES,
+  );
+  assert.deepEqual(summary.layers[0], {
+    index: 0,
+    name: "input_1",
+    class: "InputLayer",
+    outputShape: [null, 32, 32, 3],
+    params: 0,
+    trainable: false,
+  });
+  assert.deepEqual(summary.layers[2], {
+    index: 2,
+    name: "conv1_conv",
+    class: "Conv2D",
+    outputShape: [null, 16, 16, 64],
+    params: 7 * 7 * 3 * 64 + 64,
+    trainable: false,
+  });
+  assert.deepEqual(summary.layers[174], {
+    index: 174,
+    name: "conv5_block3_out",
+    class: "Activation",
+    outputShape: [null, 1, 1, 2048],
+    params: 0,
+    trainable: true,
+  });
   assert.deepEqual(
     summary.layers.filter((l: { trainable: boolean }) => l.trainable).map((l: { name: string }) => l.name),
     KERAS_RESNET50_LAYER_NAMES.slice(-10),

@@ -13,7 +13,10 @@ test("the committed client types are what npm run gen:client generates from open
   t.after(() => fs.rm(dir, { recursive: true, force: true }));
   const script = JSON.parse(await fs.readFile("package.json", "utf8")).scripts["gen:client"] as string;
   const committed = script.match(/--output (\S+)/)![1];
-  const args = script.replace(/^openapi-typescript /, "").replace(committed, path.join(dir, "api-types.ts")).split(" ");
+  const args = script
+    .replace(/^openapi-typescript /, "")
+    .replace(committed, path.join(dir, "api-types.ts"))
+    .split(" ");
   await promisify(execFile)(path.resolve("node_modules/.bin/openapi-typescript"), args);
   const fresh = await fs.readFile(path.join(dir, "api-types.ts"), "utf8");
   assert.ok(fresh === (await fs.readFile(committed, "utf8")), `${committed} is stale: run npm run gen:client and commit it`);

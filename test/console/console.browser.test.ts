@@ -31,7 +31,15 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
   const dataDir = await tempDir("rf-console-");
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = { REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", API_KEYS: `default:${KEY}`, LOG_LEVEL: "info", TFJS_BACKEND: "wasm" };
+  const env = {
+    REDIS_URL: redis.url,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    API_KEYS: `default:${KEY}`,
+    LOG_LEVEL: "info",
+    TFJS_BACKEND: "wasm",
+  };
   const services: ServiceProcess[] = [startService("api", "src/server.ts", env), startService("worker", "src/worker.ts", env)];
   const userDataDir = await tempDir("rf-chromium-");
   let browser: BrowserContext | undefined;
@@ -56,7 +64,15 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: WIDE,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   const page = browser.pages()[0] ?? (await browser.newPage());
   const requests: string[] = [];
@@ -100,18 +116,34 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     // New job: the form over the spec, the JSON it posts beside it.
     await page.click("text=Train a model on it");
     await page.waitForSelector("[data-testid=spec-json]");
-    for (const [field, value] of Object.entries({ baseWeights: "none", unfrozenLayers: "0", epochs: "3", batchSize: "2", imageSize: "32", validationSplit: "0.34", "head.denseUnits": "8", "head.dropout": "0.1", seed: "7" })) {
+    for (const [field, value] of Object.entries({
+      baseWeights: "none",
+      unfrozenLayers: "0",
+      epochs: "3",
+      batchSize: "2",
+      imageSize: "32",
+      validationSplit: "0.34",
+      "head.denseUnits": "8",
+      "head.dropout": "0.1",
+      seed: "7",
+    })) {
       await page.fill(`[id="f-${field}"]`, value);
     }
     await page.selectOption('[id="f-head.pooling"]', "avg");
     const posted = JSON.parse((await page.textContent("[data-testid=spec-json]"))!);
-    assert.deepEqual([posted.epochs, posted.imageSize, posted.baseWeights, posted.head], [3, 32, "none", { pooling: "avg", denseUnits: 8, dropout: 0.1 }]);
+    assert.deepEqual(
+      [posted.epochs, posted.imageSize, posted.baseWeights, posted.head],
+      [3, 32, "none", { pooling: "avg", denseUnits: 8, dropout: 0.1 }],
+    );
     await shoot("2-new-job");
     await page.click("text=Start training");
     await page.waitForURL(/#\/jobs\/job_/);
 
     // Live: the curves gain their first point while the job still runs.
-    await page.waitForFunction(() => document.querySelector("[data-testid=loss-chart]")?.getAttribute("data-points") === "1", undefined, { timeout: 240_000, polling: "raf" });
+    await page.waitForFunction(() => document.querySelector("[data-testid=loss-chart]")?.getAttribute("data-points") === "1", undefined, {
+      timeout: 240_000,
+      polling: "raf",
+    });
     assert.equal(await page.textContent("[data-testid=job-state]"), "running");
     assert.equal(await page.getAttribute("[data-testid=accuracy-chart]", "data-points"), "1");
     await shoot("3-job-live");
@@ -122,7 +154,11 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     assert.equal(await page.getAttribute("[data-testid=loss-chart]", "data-points"), "3");
     const cells = (await page.locator("[data-testid=confusion-matrix] td").allTextContents()).map(Number);
     assert.equal(cells.length, 9);
-    assert.equal(cells.reduce((a, b) => a + b, 0), 6, "two validation images per class");
+    assert.equal(
+      cells.reduce((a, b) => a + b, 0),
+      6,
+      "two validation images per class",
+    );
     await shoot("4-job-done");
 
     // The model: predict by dropping an image; a download goes through with the key.
@@ -144,7 +180,11 @@ test(name, { skip: !existsSync(CHROMIUM), timeout: 420_000 }, async (t) => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("resnet-finetune.key")), KEY);
     const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith("blob:") && !u.startsWith("data:"));
     assert.deepEqual(foreign, [], "no request leaves the service");
-    assert.deepEqual(requests.filter((u) => u.includes(KEY)), [], "the key is never in a URL");
+    assert.deepEqual(
+      requests.filter((u) => u.includes(KEY)),
+      [],
+      "the key is never in a URL",
+    );
     assert.deepEqual(pageErrors, []);
   } catch (err) {
     await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});

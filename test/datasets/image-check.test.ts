@@ -25,7 +25,11 @@ test("a truncated file is refused every time, also when many checks run at once"
     const checks = await Promise.all(Array.from({ length: 40 }, () => checkImage(file, whole.length - 20, 1_000_000)));
     const passed = checks.filter((c) => c.ok).length;
     assert.equal(passed, 0, `${format}: ${passed} of 40 concurrent checks passed a truncated file`);
-    if (format !== "tiff") assert.ok(checks.every((c) => !c.ok && c.reason === "truncated"), format);
+    if (format !== "tiff")
+      assert.ok(
+        checks.every((c) => !c.ok && c.reason === "truncated"),
+        format,
+      );
   }
 });
 

@@ -22,8 +22,14 @@ test("the aspect ratio is not kept: a left/right split image stays split at the 
   const width = 40;
   const height = 10;
   const raw = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.fill(x < width / 2 ? 0 : 255, (y * width + x) * 3, (y * width + x) * 3 + 3);
-  const out = await decodeResizeRgb(await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer(), 8);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) raw.fill(x < width / 2 ? 0 : 255, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  const out = await decodeResizeRgb(
+    await sharp(raw, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+    8,
+  );
   const row = [...Array(8).keys()].map((x) => out[x * 3]);
   assert.deepEqual(row.slice(0, 3), [0, 0, 0]);
   assert.deepEqual(row.slice(5), [255, 255, 255]);

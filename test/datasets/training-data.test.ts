@@ -46,18 +46,36 @@ test("the random split is stratified, seeded and matches splitCounts", async (t)
   const classOf = (rows: number[]) => rows.map((r) => index.images[r].class);
   assert.deepEqual(classOf(split.validation).sort(), ["a", "a", "b"]);
   assert.equal(split.train.length, 12);
-  assert.deepEqual([...split.train, ...split.validation].sort((x, y) => x - y), index.images.map((_, i) => i));
+  assert.deepEqual(
+    [...split.train, ...split.validation].sort((x, y) => x - y),
+    index.images.map((_, i) => i),
+  );
   assert.deepEqual(splitIndex(index, false, ["a", "b"], 0.2, 7), split, "same seed, same split");
   const others = [1, 2, 3].map((seed) => splitIndex(index, false, ["a", "b"], 0.2, seed).validation);
-  assert.ok(others.some((v) => v.join() !== split.validation.join()), "another seed gives another split");
+  assert.ok(
+    others.some((v) => v.join() !== split.validation.join()),
+    "another seed gives another split",
+  );
   assert.deepEqual(splitCounts(record, ["a", "b"], 0.2), { a: { train: 8, validation: 2 }, b: { train: 4, validation: 1 } });
   assert.deepEqual(splitCounts(record, ["b"], 0), { b: { train: 5, validation: 0 } });
 });
 
 test("a cached batch equals decoding the image directly; labels follow the requested class order", async (t) => {
-  const { storage, id } = await dataset(t, [...(await classFolders(["a", "b"], 3, "", "jpeg")), ...(await classFolders(["c"], 2, "", "webp"))]);
+  const { storage, id } = await dataset(t, [
+    ...(await classFolders(["a", "b"], 3, "", "jpeg")),
+    ...(await classFolders(["c"], 2, "", "webp")),
+  ]);
   const classes = ["c", "a"];
-  const data = await prepareTrainingData({ storage, tenant: TENANT, datasetId: id, imageSize: 16, classes, validationSplit: 0.5, seed: 3, batchSize: 2 });
+  const data = await prepareTrainingData({
+    storage,
+    tenant: TENANT,
+    datasetId: id,
+    imageSize: 16,
+    classes,
+    validationSplit: 0.5,
+    seed: 3,
+    batchSize: 2,
+  });
   assert.deepEqual(data.classes, classes);
   assert.equal(data.trainCount + data.validationCount, 5);
   assert.equal(data.validation!.batchCount, Math.ceil(data.validationCount / 2));
@@ -103,12 +121,29 @@ test("a predefined train/val split is used as given", async (t) => {
   const storage = createLocalStorage(config.dataDir);
   const record = (await getDataset(storage, TENANT, id))!;
   assert.deepEqual(splitCounts(record, ["x", "y"], 0.9), { x: { train: 3, validation: 1 }, y: { train: 3, validation: 1 } });
-  const data = await prepareTrainingData({ storage, tenant: TENANT, datasetId: id, imageSize: 8, validationSplit: 0.9, seed: 1, batchSize: 4 });
+  const data = await prepareTrainingData({
+    storage,
+    tenant: TENANT,
+    datasetId: id,
+    imageSize: 8,
+    validationSplit: 0.9,
+    seed: 1,
+    batchSize: 4,
+  });
   assert.equal(data.trainCount, 6);
   assert.equal(data.validationCount, 2);
   assert.equal(data.validation!.size, 2);
   await assert.rejects(
-    prepareTrainingData({ storage, tenant: TENANT, datasetId: id, imageSize: 8, classes: ["x", "nope"], validationSplit: 0, seed: 1, batchSize: 4 }),
+    prepareTrainingData({
+      storage,
+      tenant: TENANT,
+      datasetId: id,
+      imageSize: 8,
+      classes: ["x", "nope"],
+      validationSplit: 0,
+      seed: 1,
+      batchSize: 4,
+    }),
     { code: "VALIDATION_FAILED" },
   );
 });

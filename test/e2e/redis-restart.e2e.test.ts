@@ -36,7 +36,9 @@ async function snapshot(redis: Redis): Promise<Map<string, unknown>> {
   return out;
 }
 
-test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metric or Idempotency-Key is lost, and the jobs complete", { timeout: 600_000 }, async (t) => {
+test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metric or Idempotency-Key is lost, and the jobs complete", {
+  timeout: 600_000,
+}, async (t) => {
   const redisDir = await tempDir("rf-aof-");
   const dataDir = await tempDir("rf-aof-data-");
   const redisPort = await freePort();
@@ -71,7 +73,16 @@ test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metr
   form.append("file", new Blob([new Uint8Array(await datasetZip(6))]), "dataset.zip");
   const dataset = await call("POST", "/v1/datasets", form);
   assert.equal(dataset.status, 201);
-  const spec = { datasetId: dataset.body.id, baseWeights: "none", unfrozenLayers: 0, epochs: 3, batchSize: 2, imageSize: 32, validationSplit: 0.34, seed: 7 };
+  const spec = {
+    datasetId: dataset.body.id,
+    baseWeights: "none",
+    unfrozenLayers: 0,
+    epochs: 3,
+    batchSize: 2,
+    imageSize: 32,
+    validationSplit: 0.34,
+    seed: 7,
+  };
   const running = await call("POST", "/v1/jobs", spec, { "idempotency-key": "running" });
   const waiting = await call("POST", "/v1/jobs", { ...spec, seed: 8 }, { "idempotency-key": "waiting" });
   assert.equal(running.status, 202);
@@ -111,7 +122,10 @@ test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metr
   for (const id of [running.body.id, waiting.body.id]) {
     await until(`job ${id} completed`, async () => (await call("GET", `/v1/jobs/${id}`)).body.state === "completed");
     const job = (await call("GET", `/v1/jobs/${id}`)).body;
-    assert.deepEqual(job.metrics.map((m: { epoch: number }) => m.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      job.metrics.map((m: { epoch: number }) => m.epoch),
+      [1, 2, 3],
+    );
   }
   const list = await call("GET", "/v1/jobs");
   assert.deepEqual(list.body.items.map((j: { id: string }) => j.id).sort(), [running.body.id, waiting.body.id].sort());

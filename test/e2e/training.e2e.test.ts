@@ -48,7 +48,12 @@ function explain(error: unknown, ...services: ServiceProcess[]): never {
 
 async function json(response: Response, status: number): Promise<any> {
   const body = await response.text();
-  const serverErrors = () => api.output.split("\n").filter((l) => l.includes('"level":50')).slice(-3).join("\n");
+  const serverErrors = () =>
+    api.output
+      .split("\n")
+      .filter((l) => l.includes('"level":50'))
+      .slice(-3)
+      .join("\n");
   assert.equal(response.status, status, response.status >= 500 ? `${body}\n${serverErrors()}` : body);
   return JSON.parse(body);
 }
@@ -72,7 +77,11 @@ async function uploadResNetWeights(fileName: string, seed: number): Promise<{ id
 }
 
 async function postJob(spec: Record<string, unknown>): Promise<string> {
-  const response = await fetch(`${base}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+  const response = await fetch(`${base}/v1/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
   return (await json(response, 202)).id;
 }
 
@@ -135,7 +144,9 @@ const spec = {
   seed: 7,
 };
 
-test("uploaded dataset and base weights to a downloaded, working model over HTTP, surviving kill -9 of the training process in epoch 2", { timeout: 420_000 }, async (t) => {
+test("uploaded dataset and base weights to a downloaded, working model over HTTP, surviving kill -9 of the training process in epoch 2", {
+  timeout: 420_000,
+}, async (t) => {
   try {
     const weights = await uploadResNetWeights("custom-resnet50.h5", 11);
 
@@ -153,12 +164,18 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     });
     assert.ok(killedPid, "the job never reported progress in epoch 2");
     assert.equal(events[events.length - 1].event, "completed");
-    assert.ok(events.some((e) => e.event === "progress"), "no live batch progress");
+    assert.ok(
+      events.some((e) => e.event === "progress"),
+      "no live batch progress",
+    );
 
     const job = await getJob(jobId);
     assert.equal(job.state, "completed");
     assert.ok(job.attempts >= 2, `attempts ${job.attempts}`);
-    assert.deepEqual(job.metrics.map((m: { epoch: number }) => m.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      job.metrics.map((m: { epoch: number }) => m.epoch),
+      [1, 2, 3],
+    );
     assert.equal(job.backend, "wasm");
     const modelId: string = job.modelId;
 
@@ -168,7 +185,10 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     assert.deepEqual(model.history, job.metrics);
     assert.equal(model.report.confusionMatrix.length, 3);
     const listed = await json(await fetch(`${base}/v1/models`), 200);
-    assert.deepEqual(listed.items.map((m: { id: string }) => m.id), [modelId]);
+    assert.deepEqual(
+      listed.items.map((m: { id: string }) => m.id),
+      [modelId],
+    );
 
     const keras = await fetch(`${base}/v1/models/${modelId}/download?format=keras`);
     assert.equal(keras.status, 200);
@@ -219,7 +239,10 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
       assert.equal(p.file, `image${i}.png`);
       assert.equal(p.top.length, 3);
       for (const { class: name, probability } of p.top) {
-        assert.ok(Math.abs(probability - probabilities[i][THREE_CLASSES.indexOf(name)]) < 1e-5, `${name}: ${probability} vs ${probabilities[i]}`);
+        assert.ok(
+          Math.abs(probability - probabilities[i][THREE_CLASSES.indexOf(name)]) < 1e-5,
+          `${name}: ${probability} vs ${probabilities[i]}`,
+        );
       }
     });
     tf.dispose(inputs);

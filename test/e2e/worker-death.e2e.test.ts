@@ -18,7 +18,9 @@ function alive(pid: number): boolean {
   }
 }
 
-test("kill -9 of the worker: its training child exits, and a new worker completes the job with each epoch once", { timeout: 600_000 }, async (t) => {
+test("kill -9 of the worker: its training child exits, and a new worker completes the job with each epoch once", {
+  timeout: 600_000,
+}, async (t) => {
   const redis = await startRedis();
   const dataDir = await tempDir("rf-worker-death-");
   const port = await freePort();
@@ -39,8 +41,21 @@ test("kill -9 of the worker: its training child exits, and a new worker complete
   const form = new FormData();
   form.append("file", new Blob([new Uint8Array(await datasetZip(6))]), "dataset.zip");
   const dataset = await (await fetch(`${base}/v1/datasets`, { method: "POST", body: form })).json();
-  const spec = { datasetId: dataset.id, baseWeights: "none", unfrozenLayers: 0, epochs: 4, batchSize: 2, imageSize: 32, validationSplit: 0.34, seed: 7 };
-  const posted = await fetch(`${base}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+  const spec = {
+    datasetId: dataset.id,
+    baseWeights: "none",
+    unfrozenLayers: 0,
+    epochs: 4,
+    batchSize: 2,
+    imageSize: 32,
+    validationSplit: 0.34,
+    seed: 7,
+  };
+  const posted = await fetch(`${base}/v1/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
   assert.equal(posted.status, 202);
   const { id } = await posted.json();
   const job = async () => (await fetch(`${base}/v1/jobs/${id}`)).json();
@@ -64,5 +79,8 @@ test("kill -9 of the worker: its training child exits, and a new worker complete
   services.push(second);
   await until("the job completed", async () => (await job()).state === "completed", 300_000);
   const done = await job();
-  assert.deepEqual(done.metrics.map((m: { epoch: number }) => m.epoch), [1, 2, 3, 4]);
+  assert.deepEqual(
+    done.metrics.map((m: { epoch: number }) => m.epoch),
+    [1, 2, 3, 4],
+  );
 });

@@ -11,8 +11,10 @@ export type ImageFormat = "jpeg" | "png" | "webp" | "gif" | "tiff";
 /** A small image whose colour comes from `seed` (so different seeds give different bytes). */
 export async function makeImage(seed: number, format: ImageFormat = "png", size = 32): Promise<Buffer> {
   const raw = Buffer.alloc(size * size * 3);
-  for (let i = 0; i < raw.length; i++) raw[i] = (seed * 37 + i * (seed % 7 + 1)) & 0xff;
-  return sharp(raw, { raw: { width: size, height: size, channels: 3 } })[format]().toBuffer();
+  for (let i = 0; i < raw.length; i++) raw[i] = (seed * 37 + i * ((seed % 7) + 1)) & 0xff;
+  return sharp(raw, { raw: { width: size, height: size, channels: 3 } })
+    [format]()
+    .toBuffer();
 }
 
 export interface ArchiveEntry {
@@ -92,7 +94,9 @@ export function multipartBody(file: Buffer | null, fields: Record<string, string
   }
   if (file) {
     parts.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${fileField}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${fileField}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       file,
       Buffer.from("\r\n"),
     );

@@ -4,7 +4,12 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { multipartBody } from "./dataset-archives.js";
 
-export async function uploadArchive(app: FastifyInstance, archive: Buffer, fields: Record<string, string> = {}, headers: Record<string, string> = {}) {
+export async function uploadArchive(
+  app: FastifyInstance,
+  archive: Buffer,
+  fields: Record<string, string> = {},
+  headers: Record<string, string> = {},
+) {
   const body = multipartBody(archive, fields);
   return app.inject({ method: "POST", url: "/v1/datasets", payload: body.payload, headers: { ...body.headers, ...headers } });
 }

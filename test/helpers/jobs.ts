@@ -96,7 +96,10 @@ export async function startTrainingWorker(config: Config): Promise<{ events: Que
 }
 
 /** A job's record alone, without a queue entry: the worker's tests queue their jobs themselves. */
-export async function createJobRecord(db: JobRedis, job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string }): Promise<void> {
+export async function createJobRecord(
+  db: JobRedis,
+  job: { jobId: string; tenant: string; spec: JobSpec; createdAt: string },
+): Promise<void> {
   const multi = db.redis.multi();
   writeJobRecord({ hset: (key, data) => multi.hset(key, data), runCommand: (name, args) => multi.call(name, ...args) }, db, job);
   await multi.exec();

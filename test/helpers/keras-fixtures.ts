@@ -22,7 +22,9 @@ export interface PatternedWeight {
 }
 
 /** The weights of the patterned ResNet-50 fixtures, in Keras' `model.weights` order. */
-export const RESNET50_PATTERN: PatternedWeight[] = JSON.parse(readFileSync(path.join(KERAS3_FIXTURES, "resnet50-notop.weights.json"), "utf8")).weights;
+export const RESNET50_PATTERN: PatternedWeight[] = JSON.parse(
+  readFileSync(path.join(KERAS3_FIXTURES, "resnet50-notop.weights.json"), "utf8"),
+).weights;
 
 /** The values make_fixtures.py gave weight `w`. */
 export function patternValues(w: PatternedWeight): Float32Array {

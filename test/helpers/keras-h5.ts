@@ -65,11 +65,7 @@ function transform(layers: KerasLayer[], options: KerasWeightsFileOptions): Kera
 }
 
 /** A Keras 2 `model.save_weights("x.h5")` file of `model`'s current weights (layout at the file's root). */
-export async function writeKerasWeightsFile(
-  model: tf.LayersModel,
-  filePath: string,
-  options: KerasWeightsFileOptions = {},
-): Promise<void> {
+export async function writeKerasWeightsFile(model: tf.LayersModel, filePath: string, options: KerasWeightsFileOptions = {}): Promise<void> {
   const file = await createH5(filePath);
   try {
     writeKerasLayers(file, transform(kerasLayersOf(model), options), options.layerNamesLimit);

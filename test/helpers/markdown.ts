@@ -5,7 +5,9 @@ import path from "node:path";
 
 /** README.md and every docs/*.md, as paths relative to the repository root. */
 export function markdownFiles(): string[] {
-  const docs = readdirSync("docs").filter((name) => name.endsWith(".md")).sort();
+  const docs = readdirSync("docs")
+    .filter((name) => name.endsWith(".md"))
+    .sort();
   return ["README.md", ...docs.map((name) => path.join("docs", name))];
 }
 
@@ -30,7 +32,10 @@ export function section(markdown: string, title: string, level = 2): string | un
   const start = prose.findIndex((line) => line === `${"#".repeat(level)} ${title}`);
   if (start < 0) return undefined;
   const end = prose.findIndex((line, i) => i > start && /^#+ /.test(line) && line.indexOf(" ") <= level);
-  return markdown.split("\n").slice(start, end < 0 ? undefined : end).join("\n");
+  return markdown
+    .split("\n")
+    .slice(start, end < 0 ? undefined : end)
+    .join("\n");
 }
 
 /** GitHub's anchor of a heading: lower case, punctuation (backticks, colons...) dropped, spaces to hyphens. */

@@ -13,7 +13,9 @@ const ModelProto = protobuf.Root.fromJSON({
         attribute: { rule: "repeated", type: "AttributeProto", id: 5 },
       },
     },
-    AttributeProto: { fields: { name: { type: "string", id: 1 }, s: { type: "bytes", id: 4 }, ints: { rule: "repeated", type: "int64", id: 8 } } },
+    AttributeProto: {
+      fields: { name: { type: "string", id: 1 }, s: { type: "bytes", id: 4 }, ints: { rule: "repeated", type: "int64", id: 8 } },
+    },
   },
 }).lookupType("ModelProto");
 

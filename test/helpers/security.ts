@@ -11,7 +11,10 @@ export async function assertStillServing(app: FastifyInstance, config: Pick<Conf
   const ready = await app.inject({ method: "GET", url: "/readyz" });
   assert.equal(ready.statusCode, 200, ready.body);
   const tmp = path.join(config.dataDir, ".tmp");
-  const left = await fs.access(tmp).then(() => filesUnder(tmp), () => []);
+  const left = await fs.access(tmp).then(
+    () => filesUnder(tmp),
+    () => [],
+  );
   assert.deepEqual(left, [], "no files left in DATA_DIR/.tmp");
 }
 

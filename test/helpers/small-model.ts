@@ -12,7 +12,14 @@ export function smallModel(seed: number, dropout = 0.5): tf.LayersModel {
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [SMALL_SIZE, SMALL_SIZE, 3], filters: 4, kernelSize: 3, activation: "relu", kernelInitializer: init(0), name: "conv" }),
+      tf.layers.conv2d({
+        inputShape: [SMALL_SIZE, SMALL_SIZE, 3],
+        filters: 4,
+        kernelSize: 3,
+        activation: "relu",
+        kernelInitializer: init(0),
+        name: "conv",
+      }),
       tf.layers.flatten({ name: "flatten" }),
       tf.layers.dense({ units: 8, activation: "relu", kernelInitializer: init(1), name: "dense" }),
       tf.layers.dropout({ rate: dropout, name: "dropout" }),

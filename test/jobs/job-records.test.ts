@@ -4,7 +4,14 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
 import { createRedis } from "../../src/jobs/redis.js";
-import { appendEpochMetrics, markCancelled, readEpochMetrics, readJobRecord, setJobInfo, type JobRedis } from "../../src/jobs/job-records.js";
+import {
+  appendEpochMetrics,
+  markCancelled,
+  readEpochMetrics,
+  readJobRecord,
+  setJobInfo,
+  type JobRedis,
+} from "../../src/jobs/job-records.js";
 import { isCancelRequested, onCancel, requestCancel } from "../../src/jobs/cancel.js";
 import { JOB_SPEC_DEFAULTS } from "../../src/jobs/job-spec.js";
 import { createJobRecord } from "../helpers/jobs.js";
@@ -51,8 +58,18 @@ test("epoch metrics come back in order, one entry per epoch, filtered by epoch",
   await appendEpochMetrics(db, "job_m", metrics(1, 0.9));
   await appendEpochMetrics(db, "job_m", metrics(2, 0.7)); // a retry ran epoch 2 again
   await appendEpochMetrics(db, "job_m", metrics(10, 0.1));
-  assert.deepEqual((await readEpochMetrics(db, "job_m")).map((m) => [m.epoch, m.loss]), [[1, 0.9], [2, 0.7], [10, 0.1]]);
-  assert.deepEqual((await readEpochMetrics(db, "job_m", 2)).map((m) => m.epoch), [10]);
+  assert.deepEqual(
+    (await readEpochMetrics(db, "job_m")).map((m) => [m.epoch, m.loss]),
+    [
+      [1, 0.9],
+      [2, 0.7],
+      [10, 0.1],
+    ],
+  );
+  assert.deepEqual(
+    (await readEpochMetrics(db, "job_m", 2)).map((m) => m.epoch),
+    [10],
+  );
 });
 
 test("a cancel request is seen by flag and by pub/sub in another connection", async () => {

@@ -75,7 +75,9 @@ test("restartDelay doubles from 1 s to 30 s while a service keeps crashing, and 
   assert.equal(restartDelay(30_000, 60_000), 1_000);
 });
 
-test("npm start restarts a worker or an API killed with kill -9 (logged, the other keeps running), then stops cleanly on SIGTERM", { timeout: 240_000 }, async (t) => {
+test("npm start restarts a worker or an API killed with kill -9 (logged, the other keeps running), then stops cleanly on SIGTERM", {
+  timeout: 240_000,
+}, async (t) => {
   const redis = await startRedis();
   const dataDir = await tempDir("rf-start-");
   t.after(async () => {
@@ -84,7 +86,15 @@ test("npm start restarts a worker or an API killed with kill -9 (logged, the oth
   });
   const port = await freePort();
   const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    env: { ...process.env, REDIS_URL: redis.url, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "info", API_KEYS: "", TFJS_BACKEND: "wasm" },
+    env: {
+      ...process.env,
+      REDIS_URL: redis.url,
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+      API_KEYS: "",
+      TFJS_BACKEND: "wasm",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -93,7 +103,11 @@ test("npm start restarts a worker or an API killed with kill -9 (logged, the oth
   const exited = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
   t.after(() => child.kill("SIGKILL"));
   const count = (pattern: RegExp) => out.split("\n").filter((l) => pattern.test(l)).length;
-  const health = () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+  const health = () =>
+    fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.status,
+      () => 0,
+    );
   /** The pid of the service running `entry` (dist/server.js, dist/worker.js) under npm start. */
   const servicePid = (entry: string) => {
     const found = descendants(child.pid!).find((p) => p.args.includes(`dist/${entry}`) && !p.args.includes("training-processor"));

@@ -6,7 +6,7 @@ import { KerasBatchNormalization, createBatchNormalization } from "../../src/net
 
 before(async () => {
   await selectBackend("wasm");
-})
+});
 
 const INPUT = () => tf.tensor4d([1, 5, -3, 8, 2, 0, 4, -6], [2, 2, 1, 2]);
 
@@ -34,7 +34,9 @@ test("a frozen KerasBatchNormalization runs in inference mode when training: mov
   assert.deepEqual(movingVariance, [4, 9]);
   // gamma * (x - movingMean) / sqrt(movingVariance + eps) + beta, per channel
   const x = [1, 5, -3, 8, 2, 0, 4, -6];
-  const expected = x.map((v, i) => (i % 2 === 0 ? (2 * (v - 1)) / Math.sqrt(4 + 1.001e-5) + 0.5 : (3 * (v - 2)) / Math.sqrt(9 + 1.001e-5) - 1));
+  const expected = x.map((v, i) =>
+    i % 2 === 0 ? (2 * (v - 1)) / Math.sqrt(4 + 1.001e-5) + 0.5 : (3 * (v - 2)) / Math.sqrt(9 + 1.001e-5) - 1,
+  );
   for (const [i, v] of output.entries()) assert.ok(Math.abs(v - expected[i]) < 1e-5, `${v} vs ${expected[i]}`);
 });
 
@@ -53,7 +55,10 @@ test("it serialises as BatchNormalization and a model read back from JSON gets t
   const input = tf.input({ shape: [2, 1, 2] });
   const model = tf.model({ inputs: input, outputs: createBatchNormalization({ axis: 3, name: "bn" }).apply(input) as tf.SymbolicTensor });
   const json = model.toJSON(null, false) as unknown as { config: { layers: { class_name: string }[] } };
-  assert.deepEqual(json.config.layers.map((l) => l.class_name), ["InputLayer", "BatchNormalization"]);
+  assert.deepEqual(
+    json.config.layers.map((l) => l.class_name),
+    ["InputLayer", "BatchNormalization"],
+  );
   const restored = await tf.models.modelFromJSON({ modelTopology: json as unknown as tf.io.ModelJSON["modelTopology"] });
   assert.ok(restored.getLayer("bn") instanceof KerasBatchNormalization);
 });

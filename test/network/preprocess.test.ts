@@ -21,10 +21,18 @@ test("caffe preprocessing: RGB -> BGR, minus [103.939, 116.779, 123.68], no scal
   assert.deepEqual(out.shape, [2, 1, 2, 3]);
   // by hand: B - 103.939, G - 116.779, R - 123.68
   assertClose(out.dataSync(), [
-    10 - 103.939, 0 - 116.779, 255 - 123.68,
-    255 - 103.939, 128 - 116.779, 0 - 123.68,
-    30 - 103.939, 20 - 116.779, 10 - 123.68,
-    0, 0, 0,
+    10 - 103.939,
+    0 - 116.779,
+    255 - 123.68,
+    255 - 103.939,
+    128 - 116.779,
+    0 - 123.68,
+    30 - 103.939,
+    20 - 116.779,
+    10 - 123.68,
+    0,
+    0,
+    0,
   ]);
   // hand-computed constants, not the same arithmetic again
   assertClose(out.dataSync().slice(0, 3), [-93.939, -116.779, 131.32]);
@@ -42,6 +50,9 @@ test("integer pixels (as decoders give them) are preprocessed the same as floats
 
 test("a tensor that is not [n, h, w, 3] is refused, naming its shape", () => {
   const gray = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
-  assert.throws(() => preprocessInput(gray), (err: unknown) => err instanceof AppError && err.message.includes("[1, 4, 4, 1]"));
+  assert.throws(
+    () => preprocessInput(gray),
+    (err: unknown) => err instanceof AppError && err.message.includes("[1, 4, 4, 1]"),
+  );
   gray.dispose();
 });

@@ -8,7 +8,7 @@ import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
 before(async () => {
   await selectBackend("wasm");
-})
+});
 
 function weightCount(weights: tf.LayerVariable[]): number {
   return weights.reduce((sum, w) => sum + w.shape.reduce<number>((n, d) => n * (d as number), 1), 0);
@@ -52,10 +52,16 @@ test("layer hyper-parameters follow keras resnet.py", () => {
     assert.equal(bn.getConfig().axis, 3, bn.name);
     assert.equal(bn.getConfig().momentum, 0.99, bn.name);
   }
-  assert.deepEqual(config("conv1_pad").padding, [[3, 3], [3, 3]]);
+  assert.deepEqual(config("conv1_pad").padding, [
+    [3, 3],
+    [3, 3],
+  ]);
   assert.deepEqual(config("conv1_conv").kernelSize, [7, 7]);
   assert.deepEqual(config("conv1_conv").strides, [2, 2]);
-  assert.deepEqual(config("pool1_pad").padding, [[1, 1], [1, 1]]);
+  assert.deepEqual(config("pool1_pad").padding, [
+    [1, 1],
+    [1, 1],
+  ]);
   assert.deepEqual(config("pool1_pool").poolSize, [3, 3]);
   assert.deepEqual(config("pool1_pool").strides, [2, 2]);
   // The stride of a stage sits on its 1x1 convolutions, as in Keras (conv2 is not strided).
@@ -64,7 +70,11 @@ test("layer hyper-parameters follow keras resnet.py", () => {
   assert.deepEqual(config("conv3_block1_0_conv").strides, [2, 2]);
   assert.deepEqual(config("conv3_block1_2_conv").strides, [1, 1]);
   assert.equal(config("conv3_block1_2_conv").padding, "same");
-  const shapes = (name: string) => model.getLayer(name).getWeights().map((w) => w.shape);
+  const shapes = (name: string) =>
+    model
+      .getLayer(name)
+      .getWeights()
+      .map((w) => w.shape);
   assert.deepEqual(shapes("conv1_conv"), [[7, 7, 3, 64], [64]]);
   assert.deepEqual(shapes("conv5_block1_0_conv"), [[1, 1, 1024, 2048], [2048]]);
   assert.deepEqual(shapes("conv5_block3_3_bn"), [[2048], [2048], [2048], [2048]]);

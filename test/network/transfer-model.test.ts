@@ -10,7 +10,7 @@ import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
 before(async () => {
   await selectBackend("wasm");
-})
+});
 
 const HEAD = { pooling: "flatten", denseUnits: 16, dropout: 0.5 } as const;
 const OPTIONS: TransferModelOptions = { imageSize: 32, numClasses: 3, head: HEAD, unfrozenLayers: 0, seed: 5 };
@@ -33,7 +33,13 @@ function changedKeys(before: Snapshot, after: Snapshot): string[] {
 /** One training step through train(): one epoch of one batch of 3 images. */
 async function trainOneStep(tm: TransferModel, numClasses: number): Promise<void> {
   const xs = tf.randomUniform([3, 32, 32, 3], -120, 130, "float32", 11) as tf.Tensor4D;
-  const ys = tf.oneHot(tf.tensor1d([0, 1, 2].map((c) => c % numClasses), "int32"), numClasses) as tf.Tensor2D;
+  const ys = tf.oneHot(
+    tf.tensor1d(
+      [0, 1, 2].map((c) => c % numClasses),
+      "int32",
+    ),
+    numClasses,
+  ) as tf.Tensor2D;
   const result = await train({ model: tm.model, learningRate: 0.01, epochs: 1, train: arrayBatchSource(xs, ys, 3, 1), seed: 1 });
   assert.equal(result.epochsRun, 1);
   await result.stepper.dispose();
@@ -46,9 +52,18 @@ test("the transfer model is the 175 base layers then the tutorial's head", () =>
     tm.model.layers.map((l) => l.name),
     [...KERAS_RESNET50_LAYER_NAMES, "flatten", "dense", "dropout", "predictions"],
   );
-  assert.deepEqual(tm.baseLayers.map((l) => l.name), KERAS_RESNET50_LAYER_NAMES);
-  assert.deepEqual(tm.headLayers.map((l) => l.name), ["flatten", "dense", "dropout", "predictions"]);
-  assert.deepEqual(tm.headLayers.map((l) => l.getClassName()), ["Flatten", "Dense", "Dropout", "Dense"]);
+  assert.deepEqual(
+    tm.baseLayers.map((l) => l.name),
+    KERAS_RESNET50_LAYER_NAMES,
+  );
+  assert.deepEqual(
+    tm.headLayers.map((l) => l.name),
+    ["flatten", "dense", "dropout", "predictions"],
+  );
+  assert.deepEqual(
+    tm.headLayers.map((l) => l.getClassName()),
+    ["Flatten", "Dense", "Dropout", "Dense"],
+  );
   assert.equal(tm.headLayers[1].getConfig().activation, "relu");
   assert.equal(tm.headLayers[2].getConfig().rate, 0.5);
   assert.equal(tm.headLayers[3].getConfig().activation, "softmax");
@@ -105,7 +120,12 @@ test("unfrozenLayers 0: one training step changes the head and not one bit of th
   const head = snapshot(tm.headLayers);
   await trainOneStep(tm, 3);
   assert.deepEqual(changedKeys(base, snapshot(tm.baseLayers)), []);
-  assert.deepEqual(changedKeys(head, snapshot(tm.headLayers)).sort(), ["dense/bias", "dense/kernel", "predictions/bias", "predictions/kernel"]);
+  assert.deepEqual(changedKeys(head, snapshot(tm.headLayers)).sort(), [
+    "dense/bias",
+    "dense/kernel",
+    "predictions/bias",
+    "predictions/kernel",
+  ]);
   tm.model.dispose();
 });
 
@@ -140,14 +160,21 @@ for (const [patch, field] of [
   test(`buildTransferModel refuses ${JSON.stringify(patch)} with INVALID_MODEL_OPTIONS on ${field}`, () => {
     assert.throws(
       () => buildTransferModel({ ...OPTIONS, ...patch } as unknown as TransferModelOptions),
-      (err: unknown) => err instanceof AppError && err.code === "INVALID_MODEL_OPTIONS" && (err.details as { field: string }).field === field,
+      (err: unknown) =>
+        err instanceof AppError && err.code === "INVALID_MODEL_OPTIONS" && (err.details as { field: string }).field === field,
     );
   });
 }
 
 test("setUnfrozenLayers refuses a count outside 0..175 and leaves the model as it was", () => {
   const tm = buildTransferModel({ ...OPTIONS, unfrozenLayers: 3 });
-  assert.throws(() => setUnfrozenLayers(tm, 200), (err: unknown) => err instanceof AppError && err.code === "INVALID_MODEL_OPTIONS" && err.message.includes("200"));
-  assert.deepEqual(tm.baseLayers.filter((l) => l.trainable).map((l) => l.name), ["conv5_block3_3_bn", "conv5_block3_add", "conv5_block3_out"]);
+  assert.throws(
+    () => setUnfrozenLayers(tm, 200),
+    (err: unknown) => err instanceof AppError && err.code === "INVALID_MODEL_OPTIONS" && err.message.includes("200"),
+  );
+  assert.deepEqual(
+    tm.baseLayers.filter((l) => l.trainable).map((l) => l.name),
+    ["conv5_block3_3_bn", "conv5_block3_add", "conv5_block3_out"],
+  );
   tm.model.dispose();
 });

@@ -19,7 +19,10 @@ test("unfrozenLayers 0 cuts at the base's output: the tail is the head alone", (
   const tm = build(0);
   const split = splitAtFrozenBoundary(tm, 0)!;
   assert.deepEqual(split.cut, [{ layer: "conv5_block3_out", shape: [1, 1, 2048] }]);
-  assert.deepEqual(split.tail.layers.slice(1).map((l) => l.name), ["flatten", "dense", "dropout", "predictions"]);
+  assert.deepEqual(
+    split.tail.layers.slice(1).map((l) => l.name),
+    ["flatten", "dense", "dropout", "predictions"],
+  );
 });
 
 test("a cut inside a block carries the shortcut too", () => {

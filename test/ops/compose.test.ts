@@ -23,9 +23,12 @@ interface ComposeService {
 }
 type BuiltService = ComposeService & Required<Pick<ComposeService, "build">>;
 
-const compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown> } = parse(readFileSync("docker-compose.yml", "utf8"), {
-  merge: true,
-});
+const compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown> } = parse(
+  readFileSync("docker-compose.yml", "utf8"),
+  {
+    merge: true,
+  },
+);
 const services = compose.services;
 
 interface Stage {
@@ -48,7 +51,9 @@ function dockerfileStages(file: string): Stage[] {
   return stages;
 }
 
-const dockerignore = readFileSync(".dockerignore", "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
+const dockerignore = readFileSync(".dockerignore", "utf8")
+  .split("\n")
+  .filter((l) => l && !l.startsWith("#"));
 /** What .dockerignore lets into the build context (it ignores everything, then re-includes these). */
 const contextFiles = dockerignore.slice(1).map((r) => r.replace(/^!/, ""));
 
@@ -117,7 +122,10 @@ test("every service restarts, and redis and api have healthchecks", () => {
 test("the api's published port and healthcheck point at its PORT and a documented route", () => {
   const api = services.api;
   const port = api.environment?.PORT;
-  assert.ok(api.ports?.some((p) => p.endsWith(`:${port}`)), `a published port maps to container port ${port}`);
+  assert.ok(
+    api.ports?.some((p) => p.endsWith(`:${port}`)),
+    `a published port maps to container port ${port}`,
+  );
   const check = (api.healthcheck?.test ?? []).join(" ");
   const url = /http:\/\/127\.0\.0\.1:(\d+)(\/[a-z]+)/.exec(check);
   assert.ok(url, check);
@@ -132,7 +140,10 @@ for (const [name, s] of built) {
     const user = final.lines.filter((l) => /^USER\s/i.test(l)).at(-1);
     assert.ok(user, "the final stage sets USER");
     assert.doesNotMatch(user, /^USER\s+(root|0)(:|\s|$)/i);
-    assert.ok(stages.some((st) => st.lines.some((l) => /npm ci --omit=dev/.test(l))), "production install with npm ci --omit=dev");
+    assert.ok(
+      stages.some((st) => st.lines.some((l) => /npm ci --omit=dev/.test(l))),
+      "production install with npm ci --omit=dev",
+    );
     const copied = final.lines.filter((l) => /^COPY\s/i.test(l)).join("\n");
     assert.doesNotMatch(copied, /\b(test|bench|scripts|src)\b/, "the final stage copies no sources, tests or benches");
     assert.match(copied, /dist/);
@@ -166,5 +177,13 @@ test("the GPU image runs on CUDA 11.2 with cuDNN 8, what tfjs-node-gpu 4.22 (lib
 test(".dockerignore lets in only what the images build from", () => {
   assert.equal(dockerignore[0], "*", "everything is ignored first");
   assert.ok(dockerignore.slice(1).every((r) => r.startsWith("!")));
-  assert.deepEqual([...contextFiles].sort(), ["openapi.yaml", "package-lock.json", "package.json", "public", "src", "tsconfig.build.json", "tsconfig.json"]);
+  assert.deepEqual([...contextFiles].sort(), [
+    "openapi.yaml",
+    "package-lock.json",
+    "package.json",
+    "public",
+    "src",
+    "tsconfig.build.json",
+    "tsconfig.json",
+  ]);
 });

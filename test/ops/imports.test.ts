@@ -21,11 +21,14 @@ test("a forbidden import fails the check and is named: a folder reaching up, HTT
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (const folder of ["api", "network", "worker", "training"]) mkdirSync(path.join(dir, folder));
   writeFileSync(path.join(dir, "api", "routes.ts"), 'import { x } from "../network/x.js";\nexport const y = x;\n');
-  writeFileSync(path.join(dir, "network", "x.ts"), 'export const x = 1;\n');
+  writeFileSync(path.join(dir, "network", "x.ts"), "export const x = 1;\n");
   writeFileSync(path.join(dir, "training", "ok.ts"), 'import { x } from "../network/x.js";\nexport const z = x;\n');
   assert.equal(checkImports(dir).status, 0, "allowed imports pass");
 
-  writeFileSync(path.join(dir, "network", "leak.ts"), 'import type { FastifyInstance } from "fastify";\nexport type { FastifyInstance };\n');
+  writeFileSync(
+    path.join(dir, "network", "leak.ts"),
+    'import type { FastifyInstance } from "fastify";\nexport type { FastifyInstance };\n',
+  );
   writeFileSync(path.join(dir, "training", "bad.ts"), 'import {\n  y,\n} from "../api/routes.js";\nexport const w = y;\n');
   writeFileSync(path.join(dir, "api", "late.ts"), 'export async function f() {\n  return import("../worker/w.js");\n}\n');
   const run = checkImports(dir);
@@ -38,8 +41,8 @@ test("the wasm speed-ups are reached only through their entry: training/ may use
   const dir = mkdtempSync(path.join(os.tmpdir(), "imports-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (const folder of ["api", "training", "backend/wasm-speedups"]) mkdirSync(path.join(dir, folder), { recursive: true });
-  writeFileSync(path.join(dir, "backend", "wasm-speedups", "index.ts"), 'export const install = 1;\n');
-  writeFileSync(path.join(dir, "backend", "wasm-speedups", "heap-kernels.ts"), 'export const heap = 1;\n');
+  writeFileSync(path.join(dir, "backend", "wasm-speedups", "index.ts"), "export const install = 1;\n");
+  writeFileSync(path.join(dir, "backend", "wasm-speedups", "heap-kernels.ts"), "export const heap = 1;\n");
   const entry = 'import { install } from "../backend/wasm-speedups/index.js";\n';
   writeFileSync(path.join(dir, "training", "train.ts"), `${entry}export const a = install;\n`);
   assert.equal(checkImports(dir).status, 0, "training/ through the entry passes");

@@ -40,5 +40,8 @@ test("the walkthrough uploads a dataset, submits a job, follows it, downloads an
 test("the README's Documentation list links every docs/ file", () => {
   const linked = new Set(relativeLinks(readmeSection("Documentation")).map((target) => target.split("#")[0]));
   const docs = markdownFiles().filter((file) => file !== "README.md");
-  assert.deepEqual(docs.filter((file) => !linked.has(file)), []);
+  assert.deepEqual(
+    docs.filter((file) => !linked.has(file)),
+    [],
+  );
 });

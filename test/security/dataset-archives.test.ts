@@ -21,6 +21,10 @@ test("every hostile dataset archive is refused with its code, the API ready and 
     assert.equal(res.statusCode, status, `${name}: ${res.body}`);
     assert.equal(res.json().error.code, code, name);
     assert.equal((await app.inject({ method: "GET", url: "/readyz" })).statusCode, 200, name);
-    assert.deepEqual((await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/")), [], name);
+    assert.deepEqual(
+      (await filesUnder(config.dataDir)).filter((f) => f.startsWith(".tmp/") || f.startsWith("tenants/")),
+      [],
+      name,
+    );
   }
 });

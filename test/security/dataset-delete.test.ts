@@ -40,7 +40,15 @@ test("DELETE /v1/datasets/{id} removes the decoded-image cache and the feature c
   for (const dtype of ["float32", "float16"] as const) {
     await ensureFeatureCache({
       storage,
-      identity: { tenant: "default", datasetId: id, imageSize: IMAGE_SIZE, trunkFingerprint: "f".repeat(64), engine: "tfjs", cut: CUT, dtype },
+      identity: {
+        tenant: "default",
+        datasetId: id,
+        imageSize: IMAGE_SIZE,
+        trunkFingerprint: "f".repeat(64),
+        engine: "tfjs",
+        cut: CUT,
+        dtype,
+      },
       rows: index.images.length,
       readPixels: async (first, count) => readDecodedRange(decoded, first, count),
       runner,
@@ -48,8 +56,15 @@ test("DELETE /v1/datasets/{id} removes the decoded-image cache and the feature c
     });
   }
   const mentions = async () => (await filesUnder(config.dataDir)).filter((f) => f.includes(id));
-  assert.ok((await mentions()).some((f) => f.includes("decoded-32")), "decoded cache written");
-  assert.equal((await mentions()).filter((f) => f.startsWith(path.join("cache", "features"))).length, 4, "two feature caches (data + meta)");
+  assert.ok(
+    (await mentions()).some((f) => f.includes("decoded-32")),
+    "decoded cache written",
+  );
+  assert.equal(
+    (await mentions()).filter((f) => f.startsWith(path.join("cache", "features"))).length,
+    4,
+    "two feature caches (data + meta)",
+  );
 
   const busy = await app.inject({ method: "DELETE", url: `/v1/datasets/${id}` });
   assert.equal(busy.statusCode, 409);

@@ -59,7 +59,11 @@ test("an archive that fills the disk while extracting answers 507 STORAGE_FULL, 
   const { app, config } = await build(t, { DATA_DIR: disk, MAX_COMPRESSION_RATIO: "100000" });
   const entries = [];
   for (const cls of ["cat", "dog"]) {
-    for (let i = 0; i < 3; i++) entries.push({ path: `${cls}/${i}.png`, data: Buffer.concat([await makeImage(i + (cls === "cat" ? 0 : 10)), Buffer.alloc(512 * 1024)]) });
+    for (let i = 0; i < 3; i++)
+      entries.push({
+        path: `${cls}/${i}.png`,
+        data: Buffer.concat([await makeImage(i + (cls === "cat" ? 0 : 10)), Buffer.alloc(512 * 1024)]),
+      });
   }
   const res = await uploadArchive(app, await makeZip(entries));
   assert.equal(res.statusCode, 507, res.body);
@@ -88,7 +92,10 @@ test("a storage write that hits a full disk leaves no object and no temporary fi
   assert.deepEqual(await filesUnder(path.join(disk, ".tmp")), []);
 });
 
-test("a worker whose disk fills during a job fails the attempt with STORAGE_FULL (retried), no checkpoint visible", { skip, timeout: 300_000 }, async (t) => {
+test("a worker whose disk fills during a job fails the attempt with STORAGE_FULL (retried), no checkpoint visible", {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
   // Room for the dataset and its caches, not for a ResNet-50 checkpoint (about 95 MB of weights).
   const disk = await tinyDisk(t, "24m");
   assert.ok(disk, "tmpfs mounted");

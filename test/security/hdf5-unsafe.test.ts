@@ -141,7 +141,9 @@ test("a ResNet-50-shaped file whose first kernel links to another tenant's weigh
   assert.deepEqual(kept, []);
 });
 
-test("a hostile file planted in storage as a job's base weights fails the job with WEIGHTS_UNSAFE, without retries", { timeout: 180_000 }, async (t) => {
+test("a hostile file planted in storage as a job's base weights fails the job with WEIGHTS_UNSAFE, without retries", {
+  timeout: 180_000,
+}, async (t) => {
   // Our own Redis, stopped after the worker (build() would stop its own before this test's hooks run).
   const redis = await startRedis();
   const { app, config } = await build(t, { REDIS_URL: redis.url, TFJS_BACKEND: "wasm" });
@@ -175,7 +177,15 @@ test("a hostile file planted in storage as a job's base weights fails the job wi
   const posted = await app.inject({
     method: "POST",
     url: "/v1/jobs",
-    payload: { datasetId: dataset.json().id, baseWeights: record.id, unfrozenLayers: 0, epochs: 1, batchSize: 2, imageSize: 32, validationSplit: 0 },
+    payload: {
+      datasetId: dataset.json().id,
+      baseWeights: record.id,
+      unfrozenLayers: 0,
+      epochs: 1,
+      batchSize: 2,
+      imageSize: 32,
+      validationSplit: 0,
+    },
   });
   assert.equal(posted.statusCode, 202, posted.body);
   const jobId = posted.json().id as string;

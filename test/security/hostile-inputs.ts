@@ -106,16 +106,28 @@ export async function writeH5InternalSoftLink(filePath: string): Promise<void> {
  * whose `conv1_conv` kernel is an external link to dataset `dataset` of the HDF5 file `target` (another
  * tenant's upload, say): the attack as a client would mount it. About 94 MB; a second to write.
  */
-export async function writeResNetWithExternalLink(filePath: string, target: string, dataset = "/conv1_conv/conv1_conv/kernel:0"): Promise<void> {
+export async function writeResNetWithExternalLink(
+  filePath: string,
+  target: string,
+  dataset = "/conv1_conv/conv1_conv/kernel:0",
+): Promise<void> {
   const model = buildResNet50({ imageSize: 32, seed: 1 });
   const layers = kerasLayersOf(model);
   model.dispose();
   const file = await createH5(filePath);
   try {
-    writeStringList(file, "layer_names", layers.map((l) => l.name));
+    writeStringList(
+      file,
+      "layer_names",
+      layers.map((l) => l.name),
+    );
     for (const layer of layers) {
       const group = file.create_group(layer.name);
-      writeStringList(group, "weight_names", layer.weights.map((w) => w.name));
+      writeStringList(
+        group,
+        "weight_names",
+        layer.weights.map((w) => w.name),
+      );
       if (layer.weights.length === 0) continue;
       const inner = group.create_group(layer.name);
       for (const weight of layer.weights) {
@@ -195,7 +207,9 @@ export async function weightsZipModelJsonBomb(bytes: number): Promise<Buffer> {
 export async function weightsZipLargeModelJson(bytes: number): Promise<Buffer> {
   const head = '{"modelTopology":{"padding":"';
   const tail = '"},"weightsManifest":[]}';
-  const hex = randomBytes(Math.ceil((bytes - head.length - tail.length) / 2)).toString("hex").slice(0, bytes - head.length - tail.length);
+  const hex = randomBytes(Math.ceil((bytes - head.length - tail.length) / 2))
+    .toString("hex")
+    .slice(0, bytes - head.length - tail.length);
   return makeZip([{ path: "model.json", data: Buffer.from(head + hex + tail) }]);
 }
 
@@ -233,4 +247,3 @@ export const PROTOTYPE_CLASS_NAMES = ["constructor", "__proto__", "toString", "h
 export async function prototypeClassesZip(perClass = 3, classes = PROTOTYPE_CLASS_NAMES): Promise<Buffer> {
   return makeZip(await classFolders(classes, perClass));
 }
-

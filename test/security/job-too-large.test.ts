@@ -13,7 +13,8 @@ const GiB = 1024 ** 3;
 async function setup(t: Parameters<typeof build>[0], env: Record<string, string> = {}) {
   const { app, config } = await build(t, { TFJS_BACKEND: "wasm", ...env });
   const datasetId = await readyDataset(config, "default", { cat: 10, dog: 10 });
-  const post = (spec: Record<string, unknown>) => app.inject({ method: "POST", url: "/v1/jobs", payload: { datasetId, baseWeights: "none", ...spec } });
+  const post = (spec: Record<string, unknown>) =>
+    app.inject({ method: "POST", url: "/v1/jobs", payload: { datasetId, baseWeights: "none", ...spec } });
   return { app, config, post };
 }
 
@@ -32,7 +33,10 @@ test("a 512 px job with a Flatten head of 8192 units is refused with JOB_TOO_LAR
   assert.ok(largestImageSize >= 32 && largestImageSize < 512, `largestImageSize ${largestImageSize}`);
   // The sizes it names do fit, and one step larger does not.
   assert.equal((await post({ imageSize: largestImageSize, head: { pooling: "flatten", denseUnits: 8192 } })).statusCode, 202);
-  assert.equal(errorOf(await post({ imageSize: largestImageSize + 32, head: { pooling: "flatten", denseUnits: 8192 } })).code, "JOB_TOO_LARGE");
+  assert.equal(
+    errorOf(await post({ imageSize: largestImageSize + 32, head: { pooling: "flatten", denseUnits: 8192 } })).code,
+    "JOB_TOO_LARGE",
+  );
   assertDocumented({ statusCode: res.statusCode, body: res.body }, "POST", "/v1/jobs");
   await assertStillServing(app, config);
 });

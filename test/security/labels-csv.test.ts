@@ -69,7 +69,10 @@ test("the streamed parser gives the same rows whatever the pieces it is fed", ()
 
 test("a row of thousands of fields is refused while parsing", () => {
   const parser = createCsvParser(() => assert.fail("no row may come out"));
-  assert.throws(() => parser.write(`path,label${",".repeat(10_000)}\n`), (e: unknown) => (e as { code?: string }).code === "DATASET_LABELS_INVALID");
+  assert.throws(
+    () => parser.write(`path,label${",".repeat(10_000)}\n`),
+    (e: unknown) => (e as { code?: string }).code === "DATASET_LABELS_INVALID",
+  );
 });
 
 test("a valid labels.csv still makes a dataset", async (t) => {

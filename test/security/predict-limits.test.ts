@@ -50,7 +50,10 @@ function imagesBody(images: Buffer[]) {
     image,
     Buffer.from("\r\n"),
   ]);
-  return { payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+  return {
+    payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+  };
 }
 
 function predict(app: FastifyInstance, images: Buffer[]) {
@@ -59,7 +62,11 @@ function predict(app: FastifyInstance, images: Buffer[]) {
 
 async function assertReadyAndClean(app: FastifyInstance, dataDir: string): Promise<void> {
   assert.equal((await app.inject({ method: "GET", url: "/readyz" })).statusCode, 200);
-  assert.deepEqual((await filesUnder(dataDir)).filter((f) => f.startsWith(".tmp/")), [], "nothing left in DATA_DIR/.tmp");
+  assert.deepEqual(
+    (await filesUnder(dataDir)).filter((f) => f.startsWith(".tmp/")),
+    [],
+    "nothing left in DATA_DIR/.tmp",
+  );
 }
 
 test("predict takes its documented 32 images in one request; 33 are 413 PAYLOAD_TOO_LARGE", async (t) => {

@@ -26,14 +26,23 @@ test("a dataset of classes named like Object.prototype's keys uploads, lists, tr
   assert.equal(uploaded.statusCode, 201, uploaded.body);
   const dataset = uploaded.json();
   assert.deepEqual(dataset.classes, NAMES);
-  assert.deepEqual(ownEntries(dataset.counts), NAMES.map((n) => [n, 3]));
+  assert.deepEqual(
+    ownEntries(dataset.counts),
+    NAMES.map((n) => [n, 3]),
+  );
 
   const listed = await app.inject({ method: "GET", url: "/v1/datasets" });
   assert.equal(listed.statusCode, 200, listed.body);
-  assert.deepEqual(ownEntries(listed.json().items[0].counts), NAMES.map((n) => [n, 3]));
+  assert.deepEqual(
+    ownEntries(listed.json().items[0].counts),
+    NAMES.map((n) => [n, 3]),
+  );
   const one = await app.inject({ method: "GET", url: `/v1/datasets/${dataset.id}` });
   assert.equal(one.statusCode, 200, one.body);
-  assert.deepEqual(ownEntries(one.json().counts), NAMES.map((n) => [n, 3]));
+  assert.deepEqual(
+    ownEntries(one.json().counts),
+    NAMES.map((n) => [n, 3]),
+  );
 
   const { events, close } = await startTrainingWorker(config);
   t.after(async () => {
@@ -91,7 +100,10 @@ test("a dataset of classes named like Object.prototype's keys uploads, lists, tr
   const predicted = await app.inject({ method: "POST", url: `/v1/models/${modelId}/predict?k=4`, payload, headers: body.headers });
   assert.equal(predicted.statusCode, 200, predicted.body);
   const predictions = predicted.json().predictions as { file: string; top: { class: string; probability: number }[] }[];
-  assert.deepEqual(predictions.map((p) => p.file), ["a.png", "b.png"]);
+  assert.deepEqual(
+    predictions.map((p) => p.file),
+    ["a.png", "b.png"],
+  );
   for (const p of predictions) {
     assert.deepEqual(p.top.map((x) => x.class).sort(), NAMES);
     assert.ok(p.top.every((x) => typeof x.probability === "number" && x.probability >= 0 && x.probability <= 1));

@@ -59,18 +59,24 @@ test("the sweep removes entries of dead processes of this host and entries untou
   await fs.writeFile(path.join(dir, "legacy-growing", "file"), "more");
 
   const result = await sweepScratch(dir, { maxAgeMs: HOUR });
-  assert.deepEqual(result.removed.sort(), [
-    `${scratchOwnerTag(alive)}upload-live-old`,
-    `${scratchOwnerTag(dead, "other-host")}upload-remote-old`,
-    `${scratchOwnerTag(dead)}upload-dead`,
-    "legacy-old",
-  ].sort());
-  assert.deepEqual((await fs.readdir(dir)).sort(), [
-    `${scratchOwnerTag(alive)}upload-live`,
-    `${scratchOwnerTag(dead, "other-host")}upload-remote-fresh`,
-    "legacy-fresh",
-    "legacy-growing",
-  ].sort());
+  assert.deepEqual(
+    result.removed.sort(),
+    [
+      `${scratchOwnerTag(alive)}upload-live-old`,
+      `${scratchOwnerTag(dead, "other-host")}upload-remote-old`,
+      `${scratchOwnerTag(dead)}upload-dead`,
+      "legacy-old",
+    ].sort(),
+  );
+  assert.deepEqual(
+    (await fs.readdir(dir)).sort(),
+    [
+      `${scratchOwnerTag(alive)}upload-live`,
+      `${scratchOwnerTag(dead, "other-host")}upload-remote-fresh`,
+      "legacy-fresh",
+      "legacy-growing",
+    ].sort(),
+  );
 });
 
 test("the API sweeps DATA_DIR/.tmp left by a process killed mid-upload when it starts", async (t) => {
@@ -91,7 +97,12 @@ test("a worker sweeps DATA_DIR/.tmp when it starts", async (t) => {
     await fs.rm(dataDir, { recursive: true, force: true });
   });
   assert.equal(await runToDeath(dataDir), "SIGKILL");
-  const worker = startService("worker", "src/worker.ts", { DATA_DIR: dataDir, REDIS_URL: redis.url, LOG_LEVEL: "info", TFJS_BACKEND: "wasm" });
+  const worker = startService("worker", "src/worker.ts", {
+    DATA_DIR: dataDir,
+    REDIS_URL: redis.url,
+    LOG_LEVEL: "info",
+    TFJS_BACKEND: "wasm",
+  });
   t.after(() => worker.stop());
   await worker.waitFor(/worker started/);
   assert.match(worker.output, /swept scratch space/);

@@ -38,7 +38,10 @@ function connect(port: number): Promise<Slow> {
       resolve({
         socket,
         closed: (ms) =>
-          Promise.race([ended, new Promise<string>((_, fail) => setTimeout(() => fail(new Error(`connection still open after ${ms} ms`)), ms).unref())]),
+          Promise.race([
+            ended,
+            new Promise<string>((_, fail) => setTimeout(() => fail(new Error(`connection still open after ${ms} ms`)), ms).unref()),
+          ]),
       });
     });
     socket.once("error", reject);
@@ -101,7 +104,11 @@ test("headers trickled one line at a time are cut after HEADERS_TIMEOUT_MS with 
   const { app, config, port } = await listening(t);
   const slow = await connect(port);
   slow.socket.write("GET /v1/datasets HTTP/1.1\r\nHost: localhost\r\n");
-  void trickle(slow.socket, Array.from({ length: 100 }, (_, i) => Buffer.from(`X-Slow-${i}: x\r\n`)), 200);
+  void trickle(
+    slow.socket,
+    Array.from({ length: 100 }, (_, i) => Buffer.from(`X-Slow-${i}: x\r\n`)),
+    200,
+  );
   const started = Date.now();
   const answer = await slow.closed(8000);
   assert.match(answer, /^HTTP\/1\.1 408/);

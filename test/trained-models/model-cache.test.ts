@@ -35,7 +35,10 @@ test("concurrent callers share one load, and a failed load is retried by the nex
   const [x, y] = await Promise.all([cache.get("m", slow), cache.get("m", slow)]);
   assert.equal(x, y);
   assert.equal(loads, 1);
-  await assert.rejects(cache.get("bad", async () => Promise.reject(new Error("boom"))), /boom/);
+  await assert.rejects(
+    cache.get("bad", async () => Promise.reject(new Error("boom"))),
+    /boom/,
+  );
   await new Promise((r) => setImmediate(r));
   assert.equal(cache.has("bad"), false);
   assert.equal((await cache.get("bad", async () => fakeModel("bad", []))).name, "bad");

@@ -14,7 +14,13 @@ import { twoClassImages } from "../helpers/generated-images.js";
 import { selectTrainingWasm } from "../helpers/backends.js";
 
 const SIZE = 32;
-const MODEL: TransferModelOptions = { imageSize: SIZE, numClasses: 2, head: { pooling: "flatten", denseUnits: 8, dropout: 0 }, unfrozenLayers: 10, seed: 9 };
+const MODEL: TransferModelOptions = {
+  imageSize: SIZE,
+  numClasses: 2,
+  head: { pooling: "flatten", denseUnits: 8, dropout: 0 },
+  unfrozenLayers: 10,
+  seed: 9,
+};
 
 before(async () => {
   await selectTrainingWasm();

@@ -14,7 +14,9 @@ function modelWithDropout(): tf.LayersModel {
 
 /** The zero pattern of one training-mode call on a vector of ones. */
 function mask(model: tf.LayersModel): string {
-  return tf.tidy(() => Array.from((model.apply(tf.ones([1, 64]), { training: true }) as tf.Tensor).dataSync(), (v) => (v === 0 ? "0" : "1")).join(""));
+  return tf.tidy(() =>
+    Array.from((model.apply(tf.ones([1, 64]), { training: true }) as tf.Tensor).dataSync(), (v) => (v === 0 ? "0" : "1")).join(""),
+  );
 }
 
 test("the mask follows (seed, epoch, batch): new each step, the same again in a fresh model (a resumed run)", () => {

@@ -49,10 +49,20 @@ test("after training: the step count and one m and v per trainable weight, named
   assert.ok(Math.abs(state.accBeta1 - 0.9 ** 11) < 1e-6);
   assert.deepEqual(
     state.moments.map((m) => [m.name, m.shape]),
-    [["conv/kernel", [3, 3, 3, 4]], ["conv/bias", [4]], ["dense/kernel", [144, 8]], ["dense/bias", [8]], ["predictions/kernel", [8, 2]], ["predictions/bias", [2]]],
+    [
+      ["conv/kernel", [3, 3, 3, 4]],
+      ["conv/bias", [4]],
+      ["dense/kernel", [144, 8]],
+      ["dense/bias", [8]],
+      ["predictions/kernel", [8, 2]],
+      ["predictions/bias", [2]],
+    ],
   );
   for (const { m, v, shape } of state.moments) {
-    assert.equal(m.length, shape.reduce((a, b) => a * b, 1));
+    assert.equal(
+      m.length,
+      shape.reduce((a, b) => a * b, 1),
+    );
     assert.ok(v.every((x) => x >= 0));
     assert.ok(m.some((x) => x !== 0));
   }
@@ -60,7 +70,10 @@ test("after training: the step count and one m and v per trainable weight, named
 
 test("frozen layers have no moments", async () => {
   const state = await trainedState(1, true);
-  assert.deepEqual(state.moments.map((m) => m.name), ["dense/kernel", "dense/bias", "predictions/kernel", "predictions/bias"]);
+  assert.deepEqual(
+    state.moments.map((m) => m.name),
+    ["dense/kernel", "dense/bias", "predictions/kernel", "predictions/bias"],
+  );
 });
 
 test("bytes round trip exactly, also from an unaligned view", async () => {
@@ -107,11 +120,17 @@ test("import refuses a state that does not fit the model or a used optimizer", a
   const fresh = () => tf.train.adam(0.01);
 
   model.getLayer("conv").trainable = false;
-  await assert.rejects(importOptimizerState(fresh(), model, state), { code: "OPTIMIZER_STATE_INVALID", message: /not trainable here: conv\/kernel, conv\/bias/ });
+  await assert.rejects(importOptimizerState(fresh(), model, state), {
+    code: "OPTIMIZER_STATE_INVALID",
+    message: /not trainable here: conv\/kernel, conv\/bias/,
+  });
   model.getLayer("conv").trainable = true;
 
   const missing = { ...state, moments: state.moments.filter((m) => m.name !== "dense/bias") };
-  await assert.rejects(importOptimizerState(fresh(), model, missing), { code: "OPTIMIZER_STATE_INVALID", message: /no moments for trainable weight "dense\/bias"/ });
+  await assert.rejects(importOptimizerState(fresh(), model, missing), {
+    code: "OPTIMIZER_STATE_INVALID",
+    message: /no moments for trainable weight "dense\/bias"/,
+  });
 
   const reshaped = { ...state, moments: state.moments.map((m) => (m.name === "dense/bias" ? { ...m, shape: [2, 4] } : m)) };
   await assert.rejects(importOptimizerState(fresh(), model, reshaped), { code: "OPTIMIZER_STATE_INVALID", message: /shape \[2,4\]/ });

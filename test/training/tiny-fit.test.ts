@@ -51,7 +51,10 @@ test("a tiny fit of the transfer model on red squares vs blue gradients is clear
 
   const { labels, predictions } = await evaluate(tm.model, validation);
   const report = classificationReport(labels, predictions, TWO_CLASSES);
-  assert.ok(report.classes.every((c) => c.recall > 0.5), JSON.stringify(report));
+  assert.ok(
+    report.classes.every((c) => c.recall > 0.5),
+    JSON.stringify(report),
+  );
   assert.equal(report.accuracy, last.valAccuracy);
 
   await result.stepper.dispose();

@@ -36,10 +36,22 @@ test("trains on separable images: metrics per batch and per epoch, validation in
   assert.equal(result.aborted, false);
   assert.equal(result.stoppedEarly, false);
   assert.deepEqual(result.history, epochs);
-  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2, 3, 4, 5, 6],
+  );
   // 24 images in batches of 5: 5 batches per epoch.
   assert.equal(batches.length, 30);
-  assert.deepEqual(batches.slice(0, 5).map((b) => [b.epoch, b.batch, b.batches]), [[0, 0, 5], [0, 1, 5], [0, 2, 5], [0, 3, 5], [0, 4, 5]]);
+  assert.deepEqual(
+    batches.slice(0, 5).map((b) => [b.epoch, b.batch, b.batches]),
+    [
+      [0, 0, 5],
+      [0, 1, 5],
+      [0, 2, 5],
+      [0, 3, 5],
+      [0, 4, 5],
+    ],
+  );
   const lastOfEpoch0 = batches[4];
   assert.equal(lastOfEpoch0.loss, epochs[0].loss);
   assert.equal(lastOfEpoch0.accuracy, epochs[0].accuracy);
@@ -87,7 +99,10 @@ test("an abort stops at the next batch boundary, reports the epochs completed an
   });
   assert.equal(result.aborted, true);
   assert.equal(result.epochsRun, 1);
-  assert.deepEqual(result.history.map((e) => e.epoch), [1]);
+  assert.deepEqual(
+    result.history.map((e) => e.epoch),
+    [1],
+  );
   assert.deepEqual(seen.at(-1), [1, 2]);
   assert.equal(seen.length, 5 + 3);
   await result.stepper.dispose();
@@ -129,7 +144,10 @@ test("onEpochEnd returning stop ends training early; initialEpoch numbers the ep
     seed: 1,
     callbacks: { onEpochEnd: ({ epoch }) => (epoch === 6 ? "stop" : undefined) },
   });
-  assert.deepEqual(result.history.map((e) => e.epoch), [5, 6]);
+  assert.deepEqual(
+    result.history.map((e) => e.epoch),
+    [5, 6],
+  );
   assert.equal(result.stoppedEarly, true);
   assert.equal(result.history[0].valLoss, null);
   await result.stepper.dispose();
@@ -140,8 +158,12 @@ test("onEpochEnd returning stop ends training early; initialEpoch numbers the ep
 test("bad options are a coded error", async () => {
   const trainData = smallData(1, 2);
   const model = smallModel(3);
-  await assert.rejects(train({ model, learningRate: 0, epochs: 1, train: trainData.source, seed: 1 }), { code: "INVALID_TRAINING_OPTIONS" });
-  await assert.rejects(train({ model, learningRate: 1e-3, epochs: 2, initialEpoch: 3, train: trainData.source, seed: 1 }), { code: "INVALID_TRAINING_OPTIONS" });
+  await assert.rejects(train({ model, learningRate: 0, epochs: 1, train: trainData.source, seed: 1 }), {
+    code: "INVALID_TRAINING_OPTIONS",
+  });
+  await assert.rejects(train({ model, learningRate: 1e-3, epochs: 2, initialEpoch: 3, train: trainData.source, seed: 1 }), {
+    code: "INVALID_TRAINING_OPTIONS",
+  });
   model.dispose();
   trainData.dispose();
 });
@@ -215,7 +237,10 @@ test("1 epoch, checkpoint, fresh model and optimizer, 1 more epoch = 2 epochs st
     seed: 21,
     optimizerState: checkpoint.optimizer,
   });
-  assert.deepEqual(resumed.history.map((e) => e.epoch), [2]);
+  assert.deepEqual(
+    resumed.history.map((e) => e.epoch),
+    [2],
+  );
   assert.equal((await resumed.stepper.exportOptimizerState()).iterations, 10);
   assert.deepEqual(await weightValues(resumedModel), straight);
   await resumed.stepper.dispose();
@@ -228,7 +253,14 @@ test("a failing callback rejects train() and frees the optimizer", async () => {
   const model = smallModel(3);
   const before = tf.memory().numTensors;
   await assert.rejects(
-    train({ model, learningRate: 0.01, epochs: 2, train: trainData.source, seed: 1, callbacks: { onEpochEnd: () => Promise.reject(new Error("disk full")) } }),
+    train({
+      model,
+      learningRate: 0.01,
+      epochs: 2,
+      train: trainData.source,
+      seed: 1,
+      callbacks: { onEpochEnd: () => Promise.reject(new Error("disk full")) },
+    }),
     /disk full/,
   );
   assert.equal(tf.memory().numTensors, before);

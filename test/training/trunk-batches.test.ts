@@ -13,7 +13,13 @@ import { selectTrainingWasm } from "../helpers/backends.js";
 
 const SIZE = 32;
 // unfrozenLayers 8: the cut carries two tensors (conv5_block3_1_relu and the shortcut conv5_block2_out).
-const MODEL: TransferModelOptions = { imageSize: SIZE, numClasses: 2, head: { pooling: "flatten", denseUnits: 8, dropout: 0 }, unfrozenLayers: 8, seed: 11 };
+const MODEL: TransferModelOptions = {
+  imageSize: SIZE,
+  numClasses: 2,
+  head: { pooling: "flatten", denseUnits: 8, dropout: 0 },
+  unfrozenLayers: 8,
+  seed: 11,
+};
 
 before(async () => {
   await selectTrainingWasm();

@@ -57,7 +57,15 @@ async function receiver(t: { after(fn: () => Promise<void>): void }, answer: (n:
     /** Resolves once `done(received)` holds; rejects after `ms`. */
     until(done: (r: Received[]) => boolean, ms = 20_000): Promise<void> {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver: condition not met within ${ms} ms; got ${received.map((r) => `${JSON.parse(r.body).type}:${r.status}`).join(", ")}`)), ms);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `receiver: condition not met within ${ms} ms; got ${received.map((r) => `${JSON.parse(r.body).type}:${r.status}`).join(", ")}`,
+              ),
+            ),
+          ms,
+        );
         const check = () => {
           if (!done(received)) return;
           clearTimeout(timer);
@@ -95,8 +103,15 @@ async function setup(t: Parameters<typeof build>[0], processor: Parameters<typeo
   return { http: httpClient, datasetId, secret, db };
 }
 
-test("every event of a job reaches the receiver signed and in order; a delivery answered 500 is retried with the same id", { timeout: 60_000 }, async (t) => {
-  const { http: api, datasetId, secret, db } = await setup(t, async (job) => {
+test("every event of a job reaches the receiver signed and in order; a delivery answered 500 is retried with the same id", {
+  timeout: 60_000,
+}, async (t) => {
+  const {
+    http: api,
+    datasetId,
+    secret,
+    db,
+  } = await setup(t, async (job) => {
     await setJobInfo(db, job.data.jobId, { modelId: "mdl_fixture" });
     return { modelId: "mdl_fixture" };
   });
@@ -126,24 +141,42 @@ test("every event of a job reaches the receiver signed and in order; a delivery 
   const events = hook.received.map((r) => ({ ...JSON.parse(r.body), status: r.status, id: r.id }));
   assert.deepEqual(
     events.map((e) => [e.type, e.status]),
-    [["job.queued", 204], ["job.running", 204], ["job.completed", 500], ["job.completed", 204]],
+    [
+      ["job.queued", 204],
+      ["job.running", 204],
+      ["job.completed", 500],
+      ["job.completed", 204],
+    ],
   );
   assert.equal(events[2].id, events[3].id, "a retry is the same message");
   assert.equal(new Set(events.map((e) => e.id)).size, 3);
   for (const e of events) assert.equal(e.data.jobId, jobId);
   assert.equal(events[3].data.modelId, "mdl_fixture");
-  assert.deepEqual(events.map((e) => e.data.state), ["queued", "running", "completed", "completed"]);
+  assert.deepEqual(
+    events.map((e) => e.data.state),
+    ["queued", "running", "completed", "completed"],
+  );
 
   const log = await api.get(`/v1/jobs/${jobId}/webhook-deliveries`);
   assertDocumented(log, "GET", "/v1/jobs/:id/webhook-deliveries");
   assert.deepEqual(
     log.body.items.map((a: { type: string; attempt: number; ok: boolean; statusCode: number }) => [a.type, a.attempt, a.ok, a.statusCode]),
-    [["job.queued", 1, true, 204], ["job.running", 1, true, 204], ["job.completed", 1, false, 500], ["job.completed", 2, true, 204]],
+    [
+      ["job.queued", 1, true, 204],
+      ["job.running", 1, true, 204],
+      ["job.completed", 1, false, 500],
+      ["job.completed", 2, true, 204],
+    ],
   );
 });
 
 test("a job that fails sends job.failed with its error, and only the events the spec asks for", { timeout: 60_000 }, async (t) => {
-  const { http: api, datasetId, secret, db } = await setup(t, async (job) => {
+  const {
+    http: api,
+    datasetId,
+    secret,
+    db,
+  } = await setup(t, async (job) => {
     await setJobInfo(db, job.data.jobId, { error: { code: "TRAINING_DIVERGED", message: "loss NaN" } });
     throw new UnrecoverableError("loss NaN");
   });
@@ -161,16 +194,26 @@ test("a job that fails sends job.failed with its error, and only the events the 
 test("webhook URLs on private, loopback and link-local addresses are refused with WEBHOOK_URL_REFUSED", async (t) => {
   const { app, config } = await build(t);
   const datasetId = await readyDataset(config, "default", { cat: 4, dog: 4 });
-  for (const url of ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest", "http://10.1.2.3/", "http://[::1]/", "http://192.168.0.10/"]) {
+  for (const url of [
+    "http://127.0.0.1:9/x",
+    "http://localhost/x",
+    "http://169.254.169.254/latest",
+    "http://10.1.2.3/",
+    "http://[::1]/",
+    "http://192.168.0.10/",
+  ]) {
     const res = await supertest(app.server).post("/v1/jobs").send({ datasetId, baseWeights: "none", webhook: { url } });
     assert.equal(res.status, 422, url);
     assert.equal(res.body.error.code, "WEBHOOK_URL_REFUSED", url);
     assertDocumented(res, "POST", "/v1/jobs");
   }
-  const notHttp = await supertest(app.server).post("/v1/jobs").send({ datasetId, baseWeights: "none", webhook: { url: "file:///etc/passwd" } });
+  const notHttp = await supertest(app.server)
+    .post("/v1/jobs")
+    .send({ datasetId, baseWeights: "none", webhook: { url: "file:///etc/passwd" } });
   assert.equal(notHttp.status, 400);
   assert.equal(notHttp.body.error.code, "VALIDATION_FAILED");
-  for (const address of ["127.0.0.1", "::1", "::ffff:10.0.0.1", "fe80::1", "172.20.1.1", "100.64.0.1", "0.0.0.0"]) assert.ok(isPrivateAddress(address), address);
+  for (const address of ["127.0.0.1", "::1", "::ffff:10.0.0.1", "fe80::1", "172.20.1.1", "100.64.0.1", "0.0.0.0"])
+    assert.ok(isPrivateAddress(address), address);
   for (const address of ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1"]) assert.ok(!isPrivateAddress(address), address);
 });
 
@@ -182,8 +225,12 @@ test("at delivery, the address actually connected to is checked: a name resolvin
   });
   const port = new URL(hook.url).port;
   const delivery = { eventId: "msg_x", body: "{}" };
-  await assert.rejects(postWebhook({ ...delivery, url: `http://localhost:${port}/hook` }, "whsec_AAAA", false), { code: "WEBHOOK_URL_REFUSED" });
-  await assert.rejects(postWebhook({ ...delivery, url: `http://127.0.0.1:${port}/hook` }, "whsec_AAAA", false), { code: "WEBHOOK_URL_REFUSED" });
+  await assert.rejects(postWebhook({ ...delivery, url: `http://localhost:${port}/hook` }, "whsec_AAAA", false), {
+    code: "WEBHOOK_URL_REFUSED",
+  });
+  await assert.rejects(postWebhook({ ...delivery, url: `http://127.0.0.1:${port}/hook` }, "whsec_AAAA", false), {
+    code: "WEBHOOK_URL_REFUSED",
+  });
   assert.equal(hits, 0);
   assert.equal(await postWebhook({ ...delivery, url: `http://localhost:${port}/hook` }, "whsec_AAAA", true), 200);
   assert.equal(hits, 1);

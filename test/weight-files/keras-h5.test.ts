@@ -92,7 +92,10 @@ test("a missing layer is named in WEIGHTS_MISMATCH and the model is left as it w
   assert.deepEqual(details.unexpected, []);
   assert.deepEqual(details.shapeMismatches, []);
   const after = weightBytes(fresh.layers);
-  assert.ok([...before].every(([k, v]) => after.get(k)!.equals(v)), "no weight may change");
+  assert.ok(
+    [...before].every(([k, v]) => after.get(k)!.equals(v)),
+    "no weight may change",
+  );
   fresh.dispose();
 });
 

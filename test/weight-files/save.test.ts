@@ -89,7 +89,10 @@ test("the Keras h5 file has the layout of a Keras 2 model.save() file", async ()
     assert.equal(ours.attrs.backend.value, "tensorflow");
     assert.match(String(ours.attrs.keras_version.value), /^2\.\d+\.\d+$/);
     const layerNames = (ours.get("model_weights") as Group).attrs.layer_names.value as string[];
-    assert.deepEqual(layerNames, trained.model.layers.map((l) => l.name));
+    assert.deepEqual(
+      layerNames,
+      trained.model.layers.map((l) => l.name),
+    );
     assert.deepEqual((ours.get("model_weights/conv1_bn") as Group).attrs.weight_names.value, [
       "conv1_bn/gamma:0",
       "conv1_bn/beta:0",
@@ -114,7 +117,10 @@ test("the Keras h5 file has the layout of a Keras 2 model.save() file", async ()
   } finally {
     ours.close();
   }
-  assert.deepEqual((await fs.readdir(dir)).filter((f) => f.includes(".tmp")), []);
+  assert.deepEqual(
+    (await fs.readdir(dir)).filter((f) => f.includes(".tmp")),
+    [],
+  );
 });
 
 test("Keras h5 round trip: every weight of base and head comes back bit for bit", async () => {
@@ -136,7 +142,10 @@ test("TF.js round trip: loadTfjsModel and loadModelWeights give the same weights
   assert.ok(files.includes("model.json"));
   assert.ok(files.some((f) => /^group1-shard1of\d+\.bin$/.test(f)));
   const loaded = await loadTfjsModel(tfjsDir);
-  assert.deepEqual(loaded.layers.map((l) => l.name), trained.model.layers.map((l) => l.name));
+  assert.deepEqual(
+    loaded.layers.map((l) => l.name),
+    trained.model.layers.map((l) => l.name),
+  );
   assertSameWeights(loaded.layers, trained.model.layers);
   loaded.dispose();
   zeroWeights(copy.model.layers);

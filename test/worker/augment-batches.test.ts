@@ -13,7 +13,10 @@ function ramp(): tf.Tensor4D {
 }
 
 test("the transform of no flip, no rotation, no zoom is the identity, and a flip mirrors x", async () => {
-  assert.deepEqual(transformFor(4, false, 0, 1).map((v) => v + 0), [1, 0, 0, 0, 1, 0, 0, 0]);
+  assert.deepEqual(
+    transformFor(4, false, 0, 1).map((v) => v + 0),
+    [1, 0, 0, 0, 1, 0, 0, 0],
+  );
   const image = ramp();
   const flipped = tf.image.transform(image, tf.tensor2d([transformFor(4, true, 0, 1)]), "nearest", "constant", 0);
   assert.deepEqual(Array.from(await flipped.slice([0, 0, 0, 0], [1, 1, 4, 1]).data()), [3, 2, 1, 0]);

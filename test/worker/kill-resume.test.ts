@@ -83,9 +83,23 @@ const RUNS = [
 ] as const;
 
 for (const { engine, featureCache } of RUNS) {
-  test(`TRAINING_ENGINE=${engine} FEATURE_CACHE=${featureCache}: a training child killed in epoch 2 resumes to per-epoch metrics identical to an uninterrupted run`, { timeout: 480_000 }, async (t) => {
-    const env = { REDIS_URL: redis.url, DATA_DIR: config.dataDir, LOG_LEVEL: "silent", FEATURE_CACHE: featureCache, TRAINING_ENGINE: engine };
-    const tw = createTrainingWorker({ config, connection: connections[3], db: jobRedis(connections[3], config), log: createLogger("silent"), env });
+  test(`TRAINING_ENGINE=${engine} FEATURE_CACHE=${featureCache}: a training child killed in epoch 2 resumes to per-epoch metrics identical to an uninterrupted run`, {
+    timeout: 480_000,
+  }, async (t) => {
+    const env = {
+      REDIS_URL: redis.url,
+      DATA_DIR: config.dataDir,
+      LOG_LEVEL: "silent",
+      FEATURE_CACHE: featureCache,
+      TRAINING_ENGINE: engine,
+    };
+    const tw = createTrainingWorker({
+      config,
+      connection: connections[3],
+      db: jobRedis(connections[3], config),
+      log: createLogger("silent"),
+      env,
+    });
     t.after(() => tw.shutdown());
 
     await enqueue(`job_straight_${engine}_${featureCache}`);
@@ -118,7 +132,10 @@ for (const { engine, featureCache } of RUNS) {
     assert.equal(resumed.returnvalue && typeof resumed.returnvalue, "object");
     for (const id of [straight.id!, jobId]) assert.equal((await readJobRecord(db, id))?.stepEngine, engine, `${id} stepped on ${engine}`);
     const reference = learned(await readEpochMetrics(db, straight.id!));
-    assert.deepEqual(reference.map((m) => m.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      reference.map((m) => m.epoch),
+      [1, 2, 3],
+    );
     assert.ok(reference.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.valLoss)));
     // Bit for bit: deepEqual compares numbers with Object.is.
     assert.deepEqual(learned(await readEpochMetrics(db, jobId)), reference);

@@ -64,7 +64,10 @@ function learned(metrics: EpochMetrics[]) {
 /** Runs the job to completion; returns the epochs it trained (those with batch progress or metrics). */
 async function runToEnd(jobId: string): Promise<number[]> {
   const epochs = new Set<number>();
-  const outcome = await runTraining(deps, fakeJob(jobId, (p) => p.metrics && epochs.add(p.metrics.epoch)));
+  const outcome = await runTraining(
+    deps,
+    fakeJob(jobId, (p) => p.metrics && epochs.add(p.metrics.epoch)),
+  );
   assert.equal(outcome.status, "completed");
   return [...epochs].sort();
 }
@@ -73,9 +76,16 @@ async function runToEnd(jobId: string): Promise<number[]> {
 async function stopAfterEpoch2(jobId: string): Promise<void> {
   await createJobRecord(db, { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() });
   const stop = new AbortController();
-  const outcome = await runTraining(deps, fakeJob(jobId, (p) => p.checkpoint?.epoch === 2 && stop.abort(STOP_REASON.shutdown)), stop.signal);
+  const outcome = await runTraining(
+    deps,
+    fakeJob(jobId, (p) => p.checkpoint?.epoch === 2 && stop.abort(STOP_REASON.shutdown)),
+    stop.signal,
+  );
   assert.deepEqual(outcome, { status: "stopped", reason: "shutdown", epochsDone: 2 });
-  assert.deepEqual((await listCheckpoints(storage, TENANT, jobId)).map((c) => c.epoch), [1, 2]);
+  assert.deepEqual(
+    (await listCheckpoints(storage, TENANT, jobId)).map((c) => c.epoch),
+    [1, 2],
+  );
 }
 
 async function flipByte(file: string): Promise<void> {
@@ -98,8 +108,16 @@ const reference = learned(await readEpochMetrics(db, "job_reference"));
 
 const damagedCheckpoints: { name: string; damage: (jobId: string) => Promise<void>; resumedAfter: number }[] = [
   { name: "a weight shard of epoch 2 with a flipped byte", damage: async (id) => flipByte(await weightShard(id, 2)), resumedAfter: 1 },
-  { name: "epoch 2's Adam state cut in half", damage: async (id) => truncateHalf(await localPath(checkpointKey(TENANT, id, 2, OPTIMIZER_FILE))), resumedAfter: 1 },
-  { name: "epoch 2's manifest cut in half", damage: async (id) => truncateHalf(await localPath(checkpointKey(TENANT, id, 2, MANIFEST_FILE))), resumedAfter: 1 },
+  {
+    name: "epoch 2's Adam state cut in half",
+    damage: async (id) => truncateHalf(await localPath(checkpointKey(TENANT, id, 2, OPTIMIZER_FILE))),
+    resumedAfter: 1,
+  },
+  {
+    name: "epoch 2's manifest cut in half",
+    damage: async (id) => truncateHalf(await localPath(checkpointKey(TENANT, id, 2, MANIFEST_FILE))),
+    resumedAfter: 1,
+  },
   {
     name: "both checkpoints damaged",
     damage: async (id) => {
@@ -111,16 +129,24 @@ const damagedCheckpoints: { name: string; damage: (jobId: string) => Promise<voi
 ];
 
 for (const [i, { name, damage, resumedAfter }] of damagedCheckpoints.entries()) {
-  test(`${name}: the resume skips it (${resumedAfter ? `from epoch ${resumedAfter}` : "a fresh start"}) and ends with the undamaged run's metrics`, { timeout: 240_000 }, async () => {
+  test(`${name}: the resume skips it (${resumedAfter ? `from epoch ${resumedAfter}` : "a fresh start"}) and ends with the undamaged run's metrics`, {
+    timeout: 240_000,
+  }, async () => {
     const jobId = `job_damaged_${i}`;
     await stopAfterEpoch2(jobId);
     await damage(jobId);
     const trained = await runToEnd(jobId);
-    assert.deepEqual(trained, [1, 2, 3].filter((e) => e > resumedAfter));
+    assert.deepEqual(
+      trained,
+      [1, 2, 3].filter((e) => e > resumedAfter),
+    );
     assert.deepEqual(learned(await readEpochMetrics(db, jobId)), reference);
     // The damaged checkpoints were replaced by good ones as the epochs ran again.
     const kept = await listCheckpoints(storage, TENANT, jobId);
-    assert.deepEqual(kept.map((c) => c.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      kept.map((c) => c.epoch),
+      [1, 2, 3],
+    );
     for (const manifest of kept) assert.equal(await checkpointProblem(storage, TENANT, jobId, manifest), null);
   });
 }
@@ -132,8 +158,13 @@ async function cacheFiles(): Promise<string[]> {
   return [await localPath(datasetKeys(TENANT, dataset.id).decoded(spec.imageSize)), await localPath(features[0].key)];
 }
 
-for (const [name, damage] of [["a flipped byte", flipByte], ["cut in half", truncateHalf]] as const) {
-  test(`decoded-image and feature caches with ${name} are rebuilt before training, which ends with the undamaged run's metrics`, { timeout: 240_000 }, async () => {
+for (const [name, damage] of [
+  ["a flipped byte", flipByte],
+  ["cut in half", truncateHalf],
+] as const) {
+  test(`decoded-image and feature caches with ${name} are rebuilt before training, which ends with the undamaged run's metrics`, {
+    timeout: 240_000,
+  }, async () => {
     const files = await cacheFiles();
     const good = await Promise.all(files.map((f) => fs.readFile(f)));
     for (const file of files) await damage(file);
@@ -146,7 +177,9 @@ for (const [name, damage] of [["a flipped byte", flipByte], ["cut in half", trun
   });
 }
 
-test("torn records of the caches (the decoded cache's digest, the feature cache's meta) make them rebuilt, not a failed job", { timeout: 240_000 }, async () => {
+test("torn records of the caches (the decoded cache's digest, the feature cache's meta) make them rebuilt, not a failed job", {
+  timeout: 240_000,
+}, async () => {
   const features = (await storage.list(storageKeys.datasetFeatures(TENANT, dataset.id))).filter((o) => o.key.endsWith(".json"));
   assert.equal(features.length, 1);
   const records = [await localPath(datasetKeys(TENANT, dataset.id).decodedDigest(spec.imageSize)), await localPath(features[0].key)];

@@ -65,19 +65,30 @@ async function runTwoEpochsThenShutDown(jobId: string, spec: JobSpec): Promise<v
   assert.deepEqual(first, { status: "stopped", reason: "shutdown", epochsDone: 2 });
 }
 
-test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metrics in all, then the model and its report", { timeout: 240_000 }, async () => {
+test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metrics in all, then the model and its report", {
+  timeout: 240_000,
+}, async () => {
   const spec = smallSpec(dataset.id, { keepCheckpoints: 1 });
   await runTwoEpochsThenShutDown("job_resume", spec);
-  assert.deepEqual((await readEpochMetrics(db, "job_resume")).map((m) => m.epoch), [1, 2]);
+  assert.deepEqual(
+    (await readEpochMetrics(db, "job_resume")).map((m) => m.epoch),
+    [1, 2],
+  );
 
   const progress: JobProgress[] = [];
-  const second = await runTraining(deps, fakeJob("job_resume", spec, (p) => progress.push(p)));
+  const second = await runTraining(
+    deps,
+    fakeJob("job_resume", spec, (p) => progress.push(p)),
+  );
   assert.deepEqual(second, { status: "completed", modelId: "mdl_resume" });
   // Only epoch 3 ran again.
   assert.deepEqual([...new Set(progress.filter((p) => p.batches > 0).map((p) => p.epoch))], [3]);
   assert.ok(progress.every((p) => p.fraction >= 2 / 3 || p.batches === 0));
   const metrics = await readEpochMetrics(db, "job_resume");
-  assert.deepEqual(metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
 
   // keepCheckpoints 1: the last one, plus the best by val_loss when that is another.
   const kept = (await listCheckpoints(storage, TENANT, "job_resume")).map((c) => c.epoch);
@@ -93,7 +104,10 @@ test("a job stopped after epoch 2 resumes from its checkpoint: 3 epochs of metri
   assert.equal(record.backend, "wasm");
   const report = record.report!;
   const validationCount = report.confusionMatrix.flat().reduce((a, b) => a + b, 0);
-  assert.equal(validationCount, report.classes.reduce((n, c) => n + c.support, 0));
+  assert.equal(
+    validationCount,
+    report.classes.reduce((n, c) => n + c.support, 0),
+  );
   assert.ok(validationCount >= 3);
   assert.deepEqual(JSON.parse((await storage.get(modelKey(TENANT, "mdl_resume", "labels.json"))).toString()), ["cat", "dog", "fox"]);
   assert.ok((await storage.stat(modelKey(TENANT, "mdl_resume", "model.h5")))!.size > 1_000_000);
@@ -149,7 +163,9 @@ async function shards(prefix: string): Promise<Map<string, Buffer>> {
   return out;
 }
 
-test("early stopping with restoreBest after a resume puts back the best epoch's weights from its checkpoint, which pruning kept", { timeout: 240_000 }, async () => {
+test("early stopping with restoreBest after a resume puts back the best epoch's weights from its checkpoint, which pruning kept", {
+  timeout: 240_000,
+}, async () => {
   // A learning rate so small that val_accuracy cannot change: epoch 1 stays the best, and patience 2 stops the job after epoch 3.
   const spec = smallSpec(dataset.id, {
     epochs: 6,
@@ -162,8 +178,15 @@ test("early stopping with restoreBest after a resume puts back the best epoch's 
   assert.deepEqual(second, { status: "completed", modelId: "mdl_bestresume" });
 
   const metrics = await readEpochMetrics(db, "job_bestresume");
-  assert.deepEqual(metrics.map((m) => m.epoch), [1, 2, 3], "stopped early after epoch 3");
-  assert.ok(metrics.every((m) => m.valAccuracy === metrics[0].valAccuracy), "epoch 1 is the best");
+  assert.deepEqual(
+    metrics.map((m) => m.epoch),
+    [1, 2, 3],
+    "stopped early after epoch 3",
+  );
+  assert.ok(
+    metrics.every((m) => m.valAccuracy === metrics[0].valAccuracy),
+    "epoch 1 is the best",
+  );
   // keepCheckpoints 1 keeps the last; the best by val_loss and the best for early stopping stay too.
   const kept = (await listCheckpoints(storage, TENANT, "job_bestresume")).map((c) => c.epoch);
   assert.ok(kept.includes(1) && kept.includes(3), `kept ${kept}`);
@@ -174,7 +197,10 @@ test("early stopping with restoreBest after a resume puts back the best epoch's 
   assert.ok(saved.size > 0);
   assert.deepEqual([...saved.keys()], [...best.keys()]);
   for (const [file, bytes] of saved) assert.ok(bytes.equals(best.get(file)!), `${file} is epoch 1's`);
-  assert.ok([...saved].some(([file, bytes]) => !bytes.equals(last.get(file)!)), "the last epoch's weights differ from the best's");
+  assert.ok(
+    [...saved].some(([file, bytes]) => !bytes.equals(last.get(file)!)),
+    "the last epoch's weights differ from the best's",
+  );
 });
 
 test("a loss that turns NaN fails the job without retry, with TRAINING_DIVERGED and where it happened", { timeout: 120_000 }, async () => {

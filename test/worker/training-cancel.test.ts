@@ -72,7 +72,9 @@ function onProgress(jobId: string, act: (p: JobProgress) => boolean | Promise<bo
   });
 }
 
-test("a cancel stops the running job at a batch boundary, records it cancelled and keeps its checkpoints", { timeout: 180_000 }, async () => {
+test("a cancel stops the running job at a batch boundary, records it cancelled and keeps its checkpoints", {
+  timeout: 180_000,
+}, async () => {
   const jobId = "job_cancelled";
   const cancelled = onProgress(jobId, async (p) => {
     if (p.checkpoint?.epoch !== 1) return false;

@@ -20,7 +20,13 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
   const queue = new Queue(TRAINING_QUEUE, { connection: connections[0], prefix: config.redisPrefix });
   const events = new QueueEvents(TRAINING_QUEUE, { connection: connections[1], prefix: config.redisPrefix });
   await events.waitUntilReady();
-  const tw = createTrainingWorker({ config, connection: connections[2], db: jobRedis(connections[2], config), log: createLogger("silent"), processorFile: echoProcessor });
+  const tw = createTrainingWorker({
+    config,
+    connection: connections[2],
+    db: jobRedis(connections[2], config),
+    log: createLogger("silent"),
+    processorFile: echoProcessor,
+  });
   t.after(async () => {
     await tw.shutdown();
     await events.close();
@@ -50,12 +56,23 @@ async function waitForPid(events: QueueEvents, jobId: string, not?: number): Pro
 
 test("childExecArgv keeps the loaders and drops test and inspector flags", () => {
   assert.deepEqual(
-    childExecArgv(["--import", "tsx", "--test", "--test-reporter=spec", "--inspect=9229", "--require", "/x/preflight.cjs", "--conditions=dev"]),
+    childExecArgv([
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=spec",
+      "--inspect=9229",
+      "--require",
+      "/x/preflight.cjs",
+      "--conditions=dev",
+    ]),
     ["--import", "tsx", "--require", "/x/preflight.cjs", "--conditions=dev"],
   );
 });
 
-test("a job runs in a TypeScript child process, which survives kill -9 by retrying, and stops on request", { timeout: 60_000 }, async (t) => {
+test("a job runs in a TypeScript child process, which survives kill -9 by retrying, and stops on request", {
+  timeout: 60_000,
+}, async (t) => {
   const { queue, events, tw } = await setup(t);
 
   const quick = await queue.add("train", { value: 7 });

@@ -71,7 +71,15 @@ interface CpuBackend {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
-function wasmAdamUpdate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function wasmAdamUpdate({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo[] {
   const { value, m, v, gradient } = inputs as unknown as AdamUpdateInputs;
   const wasm = backend as WasmBackendInternals;
   const c = attrs as unknown as AdamConstants;
@@ -83,13 +91,25 @@ function wasmAdamUpdate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfo
   return outputs;
 }
 
-function cpuAdamUpdate({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function cpuAdamUpdate({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo[] {
   const { value, m, v, gradient } = inputs as unknown as AdamUpdateInputs;
   const cpu = backend as CpuBackend;
   const [x, mIn, vIn, g] = [value, m, v, gradient].map((t) => cpu.readSync(t.dataId));
   const out = { value: new Float32Array(x.length), m: new Float32Array(x.length), v: new Float32Array(x.length) };
   adamUpdateValues(x, mIn, vIn, g, out, attrs as unknown as AdamConstants);
-  return [cpu.makeTensorInfo(value.shape, "float32", out.value), cpu.makeTensorInfo(m.shape, "float32", out.m), cpu.makeTensorInfo(v.shape, "float32", out.v)];
+  return [
+    cpu.makeTensorInfo(value.shape, "float32", out.value),
+    cpu.makeTensorInfo(m.shape, "float32", out.m),
+    cpu.makeTensorInfo(v.shape, "float32", out.v),
+  ];
 }
 
 const KERNELS: Record<string, tf.KernelFunc> = { wasm: wasmAdamUpdate as tf.KernelFunc, cpu: cpuAdamUpdate as tf.KernelFunc };
@@ -121,7 +141,9 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
     if (!tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend())) return super.applyGradients(variableGradients);
     const self = this as unknown as AdamFields;
-    const named = Array.isArray(variableGradients) ? variableGradients : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
+    const named = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
     tf.tidy(() => {
       // tfjs' own order of operations: the corrections from the accumulators, then each weight, then the accumulators.
       const [oneMinusAccBeta1, oneMinusAccBeta2] = [self.accBeta1, self.accBeta2].map((acc) => tf.sub(1, acc).dataSync()[0]);
@@ -133,9 +155,19 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
         if (gradient == null) return;
         const m = self.accumulatedFirstMoment[i].variable;
         const v = self.accumulatedSecondMoment[i].variable;
-        if (value.dtype !== "float32" || gradient.dtype !== "float32") throw new Error(`Adam update of ${name}: float32 weights only, got ${value.dtype}`);
-        const attrs = { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, learningRate: this.learningRate, oneMinusAccBeta1, oneMinusAccBeta2 };
-        const [newValue, newM, newV] = tf.engine().runKernel(ADAM_UPDATE_KERNEL, { value, m, v, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        if (value.dtype !== "float32" || gradient.dtype !== "float32")
+          throw new Error(`Adam update of ${name}: float32 weights only, got ${value.dtype}`);
+        const attrs = {
+          beta1: this.beta1,
+          beta2: this.beta2,
+          epsilon: this.epsilon,
+          learningRate: this.learningRate,
+          oneMinusAccBeta1,
+          oneMinusAccBeta2,
+        };
+        const [newValue, newM, newV] = tf
+          .engine()
+          .runKernel(ADAM_UPDATE_KERNEL, { value, m, v, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         m.assign(newM);
         v.assign(newV);
         value.assign(newValue);

@@ -14,7 +14,10 @@ function filterGradient({ data, xShape, dyShape, filterShape, attrs }: FilterGra
   const xSize = size(xShape);
   const dySize = size(dyShape);
   const dw = tf.tidy(() =>
-    conv2DBackpropFilter(tf.tensor4d(data.subarray(0, xSize), xShape), tf.tensor4d(data.subarray(xSize, xSize + dySize), dyShape), { ...attrs, filterShape }),
+    conv2DBackpropFilter(tf.tensor4d(data.subarray(0, xSize), xShape), tf.tensor4d(data.subarray(xSize, xSize + dySize), dyShape), {
+      ...attrs,
+      filterShape,
+    }),
   );
   data.set(dw.dataSync(), xSize + dySize);
   dw.dispose();

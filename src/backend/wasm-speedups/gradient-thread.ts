@@ -128,7 +128,10 @@ export function createGradientThread(): GradientThread {
       // takeFilterGradient finds its pending request by x's dataId: the x the backward pass gets is the tape's
       // saved copy of the x rememberConvInput saw, so the two must share their data (wasm-kernels.ts' Identity).
       if (!savedTensorsKeepTheirData()) {
-        throw new AppError("BACKEND_UNAVAILABLE", "the tape's saved tensors do not share their input's data: the gradient helper could never match a request");
+        throw new AppError(
+          "BACKEND_UNAVAILABLE",
+          "the tape's saved tensors do not share their input's data: the gradient helper could never match a request",
+        );
       }
       const started = startModuleThread(import.meta.url, "gradient-thread-worker", null);
       try {

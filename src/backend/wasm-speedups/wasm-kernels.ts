@@ -21,7 +21,16 @@ interface ConvGradAttrs {
 
 /** The forward convolution's geometry, always channels-last. */
 function convGeometry(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvGradAttrs) {
-  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
   return { ...info, pad: info.padInfo };
 }
 
@@ -37,7 +46,14 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
     out = tf.slice(out, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
   }
   const [pt, pb, pl, pr] = [top, bottom, left, right].map((p) => Math.max(0, p));
-  return pt || pb || pl || pr ? tf.pad(out, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) : out;
+  return pt || pb || pl || pr
+    ? tf.pad(out, [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ])
+    : out;
 }
 
 /**
@@ -47,7 +63,11 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
  * XNNPACK Conv2D, whose first kh x kw outputs are the filter gradient. A 1x1
  * stride-1 convolution reduces to one matmul, done directly.
  */
-export function conv2DBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: ConvGradAttrs & { filterShape: [number, number, number, number] }): tf.Tensor4D {
+export function conv2DBackpropFilter(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  attrs: ConvGradAttrs & { filterShape: [number, number, number, number] },
+): tf.Tensor4D {
   return tf.tidy(() => {
     const channelsLast = attrs.dataFormat !== "NCHW";
     const xs = channelsLast ? x : tf.transpose(x, [0, 2, 3, 1]);
@@ -75,8 +95,24 @@ export function conv2DBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Con
 function dilate(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   if (sh === 1 && sw === 1) return dy;
   const [n, h, w, c] = dy.shape;
-  const wide = tf.reshape(tf.pad(tf.reshape(dy, [n * h, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [n, h, 1, w * sw * c]);
-  return tf.reshape(tf.pad(wide, [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [n, h * sh, w * sw, c]);
+  const wide = tf.reshape(
+    tf.pad(tf.reshape(dy, [n * h, w, 1, c]), [
+      [0, 0],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]),
+    [n, h, 1, w * sw * c],
+  );
+  return tf.reshape(
+    tf.pad(wide, [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+    ]),
+    [n, h * sh, w * sw, c],
+  );
 }
 
 /**
@@ -98,7 +134,11 @@ function rotateFilter(filter: tf.Tensor4D): tf.Tensor4D {
  * dx is the full correlation of the stride-dilated dy with the filter rotated by
  * 180 degrees and its in/out channels swapped: one stride-1 XNNPACK Conv2D.
  */
-export function conv2DBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, attrs: ConvGradAttrs & { inputShape: [number, number, number, number] }): tf.Tensor4D {
+export function conv2DBackpropInput(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  attrs: ConvGradAttrs & { inputShape: [number, number, number, number] },
+): tf.Tensor4D {
   return tf.tidy(() => {
     const channelsLast = attrs.dataFormat !== "NCHW";
     const dys = channelsLast ? dy : tf.transpose(dy, [0, 2, 3, 1]);
@@ -139,7 +179,8 @@ function batchMatMulViaTranspose(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs as { a: tf.Tensor; b: tf.Tensor };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const plain = (x: tf.Tensor, y: tf.Tensor) => original({ ...args, inputs: { a: x, b: y }, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as tf.TensorInfo;
+    const plain = (x: tf.Tensor, y: tf.Tensor) =>
+      original({ ...args, inputs: { a: x, b: y }, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as tf.TensorInfo;
     if (!transposeA && !transposeB) {
       // XNNPACK packs B on its first use and keeps the packing for B's next
       // uses. A B used once (a Dense kernel in training: new values every step)
@@ -225,7 +266,11 @@ function tileByBlocks(original: tf.KernelFunc): tf.KernelFunc {
     const { reps } = args.attrs as unknown as { reps: number[] };
     if (x.dtype === "string" || x.dtype === "complex64") return original(args);
     const values = tileValues((args.backend as tf.KernelBackend).readSync(x.dataId) as NumericArray, x.shape, reps);
-    return tf.tensor(values, x.shape.map((n, d) => n * reps[d]), x.dtype);
+    return tf.tensor(
+      values,
+      x.shape.map((n, d) => n * reps[d]),
+      x.dtype,
+    );
   };
 }
 

@@ -12,7 +12,11 @@ export interface AdamStep {
 }
 
 /** The step's constants, tfjs' formula w += -lr (m / c1) / (sqrt(v / c2) + eps) rearranged (same value, fewer operations). */
-export function adamStep(adam: { learningRate: number; beta1: number; beta2: number; epsilon: number }, correction1: number, correction2: number): AdamStep {
+export function adamStep(
+  adam: { learningRate: number; beta1: number; beta2: number; epsilon: number },
+  correction1: number,
+  correction2: number,
+): AdamStep {
   const root = Math.sqrt(correction2);
   return { beta1: adam.beta1, beta2: adam.beta2, stepSize: (-adam.learningRate * root) / correction1, epsilonHat: adam.epsilon * root };
 }

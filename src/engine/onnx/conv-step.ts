@@ -16,7 +16,16 @@ const TO_NHWC = [0, 2, 3, 1];
  * Runtime's Conv and ConvTranspose in NCHW, with the transposes around them, took ~3x longer in the profile.
  * `wantDx` false skips the input's gradient (the cut's: nothing needs it).
  */
-export function convAsGemm(g: Builder, x: Value, kernel: string, bias: string, [kh, kw, ci, co]: KernelShape, pads: number[], [ho, wo]: [number, number], wantDx: boolean): string {
+export function convAsGemm(
+  g: Builder,
+  x: Value,
+  kernel: string,
+  bias: string,
+  [kh, kw, ci, co]: KernelShape,
+  pads: number[],
+  [ho, wo]: [number, number],
+  wantDx: boolean,
+): string {
   const [h, w] = x.shape;
   const k = kh * kw * ci;
   const padded = pads.some((p) => p > 0);
@@ -49,7 +58,10 @@ export function convAsGemm(g: Builder, x: Value, kernel: string, bias: string, [
       return g.op("Pad", [piece, g.int64s([0, i, j, 0, 0, hp - ho - i, wp - wo - j, 0])]);
     });
     const total = parts.length > 1 ? g.op("Sum", parts) : parts[0];
-    g.addGrad(x.name, padded ? g.op("Slice", [total, g.int64s([pads[0], pads[1]]), g.int64s([pads[0] + h, pads[1] + w]), g.int64s([1, 2])]) : total);
+    g.addGrad(
+      x.name,
+      padded ? g.op("Slice", [total, g.int64s([pads[0], pads[1]]), g.int64s([pads[0] + h, pads[1] + w]), g.int64s([1, 2])]) : total,
+    );
   });
   return y;
 }
@@ -86,7 +98,11 @@ export function convNchw(
     g.addGrad(`${kernel}@grad`, g.op("Transpose", [dW], [g.ints("perm", [2, 3, 0, 1])]));
     if (!wantDx) return;
     const outputPadding = [h - ((ho - 1) * strides[0] + kh - pads[0] - pads[2]), w - ((wo - 1) * strides[1] + kw - pads[1] - pads[3])];
-    const dxc = g.op("ConvTranspose", [dyc, oihw], [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads), g.ints("output_padding", outputPadding)]);
+    const dxc = g.op(
+      "ConvTranspose",
+      [dyc, oihw],
+      [g.ints("kernel_shape", [kh, kw]), g.ints("strides", strides), g.ints("pads", pads), g.ints("output_padding", outputPadding)],
+    );
     g.addGrad(x.name, g.op("Transpose", [dxc], [g.ints("perm", TO_NHWC)]));
   });
   return y;

@@ -16,7 +16,12 @@ export interface OnnxTrainStep {
    * per Dropout layer (ones without dropout). Returns the batch mean loss and the probabilities
    * [count, classes] of the training-mode forward (for accuracy).
    */
-  step(batch: { cuts: Float32Array[]; labels: Float32Array; masks: Float32Array[]; count: number }): Promise<{ loss: number; probabilities: Float32Array }>;
+  step(batch: {
+    cuts: Float32Array[];
+    labels: Float32Array;
+    masks: Float32Array[];
+    count: number;
+  }): Promise<{ loss: number; probabilities: Float32Array }>;
   /** Inference-mode forward of the tail on the current state (BN moving statistics, no dropout): probabilities [count, classes]. */
   evaluate(batch: { cuts: Float32Array[]; count: number }): Promise<Float32Array>;
   /** The current value of a state tensor, by its graph input name (a copy). */
@@ -41,7 +46,10 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
   const size = (s: StateTensor) => s.shape.reduce((a, b) => a * b, 1);
   const stateOf = new Map(graph.state.map((s) => [s.input, s]));
   const state = new Map<string, Float32Array>(
-    graph.state.map((s) => [s.input, s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice()]),
+    graph.state.map((s) => [
+      s.input,
+      s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice(),
+    ]),
   );
   // Moving statistics: two buffers each, a step reads one and ONNX Runtime writes the other, then they swap.
   const moving = graph.state.filter((s) => s.kind === "moving");

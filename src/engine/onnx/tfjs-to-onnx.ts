@@ -7,7 +7,15 @@
 // ReLU's output, the MaxPool) after it: a separate Pad node would make ONNX
 // Runtime leave its NCHWc layout and copy the image twice around it.
 import type * as tf from "@tensorflow/tfjs";
-import { AttributeType, DataType, encodeModel, type Attribute, type GraphMessage, type NodeMessage, type TensorMessage } from "./onnx-proto.js";
+import {
+  AttributeType,
+  DataType,
+  encodeModel,
+  type Attribute,
+  type GraphMessage,
+  type NodeMessage,
+  type TensorMessage,
+} from "./onnx-proto.js";
 
 /** Name of the batch dimension in the graph's inputs and outputs. */
 export const BATCH_DIM = "N";
@@ -163,7 +171,8 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
     const inputs = takesPads ? read : read.map(materialise);
     const [x] = inputs;
     const out = `${layer.name}/out`;
-    if (config.dataFormat !== undefined && config.dataFormat !== "channelsLast") throw unsupported(layer, `dataFormat ${String(config.dataFormat)}`);
+    if (config.dataFormat !== undefined && config.dataFormat !== "channelsLast")
+      throw unsupported(layer, `dataFormat ${String(config.dataFormat)}`);
     switch (className) {
       case "Conv2D": {
         const w = weightsByName(layer);
@@ -215,7 +224,10 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
           }
           return { value: x };
         }
-        initializers.push(floatTensor(`${layer.name}/scale`, [channels, 1, 1], scale), floatTensor(`${layer.name}/shift`, [channels, 1, 1], shift));
+        initializers.push(
+          floatTensor(`${layer.name}/scale`, [channels, 1, 1], scale),
+          floatTensor(`${layer.name}/shift`, [channels, 1, 1], shift),
+        );
         const scaled = node("Mul", [x.name, `${layer.name}/scale`], `${layer.name}/scaled`);
         return { value: { name: node("Add", [scaled, `${layer.name}/shift`], out), nchw: true } };
       }
@@ -277,7 +289,12 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
   const graphInputs = model.inputs.map((t) => ({ name: t.sourceLayer.name, shape: t.shape }));
   for (const t of model.inputs) {
     const name = t.sourceLayer.name;
-    values.set(t.id, t.shape.length === 4 ? { name: node("Transpose", [name], `${name}/nchw`, [attrInts("perm", TO_NCHW)]), nchw: true } : { name, nchw: false });
+    values.set(
+      t.id,
+      t.shape.length === 4
+        ? { name: node("Transpose", [name], `${name}/nchw`, [attrInts("perm", TO_NCHW)]), nchw: true }
+        : { name, nchw: false },
+    );
   }
 
   const visit = (t: tf.SymbolicTensor): Value => {
@@ -301,7 +318,10 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
     outputNames.push(name);
   }
   for (const [name, conv] of convs) {
-    initializers.push(floatTensor(name, conv.dims, conv.kernel), floatTensor(name.replace(/\/kernel$/, "/bias"), [conv.dims[0]], conv.bias));
+    initializers.push(
+      floatTensor(name, conv.dims, conv.kernel),
+      floatTensor(name.replace(/\/kernel$/, "/bias"), [conv.dims[0]], conv.bias),
+    );
   }
 
   const graph: GraphMessage = {
@@ -309,7 +329,11 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
     node: nodes,
     initializer: initializers,
     input: graphInputs.map(({ name, shape }) => ({ name, elemType: DataType.FLOAT, shape: [BATCH_DIM, ...(shape.slice(1) as number[])] })),
-    output: model.outputs.map((t, i) => ({ name: outputNames[i], elemType: DataType.FLOAT, shape: [BATCH_DIM, ...(t.shape.slice(1) as number[])] })),
+    output: model.outputs.map((t, i) => ({
+      name: outputNames[i],
+      elemType: DataType.FLOAT,
+      shape: [BATCH_DIM, ...(t.shape.slice(1) as number[])],
+    })),
   };
   return { bytes: encodeModel(graph), inputNames: graphInputs.map((i) => i.name), outputNames };
 }

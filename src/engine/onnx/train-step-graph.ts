@@ -10,7 +10,15 @@
 // tfjs' (and the project's FusedAdamOptimizer's) formula. The same writer
 // gives the tail's inference-mode forward (tailForwardGraph) for evaluation.
 import type * as tf from "@tensorflow/tfjs";
-import { AttributeType, DataType, encodeModel, type Attribute, type NodeMessage, type TensorMessage, type ValueInfoMessage } from "./onnx-proto.js";
+import {
+  AttributeType,
+  DataType,
+  encodeModel,
+  type Attribute,
+  type NodeMessage,
+  type TensorMessage,
+  type ValueInfoMessage,
+} from "./onnx-proto.js";
 import { convAsGemm, convNchw } from "./conv-step.js";
 import { BATCH_DIM } from "./tfjs-to-onnx.js";
 
@@ -302,7 +310,10 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         // tfjs-layers: moving -= (moving - batch statistic) * (1 - momentum), with the biased batch variance.
         const decay = g.scalar(1 - (config.momentum as number));
         const flat = g.int64s([channels]);
-        for (const [moving, batch] of [[movingMean, batchMean], [movingVariance, batchVariance]]) {
+        for (const [moving, batch] of [
+          [movingMean, batchMean],
+          [movingVariance, batchVariance],
+        ]) {
           const updated = g.op("Sub", [moving, g.op("Mul", [g.op("Sub", [moving, g.op("Reshape", [batch, flat])]), decay])]);
           g.output(updated, `${moving}:new`, [channels]);
         }
@@ -346,7 +357,14 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
         const y = g.mean(x.name, [1, 2], 0);
         g.onBackward(() => {
           const dy = g.gradOf(y);
-          if (dy && needsGrad(x)) g.addGrad(x.name, g.op("Mul", [g.op("Reshape", [dy, g.int64s([-1, 1, 1, c])]), g.floats("avg", [1, h, w, 1], new Array(h * w).fill(1 / (h * w)))]));
+          if (dy && needsGrad(x))
+            g.addGrad(
+              x.name,
+              g.op("Mul", [
+                g.op("Reshape", [dy, g.int64s([-1, 1, 1, c])]),
+                g.floats("avg", [1, h, w, 1], new Array(h * w).fill(1 / (h * w))),
+              ]),
+            );
         });
         return { name: y, shape: [c], image: false };
       }
@@ -408,7 +426,13 @@ function writeTail(tail: tf.LayersModel, training: boolean) {
 export function tailForwardGraph(tail: tf.LayersModel): TailForwardGraph {
   const { g, state, cutInputs, logits } = writeTail(tail, false);
   g.output(g.op("Softmax", [logits], [g.int("axis", -1)]), "probabilities", [BATCH_DIM, tail.outputs[0].shape[1] as number]);
-  const bytes = encodeModel({ name: `${tail.name}_forward`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
+  const bytes = encodeModel({
+    name: `${tail.name}_forward`,
+    node: g.liveNodes(),
+    initializer: g.initializers,
+    input: g.inputs,
+    output: g.outputs,
+  });
   return { bytes, cutInputs, stateInputs: state.map((s) => s.input), probabilities: "probabilities" };
 }
 
@@ -439,6 +463,12 @@ export function trainStepGraph(tail: tf.LayersModel): TrainStepGraph {
     state.push({ input: `${input}:v`, shape: variable.shape as number[], variable, kind: "v" });
   }
 
-  const bytes = encodeModel({ name: `${tail.name}_train_step`, node: g.liveNodes(), initializer: g.initializers, input: g.inputs, output: g.outputs });
+  const bytes = encodeModel({
+    name: `${tail.name}_train_step`,
+    node: g.liveNodes(),
+    initializer: g.initializers,
+    input: g.inputs,
+    output: g.outputs,
+  });
   return { bytes, cutInputs, labels, dropoutMasks, state, gradients, loss: "loss", probabilities: "probabilities" };
 }

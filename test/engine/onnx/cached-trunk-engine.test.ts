@@ -15,7 +15,13 @@ before(async () => {
   await selectTrainingWasm();
 });
 
-const MODEL: TransferModelOptions = { imageSize: 32, numClasses: 2, head: { pooling: "avg", denseUnits: 4, dropout: 0 }, unfrozenLayers: 10, seed: 41 };
+const MODEL: TransferModelOptions = {
+  imageSize: 32,
+  numClasses: 2,
+  head: { pooling: "avg", denseUnits: 4, dropout: 0 },
+  unfrozenLayers: 10,
+  seed: 41,
+};
 const ROWS = 4;
 const ROW_BYTES = 32 * 32 * 3;
 const pixels = Uint8Array.from(seededValues(ROWS * ROW_BYTES, 3), (v) => Math.floor((v + 1) * 127.9));
@@ -42,7 +48,12 @@ test("each engine computes and keeps its own features for the same dataset and t
       threads: 1,
     });
   const features: Float32Array[] = [];
-  for (const [engine, built] of [["tfjs", true], ["onnxruntime", true], ["onnxruntime", false], ["tfjs", false]] as const) {
+  for (const [engine, built] of [
+    ["tfjs", true],
+    ["onnxruntime", true],
+    ["onnxruntime", false],
+    ["tfjs", false],
+  ] as const) {
     const trunk = (await open(engine))!;
     assert.equal(trunk.cache.built, built, `${engine}: built`);
     const [read] = await trunk.reader.read([0, 1, 2, 3]);

@@ -51,17 +51,34 @@ async function trainWith(env: Record<string, string>, jobId: string, overrides: 
   const dataset = await storeDataset(storage, config, TENANT);
   const spec = smallSpec(dataset.id, overrides);
   await createJobRecord(db, { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() });
-  const job = { id: jobId, data: { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() }, attemptsMade: 0, updateProgress: async () => {} };
+  const job = {
+    id: jobId,
+    data: { jobId, tenant: TENANT, spec, createdAt: new Date().toISOString() },
+    attemptsMade: 0,
+    updateProgress: async () => {},
+  };
   const outcome = await runTraining({ config, storage, db, log: createLogger("silent") }, job);
   assert.equal(outcome.status, "completed");
   const record = await readJobRecord(db, jobId);
-  const fresh = buildTransferModel({ imageSize: spec.imageSize, numClasses: 3, head: spec.head, unfrozenLayers: spec.unfrozenLayers, seed: spec.seed });
+  const fresh = buildTransferModel({
+    imageSize: spec.imageSize,
+    numClasses: 3,
+    head: spec.head,
+    unfrozenLayers: spec.unfrozenLayers,
+    seed: spec.seed,
+  });
   const startWeights = fresh.model.getWeights().map((w) => w.dataSync() as Float32Array);
   await loadModelWeights(fresh.model, await storage.localPath(modelKey(TENANT, record!.modelId!, "model.h5")));
   const savedWeights = fresh.model.getWeights().map((w) => w.dataSync() as Float32Array);
   fresh.model.dispose();
   tf.disposeVariables();
-  return { metrics: await readEpochMetrics(db, jobId), record, model: await getModelRecord(storage, TENANT, record!.modelId!), savedWeights, startWeights };
+  return {
+    metrics: await readEpochMetrics(db, jobId),
+    record,
+    model: await getModelRecord(storage, TENANT, record!.modelId!),
+    savedWeights,
+    startWeights,
+  };
 }
 
 /** unfrozenLayers 8: trainable convolutions and BatchNormalization, and a cut of two tensors. */
@@ -69,7 +86,11 @@ const NO_DROPOUT: Partial<JobSpec> = { unfrozenLayers: 8, epochs: 2, head: { poo
 
 /** The largest relative difference of loss and valLoss over the epochs (for the test's diagnostics). */
 function largestDifference(actual: EpochMetrics[], expected: EpochMetrics[]): number {
-  return Math.max(...actual.flatMap((m, i) => (["loss", "valLoss"] as const).map((key) => Math.abs(m[key]! - expected[i][key]!) / Math.abs(expected[i][key]!))));
+  return Math.max(
+    ...actual.flatMap((m, i) =>
+      (["loss", "valLoss"] as const).map((key) => Math.abs(m[key]! - expected[i][key]!) / Math.abs(expected[i][key]!)),
+    ),
+  );
 }
 
 function assertCloseMetrics(actual: EpochMetrics[], expected: EpochMetrics[], tolerance: number): void {
@@ -84,7 +105,9 @@ function assertCloseMetrics(actual: EpochMetrics[], expected: EpochMetrics[], to
 }
 
 for (const featureCache of ["on", "off"]) {
-  test(`without dropout a job's per-epoch loss and valLoss on onnxruntime are tfjs's within 1e-3 (FEATURE_CACHE=${featureCache}); the record names the engines`, { timeout: 300_000 }, async (t) => {
+  test(`without dropout a job's per-epoch loss and valLoss on onnxruntime are tfjs's within 1e-3 (FEATURE_CACHE=${featureCache}); the record names the engines`, {
+    timeout: 300_000,
+  }, async (t) => {
     const tfjs = await trainWith({ TRAINING_ENGINE: "tfjs", FEATURE_CACHE: featureCache }, `job_tfjs_${featureCache}`, NO_DROPOUT);
     const ort = await trainWith({ TRAINING_ENGINE: "onnxruntime", FEATURE_CACHE: featureCache }, `job_ort_${featureCache}`, NO_DROPOUT);
     assert.equal(tfjs.record?.engine, "tfjs");
@@ -97,13 +120,24 @@ for (const featureCache of ["on", "off"]) {
 }
 
 for (const featureCache of ["on", "off"]) {
-  test(`on onnxruntime a job with dropout trains its tail on ONNX Runtime, learns, and saves the weights it trained (FEATURE_CACHE=${featureCache})`, { timeout: 300_000 }, async () => {
-    const spec: Partial<JobSpec> = { unfrozenLayers: 10, epochs: 3, learningRate: 1e-3, head: { pooling: "flatten", denseUnits: 16, dropout: 0.3 } };
+  test(`on onnxruntime a job with dropout trains its tail on ONNX Runtime, learns, and saves the weights it trained (FEATURE_CACHE=${featureCache})`, {
+    timeout: 300_000,
+  }, async () => {
+    const spec: Partial<JobSpec> = {
+      unfrozenLayers: 10,
+      epochs: 3,
+      learningRate: 1e-3,
+      head: { pooling: "flatten", denseUnits: 16, dropout: 0.3 },
+    };
     const ort = await trainWith({ TRAINING_ENGINE: "onnxruntime", FEATURE_CACHE: featureCache }, `job_learn_${featureCache}`, spec);
     assert.equal(ort.record?.stepEngine, "onnxruntime");
     assert.equal(ort.record?.featureCache, featureCache === "on");
-    assert.deepEqual(ort.metrics.map((m) => m.epoch), [1, 2, 3]);
-    for (const m of ort.metrics) for (const key of ["loss", "accuracy", "valLoss", "valAccuracy"] as const) assert.ok(Number.isFinite(m[key]), `${key} ${m[key]}`);
+    assert.deepEqual(
+      ort.metrics.map((m) => m.epoch),
+      [1, 2, 3],
+    );
+    for (const m of ort.metrics)
+      for (const key of ["loss", "accuracy", "valLoss", "valAccuracy"] as const) assert.ok(Number.isFinite(m[key]), `${key} ${m[key]}`);
     assert.ok(ort.metrics[2].loss < ort.metrics[0].loss, `loss ${ort.metrics.map((m) => m.loss)}`);
     // The report is TF.js's evaluation of the saved weights; valAccuracy is ONNX Runtime's of its own.
     assert.equal(ort.model?.report?.accuracy, ort.metrics[2].valAccuracy);

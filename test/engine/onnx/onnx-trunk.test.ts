@@ -16,7 +16,13 @@ before(async () => {
 
 test("the ONNX trunk runner gives the TF.js runner's features from the same uint8 pixels (preprocessing included) and preprocessed floats", async () => {
   const imageSize = 32;
-  const tm = buildTransferModel({ imageSize, numClasses: 2, head: { pooling: "flatten", denseUnits: 4, dropout: 0 }, unfrozenLayers: 30, seed: 21 });
+  const tm = buildTransferModel({
+    imageSize,
+    numClasses: 2,
+    head: { pooling: "flatten", denseUnits: 4, dropout: 0 },
+    unfrozenLayers: 30,
+    seed: 21,
+  });
   const split = splitAtFrozenBoundary(tm, 30)!;
   const count = 3;
   const pixels = Uint8Array.from(seededValues(count * imageSize * imageSize * 3, 9), (v) => Math.floor((v + 1) * 127.9));

@@ -25,7 +25,13 @@ const LEARNING_RATE = 1e-3;
 
 /** The tail of a 32 px transfer model; the same seed gives the same starting weights. */
 function tailModel(dropout: number) {
-  const tm = buildTransferModel({ imageSize: 32, numClasses: CLASSES, head: { pooling: "flatten", denseUnits: 16, dropout }, unfrozenLayers: UNFROZEN, seed: 31 });
+  const tm = buildTransferModel({
+    imageSize: 32,
+    numClasses: CLASSES,
+    head: { pooling: "flatten", denseUnits: 16, dropout },
+    unfrozenLayers: UNFROZEN,
+    seed: 31,
+  });
   const split = splitAtFrozenBoundary(tm, UNFROZEN)!;
   return { tm, tail: split.tail, shape: split.cut[0].shape };
 }
@@ -90,7 +96,9 @@ async function run(opts: Run) {
   }
 }
 
-test("train() on onnxruntime steps on ONNX Runtime, learns, leaves the trained weights in the TF.js model and leaks no tensor", { timeout: 300_000 }, async () => {
+test("train() on onnxruntime steps on ONNX Runtime, learns, leaves the trained weights in the TF.js model and leaks no tensor", {
+  timeout: 300_000,
+}, async () => {
   // Splitting the model leaves tensors of its own (model/trunk-split.ts): the baseline, without training.
   const baseline = tf.memory().numTensors;
   tailModel(0.5).tm.model.dispose();
@@ -103,7 +111,10 @@ test("train() on onnxruntime steps on ONNX Runtime, learns, leaves the trained w
   assert.equal(result.stepper.engine, "onnxruntime");
   assert.deepEqual(started, ["onnxruntime"]);
   const metrics = learned(result);
-  assert.deepEqual(metrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    metrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   for (const m of metrics) for (const v of Object.values(m)) assert.ok(Number.isFinite(v), JSON.stringify(m));
   assert.ok(metrics[2].loss < metrics[0].loss, `loss ${metrics.map((m) => m.loss)}`);
   // ONNX Runtime's validation of its own state = TF.js's validation of the written-back weights.
@@ -113,13 +124,18 @@ test("train() on onnxruntime steps on ONNX Runtime, learns, leaves the trained w
   // Adam's state in the checkpoint format: 3 epochs of 6 steps, one m and v per trainable weight.
   const { tm, tail } = tailModel(0.5);
   assert.equal(state.iterations, 18);
-  assert.deepEqual(state.moments.map((m) => m.name), tail.trainableWeights.map((w) => w.originalName));
+  assert.deepEqual(
+    state.moments.map((m) => m.name),
+    tail.trainableWeights.map((w) => w.originalName),
+  );
   tm.model.dispose();
   assert.ok(state.moments.every((m) => m.m.length === m.shape.reduce((a, b) => a * b, 1) && m.v.every((x) => x >= 0)));
   assert.ok(Math.abs(state.accBeta1 - 0.9 ** 19) < 1e-6);
 });
 
-test("on onnxruntime, 1 epoch, its weights and Adam state into a fresh model, 2 more epochs = 3 epochs straight", { timeout: 300_000 }, async () => {
+test("on onnxruntime, 1 epoch, its weights and Adam state into a fresh model, 2 more epochs = 3 epochs straight", {
+  timeout: 300_000,
+}, async () => {
   const straight = await run({ engine: "onnxruntime", epochs: 3 });
   const first = await run({ engine: "onnxruntime", epochs: 1 });
   const resumed = await run({ engine: "onnxruntime", epochs: 3, initialEpoch: 1, weights: first.weights, optimizerState: first.state });
@@ -127,15 +143,27 @@ test("on onnxruntime, 1 epoch, its weights and Adam state into a fresh model, 2 
   for (const r of [straight, first, resumed]) tf.dispose(r.weights);
 });
 
-test("Adam's state crosses engines: TF.js epoch 1 then ONNX epochs 2-3 follow 3 TF.js epochs within 1e-3 (no dropout)", { timeout: 300_000 }, async () => {
+test("Adam's state crosses engines: TF.js epoch 1 then ONNX epochs 2-3 follow 3 TF.js epochs within 1e-3 (no dropout)", {
+  timeout: 300_000,
+}, async () => {
   const tfjs = await run({ engine: "tfjs", dropout: 0, epochs: 3 });
   const first = await run({ engine: "tfjs", dropout: 0, epochs: 1 });
-  const onnx = await run({ engine: "onnxruntime", dropout: 0, epochs: 3, initialEpoch: 1, weights: first.weights, optimizerState: first.state });
+  const onnx = await run({
+    engine: "onnxruntime",
+    dropout: 0,
+    epochs: 3,
+    initialEpoch: 1,
+    weights: first.weights,
+    optimizerState: first.state,
+  });
   assert.equal(onnx.result.stepper.engine, "onnxruntime");
   const expected = learned(tfjs.result).slice(1);
   learned(onnx.result).forEach((m, i) => {
     for (const key of ["loss", "valLoss"] as const) {
-      assert.ok(Math.abs(m[key]! - expected[i][key]!) <= 1e-3 * expected[i][key]!, `epoch ${m.epoch} ${key}: onnx ${m[key]}, tfjs ${expected[i][key]}`);
+      assert.ok(
+        Math.abs(m[key]! - expected[i][key]!) <= 1e-3 * expected[i][key]!,
+        `epoch ${m.epoch} ${key}: onnx ${m[key]}, tfjs ${expected[i][key]}`,
+      );
     }
   });
   for (const r of [tfjs, first, onnx]) tf.dispose(r.weights);
@@ -153,7 +181,15 @@ test("a tail the ONNX step graph cannot write (MaxPooling2D) trains on TF.js, an
   const ys = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], "int32"), 2).toFloat() as tf.Tensor2D;
   const warnings: string[] = [];
   const log = { warn: (_: unknown, message: string) => void warnings.push(message) } as never;
-  const result = await train({ model, engine: "onnxruntime", log, learningRate: 0.01, epochs: 1, train: arrayBatchSource(xs, ys, 4, 1), seed: 1 });
+  const result = await train({
+    model,
+    engine: "onnxruntime",
+    log,
+    learningRate: 0.01,
+    epochs: 1,
+    train: arrayBatchSource(xs, ys, 4, 1),
+    seed: 1,
+  });
   assert.equal(result.stepper.engine, "tfjs");
   assert.equal(result.history.length, 1);
   assert.equal(warnings.length, 1);

@@ -29,7 +29,10 @@ function randomiseBatchNorms(model: tf.LayersModel, seed: number): void {
 
 function images(size: number, count: number, seed: number): tf.Tensor4D {
   // The range of caffe-preprocessed pixels.
-  return tf.tensor4d(seededValues(count * size * size * 3, seed).map((v) => v * 125), [count, size, size, 3]);
+  return tf.tensor4d(
+    seededValues(count * size * size * 3, seed).map((v) => v * 125),
+    [count, size, size, 3],
+  );
 }
 
 const FLATTEN: HeadSpec = { pooling: "flatten", denseUnits: 16, dropout: 0.5 };
@@ -41,7 +44,10 @@ for (const imageSize of [32, 64]) {
       randomiseBatchNorms(tm.model, 100);
       const split = splitAtFrozenBoundary(tm, unfrozenLayers)!;
       const onnx = tfjsToOnnx(split.trunk);
-      assert.deepEqual(onnx.outputNames, split.cut.map((c) => c.layer));
+      assert.deepEqual(
+        onnx.outputNames,
+        split.cut.map((c) => c.layer),
+      );
 
       const x = images(imageSize, 3, 5);
       const expected = tf.tidy(() => {
@@ -92,11 +98,15 @@ test("the ONNX tail computes TF.js' tail from the cut tensors (two-tensor cut)",
   randomiseBatchNorms(tm.model, 300);
   const split = splitAtFrozenBoundary(tm, 8)!;
   const onnx = tfjsToOnnx(split.tail);
-  const cut = split.cut.map((c, i) => tf.tensor4d(seededValues(2 * c.shape.reduce((a, b) => a * b), 40 + i), [2, ...c.shape] as [number, number, number, number]));
+  const cut = split.cut.map((c, i) =>
+    tf.tensor4d(seededValues(2 * c.shape.reduce((a, b) => a * b), 40 + i), [2, ...c.shape] as [number, number, number, number]),
+  );
   const expected = tf.tidy(() => (split.tail.predict(cut) as tf.Tensor).dataSync() as Float32Array);
   const session = await createOrtSession(onnx.bytes);
   try {
-    const feeds = Object.fromEntries(onnx.inputNames.map((name, i) => [name, { data: cut[i].dataSync() as Float32Array, dims: cut[i].shape }]));
+    const feeds = Object.fromEntries(
+      onnx.inputNames.map((name, i) => [name, { data: cut[i].dataSync() as Float32Array, dims: cut[i].shape }]),
+    );
     const got = (await session.run(feeds)).predictions;
     const diff = Math.max(...got.data.map((p, i) => Math.abs(p - expected[i])));
     assert.ok(diff <= 1e-5, `max difference ${diff}`);
@@ -133,9 +143,19 @@ test("the trunk's graph is one input Transpose, Conv/Relu/Add/MaxPool in NCHW, o
 test("a ZeroPadding2D is a Pad node where its reader cannot take it as pads (MaxPool of signed values, a 'same' Conv), and every reader gives TF.js' values", async () => {
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
   const input = tf.input({ shape: [7, 6, 3], name: "x" });
-  const padded = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]], name: "pad" }).apply(input) as tf.SymbolicTensor;
+  const padded = tf.layers
+    .zeroPadding2d({
+      padding: [
+        [1, 2],
+        [0, 1],
+      ],
+      name: "pad",
+    })
+    .apply(input) as tf.SymbolicTensor;
   const pooled = tf.layers.maxPooling2d({ poolSize: 2, name: "pool" }).apply(padded) as tf.SymbolicTensor;
-  const valid = tf.layers.conv2d({ filters: 4, kernelSize: 3, kernelInitializer: init(1), biasInitializer: "ones", name: "valid" }).apply(padded);
+  const valid = tf.layers
+    .conv2d({ filters: 4, kernelSize: 3, kernelInitializer: init(1), biasInitializer: "ones", name: "valid" })
+    .apply(padded);
   const same = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: "same", kernelInitializer: init(2), name: "same" }).apply(padded);
   const model = tf.model({ inputs: input, outputs: [pooled, valid as tf.SymbolicTensor, same as tf.SymbolicTensor] });
   const onnx = tfjsToOnnx(model);
@@ -147,7 +167,10 @@ test("a ZeroPadding2D is a Pad node where its reader cannot take it as pads (Max
   assert.deepEqual(convs.find((n) => n.input[1] === "valid/kernel")!.attributes.pads, [1, 0, 2, 1]);
   assert.equal(convs.find((n) => n.input[1] === "same/kernel")!.input[0], "pad/out");
 
-  const x = tf.tensor4d(seededValues(2 * 7 * 6 * 3, 8).map((v) => v * 125), [2, 7, 6, 3]);
+  const x = tf.tensor4d(
+    seededValues(2 * 7 * 6 * 3, 8).map((v) => v * 125),
+    [2, 7, 6, 3],
+  );
   const expected = tf.tidy(() => (model.predict(x) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array));
   const session = await createOrtSession(onnx.bytes);
   try {

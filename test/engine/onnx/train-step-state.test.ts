@@ -18,7 +18,13 @@ const BATCH = 5;
 const CLASSES = 3;
 
 function setup(unfrozenLayers: number, dropout: number, seed: number) {
-  const tm = buildTransferModel({ imageSize: 32, numClasses: CLASSES, head: { pooling: "flatten", denseUnits: 16, dropout }, unfrozenLayers, seed });
+  const tm = buildTransferModel({
+    imageSize: 32,
+    numClasses: CLASSES,
+    head: { pooling: "flatten", denseUnits: 16, dropout },
+    unfrozenLayers,
+    seed,
+  });
   const split = splitAtFrozenBoundary(tm, unfrozenLayers)!;
   const cuts = split.cut.map((c, i) => seededValues(BATCH * c.shape.reduce((a, b) => a * b, 1), seed * 10 + i).map((v) => v * 2));
   const labels = new Float32Array(BATCH * CLASSES);
@@ -27,7 +33,9 @@ function setup(unfrozenLayers: number, dropout: number, seed: number) {
 }
 
 for (const unfrozenLayers of [0, 10, 8]) {
-  test(`step's probabilities equal TF.js' training-mode forward of the same batch (unfrozenLayers ${unfrozenLayers})`, { timeout: 120_000 }, async () => {
+  test(`step's probabilities equal TF.js' training-mode forward of the same batch (unfrozenLayers ${unfrozenLayers})`, {
+    timeout: 120_000,
+  }, async () => {
     const { tm, split, cuts, labels } = setup(unfrozenLayers, 0, 41);
     const onnx = await createOnnxTrainStep(split.tail, ADAM);
     try {
@@ -46,7 +54,9 @@ for (const unfrozenLayers of [0, 10, 8]) {
     }
   });
 
-  test(`evaluate equals TF.js predict after steps and writeBack (unfrozenLayers ${unfrozenLayers}, dropout 0.5)`, { timeout: 120_000 }, async () => {
+  test(`evaluate equals TF.js predict after steps and writeBack (unfrozenLayers ${unfrozenLayers}, dropout 0.5)`, {
+    timeout: 120_000,
+  }, async () => {
     const { tm, split, cuts, labels } = setup(unfrozenLayers, 0.5, 43);
     const onnx = await createOnnxTrainStep(split.tail, ADAM);
     try {
@@ -55,7 +65,9 @@ for (const unfrozenLayers of [0, 10, 8]) {
       // Fewer rows than the batch trained on: the graph's batch is dynamic.
       const count = BATCH - 2;
       const evalCuts = cuts.map((c) => c.slice(0, (c.length / BATCH) * count));
-      const before = tf.tidy(() => (split.tail.predict(split.cut.map((c, i) => tf.tensor(evalCuts[i], [count, ...c.shape]))) as tf.Tensor).dataSync());
+      const before = tf.tidy(() =>
+        (split.tail.predict(split.cut.map((c, i) => tf.tensor(evalCuts[i], [count, ...c.shape]))) as tf.Tensor).dataSync(),
+      );
       const probabilities = await onnx.evaluate({ cuts: evalCuts, count });
       // The steps changed the weights: evaluate must not see the TF.js variables before writeBack.
       assert.ok(relativeError(probabilities, before) > 1e-3, "evaluate reads the trained state");

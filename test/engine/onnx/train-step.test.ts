@@ -37,16 +37,31 @@ function randomiseBatchNorms(model: tf.LayersModel, seed: number): void {
   for (const layer of model.layers) {
     if (layer.getClassName() !== "BatchNormalization") continue;
     const sizes = layer.getWeights().map((w) => w.shape[0]);
-    const ranges = [[0.5, 1.5], [-0.5, 0.5], [-0.5, 0.5], [0.5, 2]];
-    layer.setWeights(sizes.map((n, i) => tf.tensor1d(seededValues(n, next++).map((v) => ranges[i][0] + ((v + 1) / 2) * (ranges[i][1] - ranges[i][0])))));
+    const ranges = [
+      [0.5, 1.5],
+      [-0.5, 0.5],
+      [-0.5, 0.5],
+      [0.5, 2],
+    ];
+    layer.setWeights(
+      sizes.map((n, i) => tf.tensor1d(seededValues(n, next++).map((v) => ranges[i][0] + ((v + 1) / 2) * (ranges[i][1] - ranges[i][0])))),
+    );
   }
 }
 
 // 64 px: the cut is 2x2 (4x4 for 32, the whole conv5 with its strided convs), so a 3x3 conv's padding and
 // windows are really exercised; 32 px made it 1x1, where only the kernel's centre tap matters.
 for (const unfrozenLayers of [0, 10, 8, 32]) {
-  test(`three ONNX training steps equal three TF.js steps within 1e-4: weights, BN moving statistics, Adam moments (unfrozenLayers ${unfrozenLayers})`, { timeout: 300_000 }, async () => {
-    const tm = buildTransferModel({ imageSize: 64, numClasses: CLASSES, head: { pooling: "flatten", denseUnits: 16, dropout: 0 }, unfrozenLayers, seed: 31 });
+  test(`three ONNX training steps equal three TF.js steps within 1e-4: weights, BN moving statistics, Adam moments (unfrozenLayers ${unfrozenLayers})`, {
+    timeout: 300_000,
+  }, async () => {
+    const tm = buildTransferModel({
+      imageSize: 64,
+      numClasses: CLASSES,
+      head: { pooling: "flatten", denseUnits: 16, dropout: 0 },
+      unfrozenLayers,
+      seed: 31,
+    });
     randomiseBatchNorms(tm.model, 500);
     const split = splitAtFrozenBoundary(tm, unfrozenLayers)!;
     const cuts = split.cut.map((c, i) => seededValues(BATCH * c.shape.reduce((a, b) => a * b, 1), 60 + i).map((v) => v * 2));
@@ -66,14 +81,23 @@ for (const unfrozenLayers of [0, 10, 8, 32]) {
     const variables = split.tail.trainableWeights.map((w) => w.read() as tf.Variable);
     const expectedLosses: number[] = [];
     for (let s = 0; s < STEPS; s++) {
-      const cost = optimizer.minimize(() => tf.mean(exampleLosses(ys, split.tail.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar, true, variables)!;
+      const cost = optimizer.minimize(
+        () => tf.mean(exampleLosses(ys, split.tail.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar,
+        true,
+        variables,
+      )!;
       expectedLosses.push(cost.dataSync()[0]);
       cost.dispose();
     }
     tf.dispose([...xs, ys]);
     const moments = new Map((await optimizer.getWeights()).map((w) => [w.name, w.tensor.dataSync() as Float32Array]));
     try {
-      losses.forEach((loss, i) => assert.ok(Math.abs(loss - expectedLosses[i]) <= 1e-4 * expectedLosses[i], `step ${i + 1} loss: onnx ${loss}, tfjs ${expectedLosses[i]}`));
+      losses.forEach((loss, i) =>
+        assert.ok(
+          Math.abs(loss - expectedLosses[i]) <= 1e-4 * expectedLosses[i],
+          `step ${i + 1} loss: onnx ${loss}, tfjs ${expectedLosses[i]}`,
+        ),
+      );
       assert.equal(onnx.graph.state.filter((s) => s.kind === "weight").length, split.tail.trainableWeights.length);
       const expectedOf = (s: StateTensor) =>
         s.kind === "m" || s.kind === "v" ? moments.get(`${s.variable.name}/${s.kind}`) : (s.variable.read().dataSync() as Float32Array);
@@ -84,13 +108,22 @@ for (const unfrozenLayers of [0, 10, 8, 32]) {
       for (const s of onnx.graph.state) {
         const values = expectedOf(s);
         assert.ok(values, `TF.js has ${s.input}`);
-        scale.set(s.kind, values.reduce((max, v) => Math.max(max, Math.abs(v)), scale.get(s.kind) ?? 0));
+        scale.set(
+          s.kind,
+          values.reduce((max, v) => Math.max(max, Math.abs(v)), scale.get(s.kind) ?? 0),
+        );
       }
-      const floor = (kind: StateTensor["kind"]) => (kind === "weight" ? ADAM.learningRate : kind === "moving" ? 0 : 1e-3 * scale.get(kind)!);
+      const floor = (kind: StateTensor["kind"]) =>
+        kind === "weight" ? ADAM.learningRate : kind === "moving" ? 0 : 1e-3 * scale.get(kind)!;
       for (const s of onnx.graph.state) {
         if (zeroGradient(s)) {
           // Its weight follows rounding noise in both engines: check that the noise is all there is.
-          if (s.kind === "m") for (const values of [onnx.value(s.input), expectedOf(s)!]) assert.ok(values.every((v) => Math.abs(v) <= 1e-4 * scale.get("m")!), `${s.input} is not noise`);
+          if (s.kind === "m")
+            for (const values of [onnx.value(s.input), expectedOf(s)!])
+              assert.ok(
+                values.every((v) => Math.abs(v) <= 1e-4 * scale.get("m")!),
+                `${s.input} is not noise`,
+              );
           continue;
         }
         const error = relativeError(onnx.value(s.input), expectedOf(s)!, floor(s.kind));
