@@ -64,7 +64,9 @@ async function runJob(
   for (const [row, file] of dataset.files.entries()) (await decodeResizeRgb(file, imageSize)).copy(table, row * rowBytes);
   const readRows = (rows: number[]) => {
     const out = new Uint8Array(rows.length * rowBytes);
-    rows.forEach((r, i) => out.set(table.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes));
+    rows.forEach((r, i) => {
+      out.set(table.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes);
+    });
     return out;
   };
   const split = splitIndex(dataset.index, false, CLASSES, JOB.validationSplit, JOB.seed);

@@ -50,7 +50,9 @@ export async function predictLatency(opts: SuiteOptions): Promise<Figure[]> {
       figures.push({ ...base, name: `predict p99 (${engine})`, value: percentile(ms, 99) });
     }
   }
-  engines.forEach(([, predictor]) => predictor.dispose());
+  engines.forEach(([, predictor]) => {
+    predictor.dispose();
+  });
   figures.push(...(await predictThroughApi(opts, imageSize)));
   return figures;
 }

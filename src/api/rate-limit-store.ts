@@ -83,7 +83,9 @@ export function createBatchedStore({ redis, nameSpace, slack, flushMs = RATE_LIM
       w.known = count;
       w.resetAt = Date.now() + ttl;
       // The waiting requests came last: the i-th of them is request count - waiting + i of the window.
-      waiting.forEach((done, i) => done(null, { current: count - waiting.length + i + 1, ttl }));
+      waiting.forEach((done, i) => {
+        done(null, { current: count - waiting.length + i + 1, ttl });
+      });
     } catch (err) {
       // Redis away: the limit is skipped (skipOnError) and the next request asks Redis again.
       w.resetAt = 0;
@@ -119,10 +121,14 @@ export function createBatchedStore({ redis, nameSpace, slack, flushMs = RATE_LIM
     if (now < w.resetAt && w.waiting.length === 0) {
       const count = w.known + unsent + 1;
       // Over the limit on what Redis said: refused here, and not counted (counts never fall within a window).
-      if (count > max) return done(null, { current: count, ttl: w.resetAt - now });
+      if (count > max) {
+        done(null, { current: count, ttl: w.resetAt - now });
+        return;
+      }
       if (unsent < slack) {
         w.queued += 1;
-        return done(null, { current: count, ttl: w.resetAt - now });
+        done(null, { current: count, ttl: w.resetAt - now });
+        return;
       }
     }
     // A new window, or this replica's slack is used up: Redis decides.

@@ -4,1881 +4,1873 @@
  */
 
 export interface paths {
-  "/healthz": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The process is alive. */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Alive. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              /** @constant */
-              status: "ok";
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process is alive. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
             };
-          };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/readyz": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Redis answers and storage is writable.
-     * @description 503 names the failing part in `checks`; a dependency slower than 1 s counts as failing.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Ready. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Readiness"];
-          };
-        };
-        /** @description A dependency is failing; `checks` says which. */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Readiness"];
-          };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/datasets": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The caller's datasets, newest first. */
-    get: {
-      parameters: {
-        query?: {
-          limit?: number;
-          /** @description `nextCursor` of the previous page. */
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description One page. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["DatasetPage"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    /**
-     * Upload a labelled image archive.
-     * @description `multipart/form-data` with the archive in the field `file` and an optional `name`.
-     *     The archive is streamed to disk (never held in memory), recognised by content
-     *     (zip, tar, tar.gz/tgz; the file name does not matter), checked entry by entry, and
-     *     stored only when it makes a usable dataset; a refused or aborted upload leaves nothing.
-     *
-     *     Layouts (an optional single top folder around any of them is ignored):
-     *     - class folders: `<class>/<image>` (sub-folders inside a class folder are allowed);
-     *     - predefined split: `train/<class>/...` and `val/<class>/...` (`validation/` also works);
-     *       jobs then use this split and ignore `validationSplit`;
-     *     - `labels.csv` at the root with the header `path,label`, paths relative to the root.
-     *
-     *     Hidden entries (dotfiles, dot-folders, `__MACOSX/`, `Thumbs.db`, `desktop.ini`) are ignored.
-     *     Images: JPEG, PNG, WebP, GIF (first frame) and TIFF, each fully decoded once; BMP and other
-     *     formats are rejected as `unsupported_format`. Files that fail are listed in `rejected`; the dataset
-     *     is created when at least 2 classes keep at least 2 valid images each. Byte-identical files
-     *     are kept once per class (`duplicates.sameClass`); identical files in different classes are
-     *     kept in each and reported in `duplicates.conflicts`. Images are stored as uploaded (not re-encoded).
-     *
-     *     Refused outright (4xx, nothing stored): a body that is not multipart or has no `file`
-     *     (400 `NOT_MULTIPART`, `MISSING_FILE`), a file that is not an accepted archive (400 `NOT_AN_ARCHIVE`)
-     *     or cannot be read (400 `ARCHIVE_CORRUPT`, also for encrypted zip entries), an entry path that
-     *     escapes the root (`../`, absolute, drive letter: 400 `ARCHIVE_PATH_ESCAPE`), a symbolic or hard
-     *     link (400 `ARCHIVE_LINK_ENTRY`), a device or fifo (400 `ARCHIVE_SPECIAL_ENTRY`), an archive inside
-     *     the archive (by name or content: 400 `ARCHIVE_NESTED`), the size limits listed on the tag
-     *     (413), no recognised layout (422 `DATASET_LAYOUT_INVALID`), a malformed labels.csv
-     *     (422 `DATASET_LABELS_INVALID`), too few usable classes (422 `DATASET_TOO_FEW_CLASSES`, with
-     *     `details.counts` and `details.rejected`). A full disk anywhere on the way (upload, extraction,
-     *     storing) answers 507 `STORAGE_FULL` and leaves nothing.
-     */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "multipart/form-data": {
-            /**
-             * Format: binary
-             * @description zip, tar or tar.gz archive, at most MAX_UPLOAD_BYTES
-             */
-            file: string;
-            /** @description Defaults to the uploaded file's name without extension. */
-            name?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description The dataset was created. */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Dataset"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        413: components["responses"]["Error"];
-        422: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        507: components["responses"]["Error"];
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/datasets/{id}/samples": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** A few images of each class (the first by path), to show with their thumbnails. */
-    get: {
-      parameters: {
-        query?: {
-          perClass?: number;
-        };
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Per class, in the dataset's class order. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              classes: {
-                class: string;
-                count: number;
-                images: {
-                  /** @description The image's place in the dataset (thumbnail route). */
-                  index: number;
-                  path: string;
-                }[];
-              }[];
+            requestBody?: never;
+            responses: {
+                /** @description Alive. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
             };
-          };
         };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/datasets/{id}/images/{index}/thumbnail": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * One image of the dataset, decoded and scaled down to a small JPEG.
-     * @description Square, centre-cropped to `size` pixels (at most 256), EXIF rotation
-     *     applied. Images of a dataset never change, so the answer may be cached.
-     */
-    get: {
-      parameters: {
-        query?: {
-          size?: number;
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        header?: never;
-        path: {
-          id: string;
-          index: number;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The thumbnail. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "image/jpeg": string;
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/datasets/{id}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    /** One dataset and its validation report. */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The dataset. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Dataset"];
-          };
-        };
-        401: components["responses"]["Error"];
-        /** @description `DATASET_NOT_FOUND`: no such dataset for this tenant. */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    /** Delete a dataset and its decoded caches. */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Deleted. */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        401: components["responses"]["Error"];
-        /** @description `DATASET_NOT_FOUND` */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description `DATASET_IN_USE`: a queued or running job trains on it. */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-      };
-    };
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/metrics": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Prometheus metrics.
-     * @description Text exposition format. HTTP request durations
-     *     (`http_request_duration_seconds{method,route,status_code}`), accepted
-     *     upload bytes (`upload_bytes_total{route}`), training queue depth read at
-     *     scrape time (`training_queue_jobs{state}`), and what workers report
-     *     through the queue's events: `training_job_duration_seconds{outcome}`,
-     *     `training_epoch_duration_seconds`, `training_images_per_second` and
-     *     `training_epochs_total`, labelled `backend` and `feature_cache`.
-     *     Node.js process metrics too. Every API replica reports the same
-     *     cluster-wide training values. No label names a tenant, a job or a
-     *     dataset. With `METRICS_TOKEN` set the scraper sends
-     *     `Authorization: Bearer <METRICS_TOKEN>` (401 UNAUTHORIZED otherwise);
-     *     unset, the route is public.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The metrics. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "text/plain": string;
-          };
-        };
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/admin/queues": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Queue dashboard (bull-board, read-only HTML UI).
-     * @description Shows the `training` queue's jobs in every state, for every tenant,
-     *     so it needs an admin key (`ADMIN_KEYS`): a tenant key answers 403
-     *     ADMIN_KEY_REQUIRED, no key 401 UNAUTHORIZED. Without `ADMIN_KEYS` it
-     *     is served only when authentication is off altogether (`API_KEYS`
-     *     unset), and then to loopback clients only (403 ADMIN_KEY_REQUIRED
-     *     from elsewhere); with `API_KEYS` but no `ADMIN_KEYS` it is not served
-     *     (404). Read-only. Its JSON API under `/admin/queues/api/` follows the
-     *     same rules.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The dashboard page. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "text/html": string;
-          };
-        };
-        401: components["responses"]["Error"];
-        403: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The caller's jobs, newest first.
-     * @description Pages follow `nextCursor` (opaque; null on the last page). A `state`
-     *     filter skips the jobs in other states, so a page may need to read past
-     *     many of them. Jobs finished more than `JOB_RETENTION_DAYS` ago are gone.
-     *     List items carry no `metrics` (GET the job for them).
-     */
-    get: {
-      parameters: {
-        query?: {
-          state?: components["schemas"]["JobState"];
-          limit?: number;
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description One page. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JobPage"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    /**
-     * Queue a fine-tuning job.
-     * @description The body is the job spec; omitted fields take the defaults shown (the
-     *     Keras tutorial's). Unknown fields are refused. Besides the schema, the
-     *     spec is checked against the world, each failure a coded 4xx:
-     *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND);
-     *     `classes` are the dataset's (422
-     *     UNKNOWN_CLASSES) and at least 2 (422 TOO_FEW_CLASSES);
-     *     `validationSplit` leaves every class at least one training image and,
-     *     when there is validation data, one validation image (422
-     *     SPLIT_LEAVES_CLASS_EMPTY; a dataset with predefined train/val folders
-     *     uses them and ignores `validationSplit`); an `earlyStopping.monitor` on
-     *     `val_*` needs validation data (422 EARLY_STOPPING_NEEDS_VALIDATION);
-     *     `baseWeights: imagenet` needs the Keras file at `IMAGENET_WEIGHTS`
-     *     (422 IMAGENET_WEIGHTS_MISSING, whose details name the setting, never the
-     *     server's path), a weights
-     *     id must be one of the caller's (404 WEIGHTS_NOT_FOUND); a
-     *     `webhook.url` must be http(s) (400 VALIDATION_FAILED) and resolve to
-     *     public addresses (422 WEBHOOK_URL_REFUSED, unless WEBHOOK_ALLOW_PRIVATE=1).
-     *     The memory
-     *     the training would take on a worker (weights, gradients and Adam
-     *     state, one batch's activations, the frozen trunk's forward pass; docs/security.md
-     *     gives the formula) must fit in `WORKER_MEMORY_BYTES` (422
-     *     JOB_TOO_LARGE, whose details give `estimateBytes`, `budgetBytes`, the
-     *     `largestBatchSize` that fits at the requested `imageSize` and the
-     *     `largestImageSize` that fits at the requested `batchSize`, 0 when none).
-     *
-     *     `Idempotency-Key`: the first request with a key keeps it for 24 h
-     *     (Redis key per tenant and key, with a SHA-256 of the spec after
-     *     defaults). Repeating the key with the same spec answers the same job
-     *     with 200; with another spec, 422 IDEMPOTENCY_KEY_REUSED; while the
-     *     first request is still being processed, 409 IDEMPOTENCY_KEY_IN_USE. A
-     *     request that fails gives its key back.
-     */
-    post: {
-      parameters: {
-        query?: never;
-        header?: {
-          "Idempotency-Key"?: string;
-        };
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "application/json": components["schemas"]["JobSpec"];
-        };
-      };
-      responses: {
-        /** @description The job an earlier request with the same Idempotency-Key and body created. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Job"];
-          };
-        };
-        /** @description Queued. `Location` is the job's URL. */
-        202: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Job"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        409: components["responses"]["Error"];
-        422: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** One job, with its per-epoch metrics. */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: components["parameters"]["JobId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The job. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Job"];
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}/cancel": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /**
-     * Cancel a job.
-     * @description A queued job (also one waiting for a retry) leaves the queue and is
-     *     `cancelled` at once: 200. A running job is told to stop, on whichever
-     *     host runs it (Redis pub/sub plus a flag the worker checks when it
-     *     starts a job): 202 with `cancelRequested: true`; it becomes `cancelled`
-     *     after the current training batch and keeps the checkpoints it wrote. A
-     *     job that finishes before its worker sees the request keeps its final
-     *     state. Cancelling a cancelled job is a no-op (200); a completed or
-     *     failed job answers 409 JOB_FINISHED.
-     */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: components["parameters"]["JobId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The job is cancelled. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Job"];
-          };
-        };
-        /** @description The running job was told to stop. */
-        202: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Job"];
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        409: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}/webhook-deliveries": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** Every delivery attempt of the job's webhook events, oldest first (the last 200). */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: components["parameters"]["JobId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The delivery log. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              items: components["schemas"]["WebhookDeliveryAttempt"][];
+        /**
+         * Redis answers and storage is writable.
+         * @description 503 names the failing part in `checks`; a dependency slower than 1 s counts as failing.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
             };
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/webhook-secret": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The caller's webhook signing secret.
-     * @description `whsec_<base64 key>`: receivers verify `webhook-signature` with the
-     *     HMAC-SHA256 key the base64 part decodes to (any Standard Webhooks
-     *     library takes the secret as is). The same for every request of a
-     *     tenant; it changes only with the server's `WEBHOOK_SECRET`.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The secret. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              secret: string;
+            requestBody?: never;
+            responses: {
+                /** @description Ready. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Readiness"];
+                    };
+                };
+                /** @description A dependency is failing; `checks` says which. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Readiness"];
+                    };
+                };
             };
-          };
         };
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}/events": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The job's events, live, as Server-Sent Events.
-     * @description `text/event-stream`. Events (the `data` line is JSON):
-     *     - `state`: `{id, state, queuePosition, attempts, cancelRequested}`, sent
-     *       first, then on every change (queued, running; a retry goes back to queued).
-     *     - `progress`: `{epoch, epochs, batch, batches, fraction}`, batch level,
-     *       at most 4 per second per client.
-     *     - `epoch`: an `EpochMetrics` when an epoch ends.
-     *     - `checkpoint`: `{epoch}` when a checkpoint is stored.
-     *     - `completed`, `failed` or `cancelled`: the final `Job` (without
-     *       metrics); the stream ends after it. A finished job's stream sends
-     *       the missed epochs and this event at once.
-     *     - a comment line (`: heartbeat`) every 15 s.
-     *
-     *     Every event has an id `E.n`: E is the epoch of the last `epoch` event
-     *     the client has (0 before any), n counts the events since (an `epoch`
-     *     event is `E.0`). Reconnecting with `Last-Event-ID` replays, from the
-     *     persisted metrics, the `epoch` events after E, then goes on live; ids
-     *     keep increasing along one client's reconnections. An unreadable
-     *     Last-Event-ID is treated as none. Events come from one BullMQ
-     *     QueueEvents subscription per API process, so any replica can serve
-     *     any job.
-     */
-    get: {
-      parameters: {
-        query?: never;
-        header?: {
-          "Last-Event-ID"?: string;
+    "/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        path: {
-          id: components["parameters"]["JobId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The event stream. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "text/event-stream": string;
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        503: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/weights": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The caller's weights files, newest first. */
-    get: {
-      parameters: {
-        query?: {
-          limit?: number;
-          /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description One page. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["WeightsPage"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    /**
-     * Upload base weights for jobs (`baseWeights` = the returned id).
-     * @description `multipart/form-data` with the file in the field `file`: a Keras HDF5 file
-     *     (`save_weights` or `save`, Keras 2), a Keras 3 `.weights.h5`, or a zipped
-     *     TensorFlow.js model (model.json + shards; over the API only as a zip). The format is recognised by
-     *     content (the file name does not matter). The upload is streamed to a
-     *     scratch file (never held in memory) and checked against ResNet-50's layer
-     *     names and weight shapes (which do not depend on the image size) before
-     *     anything is stored: layers after the base (an ImageNet top, a previous
-     *     head) are ignored and listed in `ignoredLayers`.
-     *
-     *     Refused outright (nothing stored): a body that is not multipart or has no
-     *     `file` (400 `NOT_MULTIPART`, `MISSING_FILE`); larger than `MAX_UPLOAD_BYTES`
-     *     (413 `UPLOAD_TOO_LARGE`); neither HDF5 nor a zip, or not readable as Keras
-     *     or TensorFlow.js weights (422 `WEIGHTS_UNREADABLE`, `details.reason`); weights
-     *     that are not ResNet-50's (422 `WEIGHTS_MISMATCH`, `details` is the engine's
-     *     report: `format`, `matchedLayers`, `missing`, `unexpected`, `shapeMismatches`
-     *     (`{layer, fileLayer?, weight, expected, found}`), `ignoredLayers`, each list at most 20
-     *     long, and `counts` with the full lengths); an HDF5 file with a weight that would not be
-     *     read from the file's own bytes (422 `WEIGHTS_UNSAFE`, `details.dataset` names the HDF5
-     *     object): external storage, an external link, a virtual dataset, a dataset that is not a
-     *     float array, or chunks larger than their dataset. A soft link that resolves to a dataset
-     *     of the same file is read like that dataset. Jobs check their base weights again when the
-     *     worker opens them.
-     *     A zip is held to the dataset archives' limits before anything is unpacked (413
-     *     `ARCHIVE_TOO_MANY_ENTRIES`, `ARCHIVE_TOO_LARGE_UNCOMPRESSED`, `ARCHIVE_COMPRESSION_RATIO` for the
-     *     whole zip and each entry); its `model.json` may be at most 16 MiB (422 `WEIGHTS_UNREADABLE`),
-     *     and its shards are unpacked one at a time.
-     */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "multipart/form-data": {
-            /** Format: binary */
-            file: string;
-          };
-        };
-      };
-      responses: {
-        /** @description Stored. `Location` is the weights' URL; pass `id` as a job's `baseWeights`. */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Weights"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        413: components["responses"]["Error"];
-        422: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-        507: components["responses"]["Error"];
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/weights/{id}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    /** One weights file. */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The weights file's record. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Weights"];
-          };
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    /** Delete a weights file (409 WEIGHTS_IN_USE while a queued or running job uses it). */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Deleted. */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        401: components["responses"]["Error"];
-        404: components["responses"]["Error"];
-        409: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/models": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The tenant's trained models, newest first. */
-    get: {
-      parameters: {
-        query?: {
-          limit?: number;
-          /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description One page of models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ModelPage"];
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/models/{id}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: components["parameters"]["ModelId"];
-      };
-      cookie?: never;
-    };
-    /** A trained model, its classes, image size, preprocessing, spec, metrics and validation report. */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: components["parameters"]["ModelId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The model record. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Model"];
-          };
-        };
-        401: components["responses"]["Error"];
-        /** @description `MODEL_NOT_FOUND`: no such model for this tenant. */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/models/{id}/download": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: components["parameters"]["ModelId"];
-      };
-      cookie?: never;
-    };
-    /**
-     * Downloads the model, streamed.
-     * @description `format=tfjs`: a zip (entries stored, not compressed) of `model.json`,
-     *     its weight shards and `labels.json` (the class names in output order),
-     *     loadable with `tf.loadLayersModel`; `Content-Length` is set.
-     *     `format=keras`: the Keras HDF5 full model (`keras.models.load_model`),
-     *     with `Content-Length`.
-     *     `format=onnx`: the inference graph as ONNX (opset 17, BatchNormalization
-     *     folded into the convolutions), with `Content-Length`; input `input_1`
-     *     float32 `[batch, imageSize, imageSize, 3]` (NHWC, as the TF.js model),
-     *     output `predictions` float32 `[batch, classes]`, the probabilities.
-     *     Inputs are `imageSize` x `imageSize` RGB images preprocessed as the
-     *     record's `preprocessing` says (Keras `resnet50.preprocess_input`,
-     *     "caffe").
-     */
-    get: {
-      parameters: {
-        query: {
-          format: "tfjs" | "keras" | "onnx";
-        };
-        header?: never;
-        path: {
-          id: components["parameters"]["ModelId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The model file. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/zip": string;
-            "application/x-hdf5": string;
-            "application/octet-stream": string;
-          };
-        };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        /** @description `MODEL_NOT_FOUND` */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/models/{id}/predict": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: components["parameters"]["ModelId"];
-      };
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /**
-     * Classifies images with the model.
-     * @description Multipart body, one image per part (any field name; up to 32 images of
-     *     at most 20 MiB each, at most `MAX_IMAGE_PIXELS` pixels each and
-     *     `MAX_PREDICT_PIXELS` pixels together, read from each image's header before
-     *     it is decoded). The API process decodes at most `PREDICT_DECODE_CONCURRENCY`
-     *     images at once, all requests together. Each image is decoded, resized and preprocessed
-     *     exactly as the training images were (bilinear resize to `imageSize`,
-     *     aspect ratio not kept, alpha dropped, caffe preprocessing). The API
-     *     keeps the `MODEL_CACHE_SIZE` most recently used models loaded.
-     */
-    post: {
-      parameters: {
-        query?: {
-          /** @description How many classes to return per image, most probable first (capped at the number of classes). */
-          k?: number;
-        };
-        header?: never;
-        path: {
-          id: components["parameters"]["ModelId"];
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "multipart/form-data": {
-            file?: string[];
-          };
-        };
-      };
-      responses: {
-        /** @description Per image, in request order, the top-k classes. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              modelId: string;
-              predictions: {
-                /** @description The part's filename. */
-                file: string;
-                top: {
-                  class: string;
-                  probability: number;
-                }[];
-              }[];
+        /** The caller's datasets, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page. */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
             };
-          };
-        };
-        /** @description `NOT_MULTIPART`, `MISSING_FILE` (no image), `VALIDATION_FAILED` (k). */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        401: components["responses"]["Error"];
-        /** @description `MODEL_NOT_FOUND` */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description `PAYLOAD_TOO_LARGE`: more than 32 images or one larger than 20 MiB; `PREDICT_IMAGE_TOO_LARGE`: an image over `MAX_IMAGE_PIXELS` pixels (details: file, width, height, limit); `PREDICT_TOO_MANY_PIXELS`: the images together over `MAX_PREDICT_PIXELS` (details: limit, file). */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        /** @description `PREDICT_IMAGE_INVALID`: a part is not a readable image (details.file names it); `MODEL_OUTPUT_INVALID`: the model outputs NaN or infinite probabilities (its training diverged). */
-        422: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}/checkpoints": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: components["parameters"]["JobId"];
-      };
-      cookie?: never;
-    };
-    /**
-     * The job's stored checkpoints.
-     * @description A checkpoint is written after every epoch (whole model, Adam state,
-     *     metrics so far); the job keeps the last `keepCheckpoints` plus the one
-     *     with the lowest `valLoss` (lowest `loss` without validation data),
-     *     and with `earlyStopping.restoreBest` the best epoch's by its `monitor`.
-     *     Checkpoints stay after the job is cancelled.
-     */
-    get: {
-      parameters: {
-        query?: {
-          limit?: number;
-          /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
-          cursor?: string;
-        };
-        header?: never;
-        path: {
-          id: components["parameters"]["JobId"];
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description One page of checkpoints, by epoch ascending. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": {
-              items: components["schemas"]["Checkpoint"][];
-              /** @description Pass as `cursor` for the next page; null on the last page. */
-              nextCursor: string | null;
+            requestBody?: never;
+            responses: {
+                /** @description One page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DatasetPage"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
             };
-          };
         };
-        400: components["responses"]["Error"];
-        401: components["responses"]["Error"];
-        /** @description `NOT_FOUND`: no such job for this tenant. */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
+        put?: never;
+        /**
+         * Upload a labelled image archive.
+         * @description `multipart/form-data` with the archive in the field `file` and an optional `name`.
+         *     The archive is streamed to disk (never held in memory), recognised by content
+         *     (zip, tar, tar.gz/tgz; the file name does not matter), checked entry by entry, and
+         *     stored only when it makes a usable dataset; a refused or aborted upload leaves nothing.
+         *
+         *     Layouts (an optional single top folder around any of them is ignored):
+         *     - class folders: `<class>/<image>` (sub-folders inside a class folder are allowed);
+         *     - predefined split: `train/<class>/...` and `val/<class>/...` (`validation/` also works);
+         *       jobs then use this split and ignore `validationSplit`;
+         *     - `labels.csv` at the root with the header `path,label`, paths relative to the root.
+         *
+         *     Hidden entries (dotfiles, dot-folders, `__MACOSX/`, `Thumbs.db`, `desktop.ini`) are ignored.
+         *     Images: JPEG, PNG, WebP, GIF (first frame) and TIFF, each fully decoded once; BMP and other
+         *     formats are rejected as `unsupported_format`. Files that fail are listed in `rejected`; the dataset
+         *     is created when at least 2 classes keep at least 2 valid images each. Byte-identical files
+         *     are kept once per class (`duplicates.sameClass`); identical files in different classes are
+         *     kept in each and reported in `duplicates.conflicts`. Images are stored as uploaded (not re-encoded).
+         *
+         *     Refused outright (4xx, nothing stored): a body that is not multipart or has no `file`
+         *     (400 `NOT_MULTIPART`, `MISSING_FILE`), a file that is not an accepted archive (400 `NOT_AN_ARCHIVE`)
+         *     or cannot be read (400 `ARCHIVE_CORRUPT`, also for encrypted zip entries), an entry path that
+         *     escapes the root (`../`, absolute, drive letter: 400 `ARCHIVE_PATH_ESCAPE`), a symbolic or hard
+         *     link (400 `ARCHIVE_LINK_ENTRY`), a device or fifo (400 `ARCHIVE_SPECIAL_ENTRY`), an archive inside
+         *     the archive (by name or content: 400 `ARCHIVE_NESTED`), the size limits listed on the tag
+         *     (413), no recognised layout (422 `DATASET_LAYOUT_INVALID`), a malformed labels.csv
+         *     (422 `DATASET_LABELS_INVALID`), too few usable classes (422 `DATASET_TOO_FEW_CLASSES`, with
+         *     `details.counts` and `details.rejected`). A full disk anywhere on the way (upload, extraction,
+         *     storing) answers 507 `STORAGE_FULL` and leaves nothing.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description zip, tar or tar.gz archive, at most MAX_UPLOAD_BYTES
+                         */
+                        file: string;
+                        /** @description Defaults to the uploaded file's name without extension. */
+                        name?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The dataset was created. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Dataset"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                413: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
+            };
         };
-        429: components["responses"]["Error"];
-      };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/jobs/{id}/checkpoints/{epoch}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: components["parameters"]["JobId"];
-        /** @description 1-based epoch the checkpoint was taken after. */
-        epoch: number;
-      };
-      cookie?: never;
+    "/v1/datasets/{id}/samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A few images of each class (the first by path), to show with their thumbnails. */
+        get: {
+            parameters: {
+                query?: {
+                    perClass?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Per class, in the dataset's class order. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            classes: {
+                                class: string;
+                                count: number;
+                                images: {
+                                    /** @description The image's place in the dataset (thumbnail route). */
+                                    index: number;
+                                    path: string;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Downloads one checkpoint's model.
-     * @description `format=tfjs` (default): zip of `model.json` and its shards.
-     *     `format=keras`: Keras HDF5 full model, converted on request.
-     *     Both stream with `Content-Length`.
-     */
-    get: {
-      parameters: {
-        query?: {
-          format?: "tfjs" | "keras";
+    "/v1/datasets/{id}/images/{index}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        header?: never;
-        path: {
-          id: components["parameters"]["JobId"];
-          /** @description 1-based epoch the checkpoint was taken after. */
-          epoch: number;
+        /**
+         * One image of the dataset, decoded and scaled down to a small JPEG.
+         * @description Square, centre-cropped to `size` pixels (at most 256), EXIF rotation
+         *     applied. Images of a dataset never change, so the answer may be cached.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    size?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    index: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The thumbnail. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/jpeg": string;
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
         };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The checkpoint's model. */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/zip": string;
-            "application/x-hdf5": string;
-          };
-        };
-        401: components["responses"]["Error"];
-        /** @description `NOT_FOUND` (no such job for this tenant), `CHECKPOINT_NOT_FOUND` */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Error"];
-          };
-        };
-        429: components["responses"]["Error"];
-        507: components["responses"]["Error"];
-      };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
+    "/v1/datasets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One dataset and its validation report. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dataset. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Dataset"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                /** @description `DATASET_NOT_FOUND`: no such dataset for this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a dataset and its decoded caches. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Error"];
+                /** @description `DATASET_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `DATASET_IN_USE`: a queued or running job trains on it. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics.
+         * @description Text exposition format. HTTP request durations
+         *     (`http_request_duration_seconds{method,route,status_code}`), accepted
+         *     upload bytes (`upload_bytes_total{route}`), training queue depth read at
+         *     scrape time (`training_queue_jobs{state}`), and what workers report
+         *     through the queue's events: `training_job_duration_seconds{outcome}`,
+         *     `training_epoch_duration_seconds`, `training_images_per_second` and
+         *     `training_epochs_total`, labelled `backend` and `feature_cache`.
+         *     Node.js process metrics too. Every API replica reports the same
+         *     cluster-wide training values. No label names a tenant, a job or a
+         *     dataset. With `METRICS_TOKEN` set the scraper sends
+         *     `Authorization: Bearer <METRICS_TOKEN>` (401 UNAUTHORIZED otherwise);
+         *     unset, the route is public.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The metrics. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue dashboard (bull-board, read-only HTML UI).
+         * @description Shows the `training` queue's jobs in every state, for every tenant,
+         *     so it needs an admin key (`ADMIN_KEYS`): a tenant key answers 403
+         *     ADMIN_KEY_REQUIRED, no key 401 UNAUTHORIZED. Without `ADMIN_KEYS` it
+         *     is served only when authentication is off altogether (`API_KEYS`
+         *     unset), and then to loopback clients only (403 ADMIN_KEY_REQUIRED
+         *     from elsewhere); with `API_KEYS` but no `ADMIN_KEYS` it is not served
+         *     (404). Read-only. Its JSON API under `/admin/queues/api/` follows the
+         *     same rules.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dashboard page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's jobs, newest first.
+         * @description Pages follow `nextCursor` (opaque; null on the last page). A `state`
+         *     filter skips the jobs in other states, so a page may need to read past
+         *     many of them. Jobs finished more than `JOB_RETENTION_DAYS` ago are gone.
+         *     List items carry no `metrics` (GET the job for them).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    state?: components["schemas"]["JobState"];
+                    limit?: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobPage"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        /**
+         * Queue a fine-tuning job.
+         * @description The body is the job spec; omitted fields take the defaults shown (the
+         *     Keras tutorial's). Unknown fields are refused. Besides the schema, the
+         *     spec is checked against the world, each failure a coded 4xx:
+         *     the dataset exists and is the caller's (404 DATASET_NOT_FOUND);
+         *     `classes` are the dataset's (422
+         *     UNKNOWN_CLASSES) and at least 2 (422 TOO_FEW_CLASSES);
+         *     `validationSplit` leaves every class at least one training image and,
+         *     when there is validation data, one validation image (422
+         *     SPLIT_LEAVES_CLASS_EMPTY; a dataset with predefined train/val folders
+         *     uses them and ignores `validationSplit`); an `earlyStopping.monitor` on
+         *     `val_*` needs validation data (422 EARLY_STOPPING_NEEDS_VALIDATION);
+         *     `baseWeights: imagenet` needs the Keras file at `IMAGENET_WEIGHTS`
+         *     (422 IMAGENET_WEIGHTS_MISSING, whose details name the setting, never the
+         *     server's path), a weights
+         *     id must be one of the caller's (404 WEIGHTS_NOT_FOUND); a
+         *     `webhook.url` must be http(s) (400 VALIDATION_FAILED) and resolve to
+         *     public addresses (422 WEBHOOK_URL_REFUSED, unless WEBHOOK_ALLOW_PRIVATE=1).
+         *     The memory
+         *     the training would take on a worker (weights, gradients and Adam
+         *     state, one batch's activations, the frozen trunk's forward pass; docs/security.md
+         *     gives the formula) must fit in `WORKER_MEMORY_BYTES` (422
+         *     JOB_TOO_LARGE, whose details give `estimateBytes`, `budgetBytes`, the
+         *     `largestBatchSize` that fits at the requested `imageSize` and the
+         *     `largestImageSize` that fits at the requested `batchSize`, 0 when none).
+         *
+         *     `Idempotency-Key`: the first request with a key keeps it for 24 h
+         *     (Redis key per tenant and key, with a SHA-256 of the spec after
+         *     defaults). Repeating the key with the same spec answers the same job
+         *     with 200; with another spec, 422 IDEMPOTENCY_KEY_REUSED; while the
+         *     first request is still being processed, 409 IDEMPOTENCY_KEY_IN_USE. A
+         *     request that fails gives its key back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "Idempotency-Key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["JobSpec"];
+                };
+            };
+            responses: {
+                /** @description The job an earlier request with the same Idempotency-Key and body created. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Job"];
+                    };
+                };
+                /** @description Queued. `Location` is the job's URL. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Job"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job, with its per-epoch metrics. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["JobId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Job"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a job.
+         * @description A queued job (also one waiting for a retry) leaves the queue and is
+         *     `cancelled` at once: 200. A running job is told to stop, on whichever
+         *     host runs it (Redis pub/sub plus a flag the worker checks when it
+         *     starts a job): 202 with `cancelRequested: true`; it becomes `cancelled`
+         *     after the current training batch and keeps the checkpoints it wrote. A
+         *     job that finishes before its worker sees the request keeps its final
+         *     state. Cancelling a cancelled job is a no-op (200); a completed or
+         *     failed job answers 409 JOB_FINISHED.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["JobId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job is cancelled. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Job"];
+                    };
+                };
+                /** @description The running job was told to stop. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Job"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every delivery attempt of the job's webhook events, oldest first (the last 200). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["JobId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The delivery log. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["WebhookDeliveryAttempt"][];
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's webhook signing secret.
+         * @description `whsec_<base64 key>`: receivers verify `webhook-signature` with the
+         *     HMAC-SHA256 key the base64 part decodes to (any Standard Webhooks
+         *     library takes the secret as is). The same for every request of a
+         *     tenant; it changes only with the server's `WEBHOOK_SECRET`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The secret. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            secret: string;
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The job's events, live, as Server-Sent Events.
+         * @description `text/event-stream`. Events (the `data` line is JSON):
+         *     - `state`: `{id, state, queuePosition, attempts, cancelRequested}`, sent
+         *       first, then on every change (queued, running; a retry goes back to queued).
+         *     - `progress`: `{epoch, epochs, batch, batches, fraction}`, batch level,
+         *       at most 4 per second per client.
+         *     - `epoch`: an `EpochMetrics` when an epoch ends.
+         *     - `checkpoint`: `{epoch}` when a checkpoint is stored.
+         *     - `completed`, `failed` or `cancelled`: the final `Job` (without
+         *       metrics); the stream ends after it. A finished job's stream sends
+         *       the missed epochs and this event at once.
+         *     - a comment line (`: heartbeat`) every 15 s.
+         *
+         *     Every event has an id `E.n`: E is the epoch of the last `epoch` event
+         *     the client has (0 before any), n counts the events since (an `epoch`
+         *     event is `E.0`). Reconnecting with `Last-Event-ID` replays, from the
+         *     persisted metrics, the `epoch` events after E, then goes on live; ids
+         *     keep increasing along one client's reconnections. An unreadable
+         *     Last-Event-ID is treated as none. Events come from one BullMQ
+         *     QueueEvents subscription per API process, so any replica can serve
+         *     any job.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "Last-Event-ID"?: string;
+                };
+                path: {
+                    id: components["parameters"]["JobId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/weights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's weights files, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WeightsPage"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        /**
+         * Upload base weights for jobs (`baseWeights` = the returned id).
+         * @description `multipart/form-data` with the file in the field `file`: a Keras HDF5 file
+         *     (`save_weights` or `save`, Keras 2), a Keras 3 `.weights.h5`, or a zipped
+         *     TensorFlow.js model (model.json + shards; over the API only as a zip). The format is recognised by
+         *     content (the file name does not matter). The upload is streamed to a
+         *     scratch file (never held in memory) and checked against ResNet-50's layer
+         *     names and weight shapes (which do not depend on the image size) before
+         *     anything is stored: layers after the base (an ImageNet top, a previous
+         *     head) are ignored and listed in `ignoredLayers`.
+         *
+         *     Refused outright (nothing stored): a body that is not multipart or has no
+         *     `file` (400 `NOT_MULTIPART`, `MISSING_FILE`); larger than `MAX_UPLOAD_BYTES`
+         *     (413 `UPLOAD_TOO_LARGE`); neither HDF5 nor a zip, or not readable as Keras
+         *     or TensorFlow.js weights (422 `WEIGHTS_UNREADABLE`, `details.reason`); weights
+         *     that are not ResNet-50's (422 `WEIGHTS_MISMATCH`, `details` is the engine's
+         *     report: `format`, `matchedLayers`, `missing`, `unexpected`, `shapeMismatches`
+         *     (`{layer, fileLayer?, weight, expected, found}`), `ignoredLayers`, each list at most 20
+         *     long, and `counts` with the full lengths); an HDF5 file with a weight that would not be
+         *     read from the file's own bytes (422 `WEIGHTS_UNSAFE`, `details.dataset` names the HDF5
+         *     object): external storage, an external link, a virtual dataset, a dataset that is not a
+         *     float array, or chunks larger than their dataset. A soft link that resolves to a dataset
+         *     of the same file is read like that dataset. Jobs check their base weights again when the
+         *     worker opens them.
+         *     A zip is held to the dataset archives' limits before anything is unpacked (413
+         *     `ARCHIVE_TOO_MANY_ENTRIES`, `ARCHIVE_TOO_LARGE_UNCOMPRESSED`, `ARCHIVE_COMPRESSION_RATIO` for the
+         *     whole zip and each entry); its `model.json` may be at most 16 MiB (422 `WEIGHTS_UNREADABLE`),
+         *     and its shards are unpacked one at a time.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /** Format: binary */
+                        file: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Stored. `Location` is the weights' URL; pass `id` as a job's `baseWeights`. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Weights"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                413: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/weights/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One weights file. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The weights file's record. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Weights"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a weights file (409 WEIGHTS_IN_USE while a queued or running job uses it). */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's trained models, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of models (without their per-epoch history, spec and report; GET /v1/models/{id} has them). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelPage"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        /** A trained model, its classes, image size, preprocessing, spec, metrics and validation report. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["ModelId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The model record. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Model"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                /** @description `MODEL_NOT_FOUND`: no such model for this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Downloads the model, streamed.
+         * @description `format=tfjs`: a zip (entries stored, not compressed) of `model.json`,
+         *     its weight shards and `labels.json` (the class names in output order),
+         *     loadable with `tf.loadLayersModel`; `Content-Length` is set.
+         *     `format=keras`: the Keras HDF5 full model (`keras.models.load_model`),
+         *     with `Content-Length`.
+         *     `format=onnx`: the inference graph as ONNX (opset 17, BatchNormalization
+         *     folded into the convolutions), with `Content-Length`; input `input_1`
+         *     float32 `[batch, imageSize, imageSize, 3]` (NHWC, as the TF.js model),
+         *     output `predictions` float32 `[batch, classes]`, the probabilities.
+         *     Inputs are `imageSize` x `imageSize` RGB images preprocessed as the
+         *     record's `preprocessing` says (Keras `resnet50.preprocess_input`,
+         *     "caffe").
+         */
+        get: {
+            parameters: {
+                query: {
+                    format: "tfjs" | "keras" | "onnx";
+                };
+                header?: never;
+                path: {
+                    id: components["parameters"]["ModelId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The model file. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/zip": string;
+                        "application/x-hdf5": string;
+                        "application/octet-stream": string;
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                /** @description `MODEL_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{id}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classifies images with the model.
+         * @description Multipart body, one image per part (any field name; up to 32 images of
+         *     at most 20 MiB each, at most `MAX_IMAGE_PIXELS` pixels each and
+         *     `MAX_PREDICT_PIXELS` pixels together, read from each image's header before
+         *     it is decoded). The API process decodes at most `PREDICT_DECODE_CONCURRENCY`
+         *     images at once, all requests together. Each image is decoded, resized and preprocessed
+         *     exactly as the training images were (bilinear resize to `imageSize`,
+         *     aspect ratio not kept, alpha dropped, caffe preprocessing). The API
+         *     keeps the `MODEL_CACHE_SIZE` most recently used models loaded.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description How many classes to return per image, most probable first (capped at the number of classes). */
+                    k?: number;
+                };
+                header?: never;
+                path: {
+                    id: components["parameters"]["ModelId"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        file?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Per image, in request order, the top-k classes. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            modelId: string;
+                            predictions: {
+                                /** @description The part's filename. */
+                                file: string;
+                                top: {
+                                    class: string;
+                                    probability: number;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description `NOT_MULTIPART`, `MISSING_FILE` (no image), `VALIDATION_FAILED` (k). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                /** @description `MODEL_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `PAYLOAD_TOO_LARGE`: more than 32 images or one larger than 20 MiB; `PREDICT_IMAGE_TOO_LARGE`: an image over `MAX_IMAGE_PIXELS` pixels (details: file, width, height, limit); `PREDICT_TOO_MANY_PIXELS`: the images together over `MAX_PREDICT_PIXELS` (details: limit, file). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `PREDICT_IMAGE_INVALID`: a part is not a readable image (details.file names it); `MODEL_OUTPUT_INVALID`: the model outputs NaN or infinite probabilities (its training diverged). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The job's stored checkpoints.
+         * @description A checkpoint is written after every epoch (whole model, Adam state,
+         *     metrics so far); the job keeps the last `keepCheckpoints` plus the one
+         *     with the lowest `valLoss` (lowest `loss` without validation data),
+         *     and with `earlyStopping.restoreBest` the best epoch's by its `monitor`.
+         *     Checkpoints stay after the job is cancelled.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page (opaque; 400 `INVALID_CURSOR` when it is not one). */
+                    cursor?: string;
+                };
+                header?: never;
+                path: {
+                    id: components["parameters"]["JobId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of checkpoints, by epoch ascending. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["Checkpoint"][];
+                            /** @description Pass as `cursor` for the next page; null on the last page. */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                /** @description `NOT_FOUND`: no such job for this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/checkpoints/{epoch}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+                /** @description 1-based epoch the checkpoint was taken after. */
+                epoch: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * Downloads one checkpoint's model.
+         * @description `format=tfjs` (default): zip of `model.json` and its shards.
+         *     `format=keras`: Keras HDF5 full model, converted on request.
+         *     Both stream with `Content-Length`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "tfjs" | "keras";
+                };
+                header?: never;
+                path: {
+                    id: components["parameters"]["JobId"];
+                    /** @description 1-based epoch the checkpoint was taken after. */
+                    epoch: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The checkpoint's model. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/zip": string;
+                        "application/x-hdf5": string;
+                    };
+                };
+                401: components["responses"]["Error"];
+                /** @description `NOT_FOUND` (no such job for this tenant), `CHECKPOINT_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["Error"];
+                507: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-  schemas: {
-    Weights: {
-      /** @description `wts_<uuid>` */
-      id: string;
-      /**
-       * @description Keras 2 HDF5, Keras 3 `.weights.h5`, or zipped TensorFlow.js.
-       * @enum {string}
-       */
-      format: "keras-h5" | "keras3" | "tfjs";
-      /** @description Base layers with weights the file fills (106 for complete ResNet-50 weights). */
-      matchedLayers: number;
-      /** @description File layers after the base that loading skips (at most 20 listed). */
-      ignoredLayers: string[];
-      /** @description The uploaded file's name (display only, at most 200 characters). */
-      fileName: string;
-      /** @description Size of the stored file. */
-      bytes: number;
-      /** Format: date-time */
-      createdAt: string;
+    schemas: {
+        Weights: {
+            /** @description `wts_<uuid>` */
+            id: string;
+            /**
+             * @description Keras 2 HDF5, Keras 3 `.weights.h5`, or zipped TensorFlow.js.
+             * @enum {string}
+             */
+            format: "keras-h5" | "keras3" | "tfjs";
+            /** @description Base layers with weights the file fills (106 for complete ResNet-50 weights). */
+            matchedLayers: number;
+            /** @description File layers after the base that loading skips (at most 20 listed). */
+            ignoredLayers: string[];
+            /** @description The uploaded file's name (display only, at most 200 characters). */
+            fileName: string;
+            /** @description Size of the stored file. */
+            bytes: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WeightsPage: {
+            items: components["schemas"]["Weights"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        JobSpec: {
+            /** @description A dataset of the caller's, ready. */
+            datasetId: string;
+            /**
+             * @description `imagenet` (Keras' ResNet-50 no-top weights, which must be present
+             *     at IMAGENET_WEIGHTS), `none` (random initialisation) or the id of a
+             *     weights file uploaded with POST /v1/weights.
+             * @default imagenet
+             */
+            baseWeights: string;
+            /**
+             * @description The last N of the base's 175 layers (Keras order, input and weightless layers included) are trained; 0 trains the head only.
+             * @default 10
+             */
+            unfrozenLayers: number;
+            /**
+             * @description Subset and order of the dataset's classes (output order of the model); null = all, sorted.
+             * @default null
+             */
+            classes: string[] | null;
+            /**
+             * @description Adam learning rate, in (0, 1].
+             * @default 0.0001
+             */
+            learningRate: number;
+            /** @default 10 */
+            epochs: number;
+            /** @default 32 */
+            batchSize: number;
+            /**
+             * @description Images are resized to imageSize x imageSize.
+             * @default 224
+             */
+            imageSize: number;
+            /**
+             * @description Share of each class held out for validation (stratified, seeded), in [0, 0.5); 0 = no validation. Ignored when the dataset has predefined train/val folders.
+             * @default 0.2
+             */
+            validationSplit: number;
+            /**
+             * @description The classifier on top of the base: pooling -> Dense(denseUnits, relu) -> Dropout(dropout) -> Dense(classes, softmax).
+             * @default {
+             *       "pooling": "flatten",
+             *       "denseUnits": 256,
+             *       "dropout": 0.5
+             *     }
+             */
+            head: {
+                /**
+                 * @default flatten
+                 * @enum {string}
+                 */
+                pooling: "flatten" | "avg";
+                /** @default 256 */
+                denseUnits: number;
+                /** @default 0.5 */
+                dropout: number;
+            };
+            /**
+             * @description Random augmentation of training batches (Keras RandomFlip/RandomRotation/RandomZoom); null = none.
+             * @default null
+             */
+            augmentation: {
+                /**
+                 * @description Random left-right flips.
+                 * @default true
+                 */
+                flip: boolean;
+                /**
+                 * @description Largest rotation as a fraction of a full turn.
+                 * @default 0
+                 */
+                rotate: number;
+                /**
+                 * @description Largest zoom in or out as a fraction of the size.
+                 * @default 0
+                 */
+                zoom: number;
+            } | null;
+            /**
+             * @description Keras EarlyStopping; null = train all epochs.
+             * @default null
+             */
+            earlyStopping: {
+                /**
+                 * @default val_loss
+                 * @enum {string}
+                 */
+                monitor: "val_loss" | "val_accuracy" | "loss" | "accuracy";
+                /** @default 3 */
+                patience: number;
+                /** @default 0 */
+                minDelta: number;
+                /**
+                 * @description Keep the best epoch's weights (restore_best_weights).
+                 * @default false
+                 */
+                restoreBest: boolean;
+            } | null;
+            /**
+             * @description Seeds the split, shuffling, head initialisation and dropout.
+             * @default 42
+             */
+            seed: number;
+            /**
+             * @description Checkpoints kept: those of the last keepCheckpoints epochs, plus the best by val_loss (and the best by earlyStopping.monitor when restoreBest is on).
+             * @default 3
+             */
+            keepCheckpoints: number;
+            /**
+             * @description Where the job's state changes are POSTed, signed (see the webhooks tag); null = nowhere.
+             * @default null
+             */
+            webhook: {
+                /** @description http(s) URL on a public address. */
+                url: string;
+                /**
+                 * @default [
+                 *       "job.queued",
+                 *       "job.running",
+                 *       "job.completed",
+                 *       "job.failed",
+                 *       "job.cancelled"
+                 *     ]
+                 */
+                events: components["schemas"]["WebhookEventType"][];
+            } | null;
+        };
+        /** @enum {string} */
+        JobState: "queued" | "running" | "completed" | "failed" | "cancelled";
+        /** @enum {string} */
+        WebhookEventType: "job.queued" | "job.running" | "job.completed" | "job.failed" | "job.cancelled";
+        WebhookDeliveryAttempt: {
+            /** @description The `webhook-id` header. */
+            eventId: string;
+            type: components["schemas"]["WebhookEventType"];
+            attempt: number;
+            url: string;
+            /** @description The receiver answered 2xx. */
+            ok: boolean;
+            /** @description null when no answer came (network error, timeout, refused address). */
+            statusCode: number | null;
+            error: string | null;
+            /** Format: date-time */
+            at: string;
+            durationMs: number;
+        };
+        EpochMetrics: {
+            /** @description 1-based. */
+            epoch: number;
+            loss: number;
+            accuracy: number;
+            valLoss: number | null;
+            valAccuracy: number | null;
+            seconds: number;
+            imagesPerSecond: number;
+        };
+        Job: {
+            /** @description `job_<uuid>`, also the BullMQ job id. */
+            id: string;
+            state: components["schemas"]["JobState"];
+            /** @description The spec with defaults applied. */
+            spec: components["schemas"]["JobSpec"];
+            datasetId: string;
+            /** @description 1 = the next job a worker takes; null unless the job is waiting (also null while a retry waits its backoff). */
+            queuePosition: number | null;
+            progress: {
+                /** @description Current epoch, 1-based. */
+                epoch: number;
+                epochs: number;
+                /** @description Batches done in the current epoch. */
+                batch: number;
+                batches: number;
+                fraction: number;
+            } | null;
+            /** @description One entry per finished epoch (not in lists). */
+            metrics?: components["schemas"]["EpochMetrics"][];
+            /** @description TensorFlow.js backend the worker trains on. */
+            backend: string | null;
+            /**
+             * @description Engine computing the frozen trunk (TRAINING_ENGINE); null until a worker started the job.
+             * @enum {string|null}
+             */
+            engine: "tfjs" | "onnxruntime" | null;
+            /** @description Whether the frozen trunk's outputs are cached across epochs. */
+            featureCache: boolean | null;
+            /** @description Attempts started (a failed or crashed attempt is retried, 3 in all, with exponential backoff from 30 s). */
+            attempts: number;
+            cancelRequested: boolean;
+            /** @description Why the job failed (null unless failed). JOB_LOST = the queue no longer has the job and nobody cancelled it; TRAINING_DIVERGED = the loss turned NaN or infinite (the message names the epoch and batch). */
+            error: {
+                code: string;
+                message: string;
+            } | null;
+            /** @description The trained model (when completed). */
+            modelId: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Start of the latest attempt.
+             */
+            startedAt: string | null;
+            /** Format: date-time */
+            finishedAt: string | null;
+        };
+        JobPage: {
+            items: components["schemas"]["Job"][];
+            nextCursor: string | null;
+        };
+        Dataset: {
+            /** @description `ds_` followed by 21 characters; ids sort by creation time. */
+            id: string;
+            name: string;
+            /**
+             * @description A dataset exists only once it is valid and stored.
+             * @enum {string}
+             */
+            status: "ready";
+            /** @description Class names with at least one kept image, sorted. */
+            classes: string[];
+            /** @description Kept images per class (train and val together for a predefined split). */
+            counts: {
+                [key: string]: number;
+            };
+            imageCount: number;
+            /**
+             * @description `predefined` when the archive has train/ and val/ folders.
+             * @enum {string}
+             */
+            split: "random" | "predefined";
+            /** @description Files that are not in the dataset, with why. */
+            rejected: {
+                /** @description Path inside the archive. */
+                path: string;
+                /**
+                 * @description `zero_sized`: empty file or 0 px; `unsupported_format`: not JPEG/PNG/WebP/GIF/TIFF;
+                 *     `undecodable`/`truncated`: decoding failed (the file ends early: truncated);
+                 *     `too_many_pixels`: more than MAX_IMAGE_PIXELS; `not_in_a_class_folder`: outside
+                 *     the layout's class folders; `not_in_labels_csv`: a file labels.csv does not list;
+                 *     `missing_file`: labels.csv lists a path the archive lacks.
+                 * @enum {string}
+                 */
+                reason: "zero_sized" | "unsupported_format" | "undecodable" | "truncated" | "too_many_pixels" | "not_in_a_class_folder" | "not_in_labels_csv" | "missing_file";
+            }[];
+            duplicates: {
+                sameClass: {
+                    class: string;
+                    kept: string;
+                    dropped: string[];
+                }[];
+                /** @description Identical files labelled with different classes (each class keeps its copy). */
+                conflicts: {
+                    files: {
+                        path: string;
+                        class: string;
+                    }[];
+                }[];
+            };
+            /** @description Bytes of the stored images. */
+            bytes: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        ModelPage: {
+            items: components["schemas"]["ModelSummary"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        DatasetPage: {
+            items: components["schemas"]["Dataset"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        Error: {
+            error: {
+                /** @description Stable machine-readable code, e.g. VALIDATION_FAILED. */
+                code: string;
+                message: string;
+                details?: unknown;
+            };
+        };
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "not ready";
+            /** @description One entry per dependency: `ok` or `failed: <reason>`. */
+            checks: {
+                /** @description PING answered within 1 s. */
+                redis: string;
+                /** @description A small object could be written under DATA_DIR. */
+                storage: string;
+            } & {
+                [key: string]: string;
+            };
+            /** @description The TensorFlow.js backend this API process uses for predict, null until it has loaded one. */
+            backend?: string | null;
+        };
+        Checkpoint: {
+            epoch: number;
+            metrics: components["schemas"]["EpochMetrics"];
+            bytes: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        /** @description What a client must do to an image before giving it to the downloaded model (predict does it). */
+        Preprocessing: {
+            /** @constant */
+            mode: "caffe";
+            input: string;
+            /** @constant */
+            channelOrder: "BGR";
+            mean: number[];
+            scale: number;
+        };
+        /** @description On the validation set, as scikit-learn's classification_report and confusion_matrix. */
+        ClassificationReport: {
+            classes: {
+                class: string;
+                precision: number;
+                recall: number;
+                f1: number;
+                support: number;
+            }[];
+            accuracy: number;
+            macroAvg: components["schemas"]["AveragedMetrics"];
+            weightedAvg: components["schemas"]["AveragedMetrics"];
+            /** @description The validation images the model got wrong (the first 100 in evaluation order); `index` is the image's place in the dataset (GET /v1/datasets/{id}/images/{index}/thumbnail). */
+            misclassified?: {
+                index: number;
+                /** @description Path inside the uploaded archive. */
+                path: string;
+                /** @description The labelled class. */
+                true: string;
+                predicted: string;
+            }[];
+            /** @description confusionMatrix[label][prediction], rows and columns in `classes` order. */
+            confusionMatrix: number[][];
+        };
+        AveragedMetrics: {
+            precision: number;
+            recall: number;
+            f1: number;
+            support: number;
+        };
+        ModelSummary: {
+            /** @description `mdl_...` */
+            id: string;
+            jobId: string;
+            datasetId: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Output index i is classes[i] (the same list as labels.json). */
+            classes: string[];
+            imageSize: number;
+            preprocessing: components["schemas"]["Preprocessing"];
+            metrics: components["schemas"]["EpochMetrics"];
+            backend: string;
+            files: {
+                tfjs: string[];
+                keras: string;
+                labels: string;
+            };
+            bytes: number;
+        };
+        Model: components["schemas"]["ModelSummary"] & {
+            /** @description The job spec the model was trained with */
+            spec: Record<string, never>;
+            history: components["schemas"]["EpochMetrics"][];
+            report: components["schemas"]["ClassificationReport"] | null;
+        };
     };
-    WeightsPage: {
-      items: components["schemas"]["Weights"][];
-      /** @description Pass as `cursor` for the next page; null on the last page. */
-      nextCursor: string | null;
+    responses: {
+        /** @description A coded error. */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
-    JobSpec: {
-      /** @description A dataset of the caller's, ready. */
-      datasetId: string;
-      /**
-       * @description `imagenet` (Keras' ResNet-50 no-top weights, which must be present
-       *     at IMAGENET_WEIGHTS), `none` (random initialisation) or the id of a
-       *     weights file uploaded with POST /v1/weights.
-       * @default imagenet
-       */
-      baseWeights: string;
-      /**
-       * @description The last N of the base's 175 layers (Keras order, input and weightless layers included) are trained; 0 trains the head only.
-       * @default 10
-       */
-      unfrozenLayers: number;
-      /**
-       * @description Subset and order of the dataset's classes (output order of the model); null = all, sorted.
-       * @default null
-       */
-      classes: string[] | null;
-      /**
-       * @description Adam learning rate, in (0, 1].
-       * @default 0.0001
-       */
-      learningRate: number;
-      /** @default 10 */
-      epochs: number;
-      /** @default 32 */
-      batchSize: number;
-      /**
-       * @description Images are resized to imageSize x imageSize.
-       * @default 224
-       */
-      imageSize: number;
-      /**
-       * @description Share of each class held out for validation (stratified, seeded), in [0, 0.5); 0 = no validation. Ignored when the dataset has predefined train/val folders.
-       * @default 0.2
-       */
-      validationSplit: number;
-      /**
-       * @description The classifier on top of the base: pooling -> Dense(denseUnits, relu) -> Dropout(dropout) -> Dense(classes, softmax).
-       * @default {
-       *       "pooling": "flatten",
-       *       "denseUnits": 256,
-       *       "dropout": 0.5
-       *     }
-       */
-      head: {
-        /**
-         * @default flatten
-         * @enum {string}
-         */
-        pooling: "flatten" | "avg";
-        /** @default 256 */
-        denseUnits: number;
-        /** @default 0.5 */
-        dropout: number;
-      };
-      /**
-       * @description Random augmentation of training batches (Keras RandomFlip/RandomRotation/RandomZoom); null = none.
-       * @default null
-       */
-      augmentation: {
-        /**
-         * @description Random left-right flips.
-         * @default true
-         */
-        flip: boolean;
-        /**
-         * @description Largest rotation as a fraction of a full turn.
-         * @default 0
-         */
-        rotate: number;
-        /**
-         * @description Largest zoom in or out as a fraction of the size.
-         * @default 0
-         */
-        zoom: number;
-      } | null;
-      /**
-       * @description Keras EarlyStopping; null = train all epochs.
-       * @default null
-       */
-      earlyStopping: {
-        /**
-         * @default val_loss
-         * @enum {string}
-         */
-        monitor: "val_loss" | "val_accuracy" | "loss" | "accuracy";
-        /** @default 3 */
-        patience: number;
-        /** @default 0 */
-        minDelta: number;
-        /**
-         * @description Keep the best epoch's weights (restore_best_weights).
-         * @default false
-         */
-        restoreBest: boolean;
-      } | null;
-      /**
-       * @description Seeds the split, shuffling, head initialisation and dropout.
-       * @default 42
-       */
-      seed: number;
-      /**
-       * @description Checkpoints kept: those of the last keepCheckpoints epochs, plus the best by val_loss (and the best by earlyStopping.monitor when restoreBest is on).
-       * @default 3
-       */
-      keepCheckpoints: number;
-      /**
-       * @description Where the job's state changes are POSTed, signed (see the webhooks tag); null = nowhere.
-       * @default null
-       */
-      webhook: {
-        /** @description http(s) URL on a public address. */
-        url: string;
-        /**
-         * @default [
-         *       "job.queued",
-         *       "job.running",
-         *       "job.completed",
-         *       "job.failed",
-         *       "job.cancelled"
-         *     ]
-         */
-        events: components["schemas"]["WebhookEventType"][];
-      } | null;
+    parameters: {
+        JobId: string;
+        ModelId: string;
     };
-    /** @enum {string} */
-    JobState: "queued" | "running" | "completed" | "failed" | "cancelled";
-    /** @enum {string} */
-    WebhookEventType: "job.queued" | "job.running" | "job.completed" | "job.failed" | "job.cancelled";
-    WebhookDeliveryAttempt: {
-      /** @description The `webhook-id` header. */
-      eventId: string;
-      type: components["schemas"]["WebhookEventType"];
-      attempt: number;
-      url: string;
-      /** @description The receiver answered 2xx. */
-      ok: boolean;
-      /** @description null when no answer came (network error, timeout, refused address). */
-      statusCode: number | null;
-      error: string | null;
-      /** Format: date-time */
-      at: string;
-      durationMs: number;
-    };
-    EpochMetrics: {
-      /** @description 1-based. */
-      epoch: number;
-      loss: number;
-      accuracy: number;
-      valLoss: number | null;
-      valAccuracy: number | null;
-      seconds: number;
-      imagesPerSecond: number;
-    };
-    Job: {
-      /** @description `job_<uuid>`, also the BullMQ job id. */
-      id: string;
-      state: components["schemas"]["JobState"];
-      /** @description The spec with defaults applied. */
-      spec: components["schemas"]["JobSpec"];
-      datasetId: string;
-      /** @description 1 = the next job a worker takes; null unless the job is waiting (also null while a retry waits its backoff). */
-      queuePosition: number | null;
-      progress: {
-        /** @description Current epoch, 1-based. */
-        epoch: number;
-        epochs: number;
-        /** @description Batches done in the current epoch. */
-        batch: number;
-        batches: number;
-        fraction: number;
-      } | null;
-      /** @description One entry per finished epoch (not in lists). */
-      metrics?: components["schemas"]["EpochMetrics"][];
-      /** @description TensorFlow.js backend the worker trains on. */
-      backend: string | null;
-      /**
-       * @description Engine computing the frozen trunk (TRAINING_ENGINE); null until a worker started the job.
-       * @enum {string|null}
-       */
-      engine: "tfjs" | "onnxruntime" | null;
-      /** @description Whether the frozen trunk's outputs are cached across epochs. */
-      featureCache: boolean | null;
-      /** @description Attempts started (a failed or crashed attempt is retried, 3 in all, with exponential backoff from 30 s). */
-      attempts: number;
-      cancelRequested: boolean;
-      /** @description Why the job failed (null unless failed). JOB_LOST = the queue no longer has the job and nobody cancelled it; TRAINING_DIVERGED = the loss turned NaN or infinite (the message names the epoch and batch). */
-      error: {
-        code: string;
-        message: string;
-      } | null;
-      /** @description The trained model (when completed). */
-      modelId: string | null;
-      /** Format: date-time */
-      createdAt: string;
-      /**
-       * Format: date-time
-       * @description Start of the latest attempt.
-       */
-      startedAt: string | null;
-      /** Format: date-time */
-      finishedAt: string | null;
-    };
-    JobPage: {
-      items: components["schemas"]["Job"][];
-      nextCursor: string | null;
-    };
-    Dataset: {
-      /** @description `ds_` followed by 21 characters; ids sort by creation time. */
-      id: string;
-      name: string;
-      /**
-       * @description A dataset exists only once it is valid and stored.
-       * @enum {string}
-       */
-      status: "ready";
-      /** @description Class names with at least one kept image, sorted. */
-      classes: string[];
-      /** @description Kept images per class (train and val together for a predefined split). */
-      counts: {
-        [key: string]: number;
-      };
-      imageCount: number;
-      /**
-       * @description `predefined` when the archive has train/ and val/ folders.
-       * @enum {string}
-       */
-      split: "random" | "predefined";
-      /** @description Files that are not in the dataset, with why. */
-      rejected: {
-        /** @description Path inside the archive. */
-        path: string;
-        /**
-         * @description `zero_sized`: empty file or 0 px; `unsupported_format`: not JPEG/PNG/WebP/GIF/TIFF;
-         *     `undecodable`/`truncated`: decoding failed (the file ends early: truncated);
-         *     `too_many_pixels`: more than MAX_IMAGE_PIXELS; `not_in_a_class_folder`: outside
-         *     the layout's class folders; `not_in_labels_csv`: a file labels.csv does not list;
-         *     `missing_file`: labels.csv lists a path the archive lacks.
-         * @enum {string}
-         */
-        reason:
-          | "zero_sized"
-          | "unsupported_format"
-          | "undecodable"
-          | "truncated"
-          | "too_many_pixels"
-          | "not_in_a_class_folder"
-          | "not_in_labels_csv"
-          | "missing_file";
-      }[];
-      duplicates: {
-        sameClass: {
-          class: string;
-          kept: string;
-          dropped: string[];
-        }[];
-        /** @description Identical files labelled with different classes (each class keeps its copy). */
-        conflicts: {
-          files: {
-            path: string;
-            class: string;
-          }[];
-        }[];
-      };
-      /** @description Bytes of the stored images. */
-      bytes: number;
-      /** Format: date-time */
-      createdAt: string;
-    };
-    ModelPage: {
-      items: components["schemas"]["ModelSummary"][];
-      /** @description Pass as `cursor` for the next page; null on the last page. */
-      nextCursor: string | null;
-    };
-    DatasetPage: {
-      items: components["schemas"]["Dataset"][];
-      /** @description Pass as `cursor` for the next page; null on the last page. */
-      nextCursor: string | null;
-    };
-    Error: {
-      error: {
-        /** @description Stable machine-readable code, e.g. VALIDATION_FAILED. */
-        code: string;
-        message: string;
-        details?: unknown;
-      };
-    };
-    Readiness: {
-      /** @enum {string} */
-      status: "ready" | "not ready";
-      /** @description One entry per dependency: `ok` or `failed: <reason>`. */
-      checks: {
-        /** @description PING answered within 1 s. */
-        redis: string;
-        /** @description A small object could be written under DATA_DIR. */
-        storage: string;
-      } & {
-        [key: string]: string;
-      };
-      /** @description The TensorFlow.js backend this API process uses for predict, null until it has loaded one. */
-      backend?: string | null;
-    };
-    Checkpoint: {
-      epoch: number;
-      metrics: components["schemas"]["EpochMetrics"];
-      bytes: number;
-      /** Format: date-time */
-      createdAt: string;
-    };
-    /** @description What a client must do to an image before giving it to the downloaded model (predict does it). */
-    Preprocessing: {
-      /** @constant */
-      mode: "caffe";
-      input: string;
-      /** @constant */
-      channelOrder: "BGR";
-      mean: number[];
-      scale: number;
-    };
-    /** @description On the validation set, as scikit-learn's classification_report and confusion_matrix. */
-    ClassificationReport: {
-      classes: {
-        class: string;
-        precision: number;
-        recall: number;
-        f1: number;
-        support: number;
-      }[];
-      accuracy: number;
-      macroAvg: components["schemas"]["AveragedMetrics"];
-      weightedAvg: components["schemas"]["AveragedMetrics"];
-      /** @description The validation images the model got wrong (the first 100 in evaluation order); `index` is the image's place in the dataset (GET /v1/datasets/{id}/images/{index}/thumbnail). */
-      misclassified?: {
-        index: number;
-        /** @description Path inside the uploaded archive. */
-        path: string;
-        /** @description The labelled class. */
-        true: string;
-        predicted: string;
-      }[];
-      /** @description confusionMatrix[label][prediction], rows and columns in `classes` order. */
-      confusionMatrix: number[][];
-    };
-    AveragedMetrics: {
-      precision: number;
-      recall: number;
-      f1: number;
-      support: number;
-    };
-    ModelSummary: {
-      /** @description `mdl_...` */
-      id: string;
-      jobId: string;
-      datasetId: string;
-      /** Format: date-time */
-      createdAt: string;
-      /** @description Output index i is classes[i] (the same list as labels.json). */
-      classes: string[];
-      imageSize: number;
-      preprocessing: components["schemas"]["Preprocessing"];
-      metrics: components["schemas"]["EpochMetrics"];
-      backend: string;
-      files: {
-        tfjs: string[];
-        keras: string;
-        labels: string;
-      };
-      bytes: number;
-    };
-    Model: components["schemas"]["ModelSummary"] & {
-      /** @description The job spec the model was trained with */
-      spec: Record<string, never>;
-      history: components["schemas"]["EpochMetrics"][];
-      report: components["schemas"]["ClassificationReport"] | null;
-    };
-  };
-  responses: {
-    /** @description A coded error. */
-    Error: {
-      headers: {
-        [name: string]: unknown;
-      };
-      content: {
-        "application/json": components["schemas"]["Error"];
-      };
-    };
-  };
-  parameters: {
-    JobId: string;
-    ModelId: string;
-  };
-  requestBodies: never;
-  headers: never;
-  pathItems: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
 }
 export type $defs = Record<string, never>;
 export type operations = Record<string, never>;

@@ -9,7 +9,7 @@ import type { OnnxTrainStep } from "../engine/onnx/onnx-train-step.js";
 import { AppError } from "../errors.js";
 import { dropoutMasks, type MaskedLayer } from "./dropout-masks.js";
 import { createRunningMean } from "./loss-metrics.js";
-import type { OptimizerState, WeightMoments } from "./optimizer-state.js";
+import type { WeightMoments } from "./optimizer-state.js";
 import type { TailStepper } from "./tail-stepper.js";
 import { yieldToEventLoop } from "./yield.js";
 

@@ -41,6 +41,7 @@ export interface TrainCallbacks {
    * The model's variables hold the epoch's weights; `optimizer` is there for checkpoints.
    * Return "stop" to end training (early stopping).
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing goes on; only "stop" ends training.
   onEpochEnd?(info: EpochMetrics, optimizer: OptimizerStateSource): void | "stop" | undefined | Promise<void | "stop" | undefined>;
 }
 

@@ -60,9 +60,12 @@ export async function createTrunkPool(threads: number, init: TrunkThreadInit): P
         if (m.error) pending?.reject(new Error(m.error));
         else pending?.resolve(m.features!);
       });
-      worker.on("error", (error) => slot.queue.splice(0).forEach((p) => p.reject(error)));
+      worker.on("error", (error) => {
+        for (const p of slot.queue.splice(0)) p.reject(error);
+      });
       worker.on("exit", (code) => {
-        if (!closed) slot.queue.splice(0).forEach((p) => p.reject(new Error(`trunk thread exited with code ${code}`)));
+        if (closed) return;
+        for (const p of slot.queue.splice(0)) p.reject(new Error(`trunk thread exited with code ${code}`));
       });
     }
   } catch (error) {

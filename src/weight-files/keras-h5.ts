@@ -1,7 +1,7 @@
 // Keras 2 HDF5 weights ("legacy" h5: model.save() and model.save_weights() files): reading them as
 // Keras' load_weights does, and writing them with the layout, names and attribute types Keras uses.
 import fs from "node:fs/promises";
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import {
   checkWeightDataset,
   createH5,

@@ -46,7 +46,10 @@ function explain(error: unknown, ...services: ServiceProcess[]): never {
   throw Object.assign(error as Error, { message: `${(error as Error).message}\n--- service output ---\n${tail}` });
 }
 
-async function json(response: Response, status: number): Promise<any> {
+// biome-ignore lint/suspicious/noExplicitAny: the e2e test reads fields of the API's JSON answers as the API documents them.
+type JsonBody = any;
+
+async function json(response: Response, status: number): Promise<JsonBody> {
   const body = await response.text();
   const serverErrors = () =>
     api.output
@@ -58,7 +61,7 @@ async function json(response: Response, status: number): Promise<any> {
   return JSON.parse(body);
 }
 
-async function upload(url: string, bytes: Buffer, filename: string): Promise<any> {
+async function upload(url: string, bytes: Buffer, filename: string): Promise<JsonBody> {
   const form = new FormData();
   form.append("file", new Blob([new Uint8Array(bytes)]), filename);
   return json(await fetch(`${base}${url}`, { method: "POST", body: form }), 201);
@@ -85,7 +88,7 @@ async function postJob(spec: Record<string, unknown>): Promise<string> {
   return (await json(response, 202)).id;
 }
 
-async function getJob(id: string): Promise<any> {
+async function getJob(id: string): Promise<JsonBody> {
   return json(await fetch(`${base}/v1/jobs/${id}`), 200);
 }
 
@@ -229,7 +232,9 @@ test("uploaded dataset and base weights to a downloaded, working model over HTTP
     // predict, and the downloaded TF.js model given the same preprocessing, agree.
     const images = await Promise.all([3, 104, 205].map((seed) => makeImage(seed)));
     const form = new FormData();
-    images.forEach((image, i) => form.append("file", new Blob([new Uint8Array(image)]), `image${i}.png`));
+    images.forEach((image, i) => {
+      form.append("file", new Blob([new Uint8Array(image)]), `image${i}.png`);
+    });
     const predicted = await json(await fetch(`${base}/v1/models/${modelId}/predict?k=3`, { method: "POST", body: form }), 200);
     assert.equal(predicted.predictions.length, 3);
     const local = await loadTfjsModel(path.join(tfjsDir, "model.json"));

@@ -84,7 +84,9 @@ export async function writeKeras3WeightsFile(model: tf.LayersModel, filePath: st
     const container = file.create_group("layers");
     layers.forEach((layer, i) => {
       const vars = container.create_group(keys[i]).create_group("vars");
-      layer.weights.forEach((w, j) => vars.create_dataset({ name: String(j), data: w.data, shape: w.shape, dtype: "<f" }));
+      layer.weights.forEach((w, j) => {
+        vars.create_dataset({ name: String(j), data: w.data, shape: w.shape, dtype: "<f" });
+      });
     });
   } finally {
     file.close();

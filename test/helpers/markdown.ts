@@ -29,7 +29,7 @@ export function proseOf(markdown: string): string {
 /** The section under the heading `## title` (or the level given), code blocks included, up to the next heading of its level or above. */
 export function section(markdown: string, title: string, level = 2): string | undefined {
   const prose = proseOf(markdown).split("\n");
-  const start = prose.findIndex((line) => line === `${"#".repeat(level)} ${title}`);
+  const start = prose.indexOf(`${"#".repeat(level)} ${title}`);
   if (start < 0) return undefined;
   const end = prose.findIndex((line, i) => i > start && /^#+ /.test(line) && line.indexOf(" ") <= level);
   return markdown

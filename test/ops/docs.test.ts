@@ -42,7 +42,7 @@ test("every relative link in README.md and docs/ points to an existing file and 
 
 /** The repository paths a code span names, or none when it is not a path (a route, a storage key, a command). */
 function namedPaths(span: string, file: string): string[] {
-  if (!/^[\w.\/-]+$/.test(span) || span.startsWith("/") || span.startsWith(".")) return [];
+  if (!/^[\w./-]+$/.test(span) || span.startsWith("/") || span.startsWith(".")) return [];
   const first = span.split("/")[0];
   if (ROOT_FOLDERS.includes(first) && span.includes("/")) return [span];
   if (file === SRC_RELATIVE_DOC && (span.includes("/") || SOURCE_FILE.test(span))) return [path.join("src", span)];

@@ -34,7 +34,9 @@ function pixelTable(perClass: number) {
   const rowBytes = SIZE * SIZE * 3;
   const read = (rows: number[]) => {
     const out = new Uint8Array(rows.length * rowBytes);
-    rows.forEach((r, i) => out.set(pixels.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes));
+    rows.forEach((r, i) => {
+      out.set(pixels.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes);
+    });
     return out;
   };
   return { labels, rows: labels.length, read };
@@ -101,7 +103,9 @@ async function withStorage<T>(fn: (storage: ReturnType<typeof createLocalStorage
     for (const [name, values] of expected) {
       const other = actual.get(name)!;
       if (values.some((v, i) => v !== initial.get(name)![i])) changed++;
-      values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]))));
+      values.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(v - other[i]));
+      });
     }
     for (const model of [plain.model, cached.model]) model.dispose();
     assert.ok(changed > 0, "training changed no weight");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { float16ToFloat32, float32ToFloat16 } from "../../src/training/float16.js";
 
 test("float16 encodes known values exactly", () => {
-  const values = new Float32Array([0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8, Infinity, -Infinity]);
+  const values = new Float32Array([0, 1, -2, 0.5, 65504, 6.103515625e-5, 2 ** -24, Infinity, -Infinity]);
   const bits = float32ToFloat16(values);
   assert.deepEqual([...bits], [0x0000, 0x3c00, 0xc000, 0x3800, 0x7bff, 0x0400, 0x0001, 0x7c00, 0xfc00]);
   assert.deepEqual([...float16ToFloat32(bits)], [...values]);

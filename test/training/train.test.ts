@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { train, type BatchEndInfo } from "../../src/training/train.js";
 import type { EpochMetrics } from "../../src/training/epoch-metrics.js";
 import { evaluate } from "../../src/training/evaluate.js";
-import { decodeOptimizerState, encodeOptimizerState, exportOptimizerState } from "../../src/training/optimizer-state.js";
+import { decodeOptimizerState, encodeOptimizerState } from "../../src/training/optimizer-state.js";
 import { smallData, smallModel, weightValues } from "../helpers/small-model.js";
 import { selectTrainingWasm } from "../helpers/backends.js";
 
@@ -281,7 +281,11 @@ test("an abort fired by another event (a cancel message) gets through while an e
     train: trainData.source,
     seed: 1,
     signal: controller.signal,
-    callbacks: { onBatchEnd: () => void (batches += 1) },
+    callbacks: {
+      onBatchEnd: () => {
+        batches += 1;
+      },
+    },
   });
   assert.equal(result.aborted, true);
   assert.equal(result.epochsRun, 0);

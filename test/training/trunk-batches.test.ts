@@ -39,7 +39,9 @@ function imageSource() {
     shuffle: true,
     read: async (rows) => {
       const out = new Uint8Array(rows.length * rowBytes);
-      rows.forEach((r, i) => out.set(pixels.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes));
+      rows.forEach((r, i) => {
+        out.set(pixels.subarray(r * rowBytes, (r + 1) * rowBytes), i * rowBytes);
+      });
       return tf.tidy(() => preprocessInput(rgbToTensor(out, rows.length, SIZE)));
     },
   });
@@ -69,7 +71,9 @@ test("training the tail on the trunk run batch by batch gives the weights of tra
   for (const [name, values] of expected) {
     if (values.some((v, i) => v !== initial.get(name)![i])) changed++;
     const other = actual.get(name)!;
-    values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[i]))));
+    values.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - other[i]));
+    });
   }
   whole.model.dispose();
   parts.model.dispose();

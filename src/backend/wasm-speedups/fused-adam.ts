@@ -139,7 +139,10 @@ export interface AdamFields {
 
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
-    if (!tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend())) return super.applyGradients(variableGradients);
+    if (!tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend())) {
+      super.applyGradients(variableGradients);
+      return;
+    }
     const self = this as unknown as AdamFields;
     const named = Array.isArray(variableGradients)
       ? variableGradients

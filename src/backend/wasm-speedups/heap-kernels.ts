@@ -1,6 +1,6 @@
 // heap-kernels.wat, instantiated on the tfjs wasm backend's own memory: kernels
 // that read and write tensors where they are, without copies.
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import { HEAP_KERNELS_WASM } from "./heap-kernels-wasm.js";
 
 export interface HeapKernels {

@@ -53,7 +53,7 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
   );
   // Moving statistics: two buffers each, a step reads one and ONNX Runtime writes the other, then they swap.
   const moving = graph.state.filter((s) => s.kind === "moving");
-  let spare = new Map<string, Float32Array>(moving.map((s) => [s.input, new Float32Array(size(s))]));
+  const spare = new Map<string, Float32Array>(moving.map((s) => [s.input, new Float32Array(size(s))]));
   // Gradients: one buffer per weight, bound as the graph's output, so no step allocates them.
   const gradients = graph.gradients.map(({ weight, output }) => ({
     weight: state.get(weight)!,
@@ -72,7 +72,9 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
   const classes = tail.outputs[0].shape[1] as number;
   const cutFeeds = (cuts: Float32Array[], count: number, names: string[]) => {
     const feeds: Record<string, FloatTensor> = {};
-    names.forEach((name, i) => (feeds[name] = { data: cuts[i], dims: [count, ...cutShapes[i]] }));
+    names.forEach((name, i) => {
+      feeds[name] = { data: cuts[i], dims: [count, ...cutShapes[i]] };
+    });
     return feeds;
   };
 
@@ -81,7 +83,9 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
     async step({ cuts, labels, masks, count }) {
       const feeds = cutFeeds(cuts, count, graph.cutInputs);
       feeds[graph.labels] = { data: labels, dims: [count, classes] };
-      graph.dropoutMasks.forEach((m, i) => (feeds[m.input] = { data: masks[i], dims: [count, m.units] }));
+      graph.dropoutMasks.forEach((m, i) => {
+        feeds[m.input] = { data: masks[i], dims: [count, m.units] };
+      });
       for (const s of graphInputs) feeds[s.input] = { data: state.get(s.input)!, dims: s.shape };
       const into: Record<string, FloatTensor> = {};
       for (const s of moving) into[`${s.input}:new`] = { data: spare.get(s.input)!, dims: s.shape };

@@ -235,7 +235,8 @@ export function tfjsToOnnx(model: tf.LayersModel): OnnxModel {
         return { value: activation(layer, x, config.activation) };
       case "Add": {
         let sum = inputs[0].name;
-        inputs.slice(1).forEach((v, i) => (sum = node("Add", [sum, v.name], i === inputs.length - 2 ? out : `${layer.name}/sum${i}`)));
+        for (let i = 1; i < inputs.length; i++)
+          sum = node("Add", [sum, inputs[i].name], i === inputs.length - 1 ? out : `${layer.name}/sum${i - 1}`);
         return { value: { name: sum, nchw: x.nchw } };
       }
       case "ZeroPadding2D": {

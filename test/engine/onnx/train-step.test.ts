@@ -92,12 +92,12 @@ for (const unfrozenLayers of [0, 10, 8, 32]) {
     tf.dispose([...xs, ys]);
     const moments = new Map((await optimizer.getWeights()).map((w) => [w.name, w.tensor.dataSync() as Float32Array]));
     try {
-      losses.forEach((loss, i) =>
+      for (const [i, loss] of losses.entries()) {
         assert.ok(
           Math.abs(loss - expectedLosses[i]) <= 1e-4 * expectedLosses[i],
           `step ${i + 1} loss: onnx ${loss}, tfjs ${expectedLosses[i]}`,
-        ),
-      );
+        );
+      }
       assert.equal(onnx.graph.state.filter((s) => s.kind === "weight").length, split.tail.trainableWeights.length);
       const expectedOf = (s: StateTensor) =>
         s.kind === "m" || s.kind === "v" ? moments.get(`${s.variable.name}/${s.kind}`) : (s.variable.read().dataSync() as Float32Array);
