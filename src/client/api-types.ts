@@ -1666,6 +1666,11 @@ export interface components {
              * @enum {string|null}
              */
             engine: "tfjs" | "onnxruntime" | null;
+            /**
+             * @description Engine running the training steps: the job's engine, or tfjs for the whole model or a tail ONNX Runtime cannot train (logged); null until training started.
+             * @enum {string|null}
+             */
+            stepEngine: "tfjs" | "onnxruntime" | null;
             /** @description Whether the frozen trunk's outputs are cached across epochs. */
             featureCache: boolean | null;
             /** @description Attempts started (a failed or crashed attempt is retried, 3 in all, with exponential backoff from 30 s). */

@@ -38,6 +38,7 @@ export interface JobView {
   metrics?: EpochMetrics[];
   backend: string | null;
   engine: string | null;
+  stepEngine: string | null;
   featureCache: boolean | null;
   /** Attempts started so far (a crashed or failed attempt is retried up to 3 in all). */
   attempts: number;
@@ -143,6 +144,7 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
           : null,
       backend: record.backend ?? progress?.backend ?? null,
       engine: record.engine ?? null,
+      stepEngine: record.stepEngine ?? null,
       featureCache: record.featureCache ?? progress?.featureCache ?? null,
       attempts: bullJob?.attemptsStarted ?? 0,
       cancelRequested: Boolean(record.cancelRequestedAt),

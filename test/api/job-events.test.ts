@@ -117,7 +117,7 @@ test("SSE: state, progress, epoch and checkpoint events in order, then completed
       await j.updateProgress({ ...progress(epoch, 2), metrics: metrics(epoch) });
       await j.updateProgress({ ...progress(epoch, 2), checkpoint: { epoch } });
     }
-    await setJobInfo(db, j.id!, { modelId: "mdl_test", backend: "wasm" });
+    await setJobInfo(db, j.id!, { modelId: "mdl_test", backend: "wasm", engine: "onnxruntime", stepEngine: "tfjs" });
     return { modelId: "mdl_test" };
   });
   assert.equal(await stream.ended, 200);
@@ -142,6 +142,10 @@ test("SSE: state, progress, epoch and checkpoint events in order, then completed
   assert.equal(final.state, "completed");
   assert.equal(final.modelId, "mdl_test");
   assertDocumented({ statusCode: 200, body: final }, "GET", "/v1/jobs/:id");
+  // The job shows which engine computed the trunk and which ran the training steps.
+  const read = await http.get(`/v1/jobs/${job.id}`);
+  assert.equal(read.status, 200);
+  assert.deepEqual([read.body.engine, read.body.stepEngine], ["onnxruntime", "tfjs"]);
 
   // A client that saw up to epoch 1 gets epoch 2 from the stored metrics, then the end.
   const replay = openStream(base, job.id, { "last-event-id": "1.1" });
