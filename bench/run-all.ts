@@ -75,8 +75,8 @@ async function runInChild(section: Section): Promise<Figure[]> {
     out,
     ...(values.quick ? ["--quick"] : []),
   ];
-  // The tail step's ONNX graph needs glibc's settings (see ORT_MALLOC_ENV), as a training process running it would.
-  const env = section === "tailstep" ? { ...process.env, ...ORT_MALLOC_ENV } : process.env;
+  // Sections that run the tail's ONNX step graph get glibc's settings (see ORT_MALLOC_ENV), as a training child does.
+  const env = section === "tailstep" || section === "e2e" ? { ...process.env, ...ORT_MALLOC_ENV } : process.env;
   const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env });
   const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
   try {
