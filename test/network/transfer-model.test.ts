@@ -1,7 +1,7 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../src/backend/select-backend.js";
+import { selectTrainingWasm } from "../helpers/backends.js";
 import { buildTransferModel, setUnfrozenLayers, type TransferModel, type TransferModelOptions } from "../../src/network/transfer-model.js";
 import { AppError } from "../../src/errors.js";
 import { train } from "../../src/training/train.js";
@@ -9,7 +9,7 @@ import { arrayBatchSource } from "../helpers/array-batch-source.js";
 import { KERAS_RESNET50_LAYER_NAMES } from "./keras-resnet50-layer-names.js";
 
 before(async () => {
-  await selectBackend("wasm");
+  await selectTrainingWasm();
 });
 
 const HEAD = { pooling: "flatten", denseUnits: 16, dropout: 0.5 } as const;
