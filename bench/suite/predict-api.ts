@@ -11,6 +11,7 @@ import { CAFFE_PREPROCESSING, saveTrainedModel } from "../../src/trained-models/
 import { JOB_SPEC_DEFAULTS } from "../../src/jobs/job-spec.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
 import { tempDir } from "../../test/helpers/app.js";
+import { multipartFiles } from "../../test/helpers/dataset-archives.js";
 import { startRedis } from "../../test/helpers/redis.js";
 import { HEAD, type Figure, type SuiteOptions } from "./figure.js";
 import { percentile } from "./percentile.js";
@@ -33,23 +34,6 @@ async function photo(seed: number): Promise<Buffer> {
   return sharp(raw, { raw: { width, height, channels: 3 } })
     .jpeg({ quality: 85 })
     .toBuffer();
-}
-
-function multipart(images: Buffer[]): { body: Buffer; headers: Record<string, string> } {
-  const boundary = "----rfbenchpredict";
-  const parts = images.map((image, i) =>
-    Buffer.concat([
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo${i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
-      ),
-      image,
-      Buffer.from("\r\n"),
-    ]),
-  );
-  return {
-    body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
-    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
-  };
 }
 
 export async function predictThroughApi(opts: SuiteOptions, imageSize: number): Promise<Figure[]> {
@@ -85,12 +69,12 @@ export async function predictThroughApi(opts: SuiteOptions, imageSize: number): 
     const base = await app.listen({ host: "127.0.0.1", port: 0 });
     const photos = await Promise.all(Array.from({ length: 8 }, (_, i) => photo(i + 1)));
     const post = async (count: number): Promise<number> => {
-      const { body, headers } = multipart(photos.slice(0, count));
+      const { payload, headers } = multipartFiles(photos.slice(0, count).map((bytes, i) => ({ bytes, filename: `photo${i}.jpg` })));
       const start = performance.now();
       const res = await fetch(`${base}/v1/models/mdl_bench/predict?k=1`, {
         method: "POST",
         headers: { ...AUTH, ...headers },
-        body: new Uint8Array(body),
+        body: new Uint8Array(payload),
       });
       const text = await res.text();
       const ms = performance.now() - start;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import yauzl from "yauzl";
 import { build } from "../helpers/app.js";
-import { multipartBody, makeImage } from "../helpers/dataset-archives.js";
+import { makeImage, multipartBody, multipartFiles } from "../helpers/dataset-archives.js";
 import { smallModel, SMALL_SIZE } from "../helpers/small-model.js";
 import { selectBackend } from "../../src/backend/select-backend.js";
 import { createLocalStorage } from "../../src/storage/local-storage.js";
@@ -191,22 +191,7 @@ for (const engine of ["tfjs", "onnxruntime"]) {
   test(`predict on ${engine} gives each image its top-k classes as the TF.js model computes them, and a second call uses the loaded model`, async (t) => {
     const { app, storage, model } = await withModel(t, { TRAINING_ENGINE: engine });
     const images = [await makeImage(1), await makeImage(2)];
-    const body = () => {
-      const boundary = "----predict";
-      const parts = images.map((image, i) =>
-        Buffer.concat([
-          Buffer.from(
-            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="img${i}.png"\r\nContent-Type: image/png\r\n\r\n`,
-          ),
-          image,
-          Buffer.from("\r\n"),
-        ]),
-      );
-      return {
-        payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
-        headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
-      };
-    };
+    const body = () => multipartFiles(images.map((bytes, i) => ({ bytes, filename: `img${i}.png` })));
     const first = await app.inject({ method: "POST", url: "/v1/models/mdl_small/predict?k=1", ...body() });
     assert.equal(first.statusCode, 200, first.body);
     const inputs = await Promise.all(images.map((image) => decodeImageForModel(image, SMALL_SIZE)));

@@ -85,6 +85,20 @@ export function incompressible(bytes: number): Buffer {
   return randomBytes(bytes);
 }
 
+/** A multipart/form-data body with several files in one field (predict takes its images so). */
+export function multipartFiles(files: { bytes: Buffer; filename: string }[], field = "file") {
+  const boundary = `----rf${randomBytes(8).toString("hex")}`;
+  const parts = files.flatMap(({ bytes, filename }) => [
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    bytes,
+    Buffer.from("\r\n"),
+  ]);
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(parts), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+}
+
 /** A multipart/form-data body with the archive in `file` (unless omitted) and extra fields. */
 export function multipartBody(file: Buffer | null, fields: Record<string, string> = {}, filename = "dataset.zip", fileField = "file") {
   const boundary = `----rf${randomBytes(8).toString("hex")}`;
