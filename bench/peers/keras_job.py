@@ -2,27 +2,19 @@
 feature cache), on the PNG files the bench wrote: <class>-<i>.png in --data.
 Prints one JSON line: {"seconds", "valAccuracy", "framework"}. A peer for
 `npm run bench`, not part of the service."""
-import argparse, glob, json, os, time
+import json, time
+
+from job_args import job_args, job_files
 
 start = time.perf_counter()
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--size", type=int, default=224)
-p.add_argument("--epochs", type=int, default=10)
-p.add_argument("--unfrozen-layers", type=int, default=10)
-p.add_argument("--batch-size", type=int, default=32)
-p.add_argument("--validation-split", type=float, default=0.2)
-p.add_argument("--seed", type=int, default=1)
-a = p.parse_args()
+a = job_args()
 keras.utils.set_random_seed(a.seed)
 
-files = sorted(glob.glob(os.path.join(a.data, "*.png")))
-names = [os.path.basename(f).split("-")[0] for f in files]
-classes = sorted(set(names))
+files, names, classes = job_files(a.data)
 x = np.stack([tf.image.resize(tf.io.decode_png(tf.io.read_file(f), channels=3), (a.size, a.size)).numpy() for f in files])
 x = keras.applications.resnet50.preprocess_input(x)
 y = keras.utils.to_categorical([classes.index(n) for n in names], len(classes))

@@ -2,28 +2,20 @@
 every epoch, no feature cache; frozen BatchNorm in inference mode as in Keras),
 on the PNG files the bench wrote: <class>-<i>.png in --data. Prints one JSON
 line: {"seconds", "valAccuracy", "framework"}. A peer for `npm run bench`."""
-import argparse, glob, json, os, time
+import json, os, time
+
+from job_args import job_args, job_files
 
 start = time.perf_counter()
 import torch
 import torchvision
 from torchvision.io import read_image, ImageReadMode
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--size", type=int, default=224)
-p.add_argument("--epochs", type=int, default=10)
-p.add_argument("--unfrozen-layers", type=int, default=10)
-p.add_argument("--batch-size", type=int, default=32)
-p.add_argument("--validation-split", type=float, default=0.2)
-p.add_argument("--seed", type=int, default=1)
-a = p.parse_args()
+a = job_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(os.cpu_count() or 1)
 
-files = sorted(glob.glob(os.path.join(a.data, "*.png")))
-names = [os.path.basename(f).split("-")[0] for f in files]
-classes = sorted(set(names))
+files, names, classes = job_files(a.data)
 resize = torchvision.transforms.Resize((a.size, a.size), antialias=True)
 x = torch.stack([resize(read_image(f, ImageReadMode.RGB)).float() for f in files])
 # Keras' "caffe" preprocessing: RGB -> BGR, minus the ImageNet means.
