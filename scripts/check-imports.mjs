@@ -11,6 +11,20 @@ import { fileURLToPath } from "node:url";
  */
 const BACKEND_API = ["backend/select-backend.ts", "backend/module-thread.ts", "backend/wasm-speedups/index.ts"];
 
+/** What api/ and worker/ both reach: the domain folders below them. */
+const ENTRY_POINT_FOLDERS = [
+  "jobs",
+  "datasets",
+  "storage",
+  "training",
+  "network",
+  "weight-files",
+  "trained-models",
+  "base-weights",
+  "webhooks",
+  "engine",
+];
+
 /**
  * Folder -> what its files may import from other folders of src/: a folder, or
  * one file of a folder. Files at the top of src/ (entry points, app.ts, and the
@@ -19,32 +33,8 @@ const BACKEND_API = ["backend/select-backend.ts", "backend/module-thread.ts", "b
  */
 export const ALLOWED = {
   // The API selects a backend but never installs the training speed-ups (backend/wasm-speedups/).
-  api: [
-    "jobs",
-    "datasets",
-    "storage",
-    "training",
-    "network",
-    "weight-files",
-    "trained-models",
-    "base-weights",
-    "webhooks",
-    "engine",
-    "backend/select-backend.ts",
-  ],
-  worker: [
-    "jobs",
-    "datasets",
-    "storage",
-    "training",
-    "network",
-    "weight-files",
-    "trained-models",
-    "base-weights",
-    "webhooks",
-    "engine",
-    ...BACKEND_API,
-  ],
+  api: [...ENTRY_POINT_FOLDERS, "backend/select-backend.ts"],
+  worker: [...ENTRY_POINT_FOLDERS, ...BACKEND_API],
   // The jobs domain checks a spec against datasets and weights; it shares EpochMetrics with training.
   jobs: ["datasets", "storage", "network", "weight-files", "base-weights", "webhooks", "training/epoch-metrics.ts"],
   webhooks: ["jobs"],
