@@ -22,6 +22,11 @@ export const WASM_SOURCES: WasmSource[] = [
     module: "src/backend/wasm-speedups/heap-kernels-wasm.ts",
     constant: "HEAP_KERNELS_WASM",
   },
+  {
+    wat: "src/engine/onnx/adam-kernel.wat",
+    module: "src/engine/onnx/adam-kernel-wasm.ts",
+    constant: "ADAM_KERNEL_WASM",
+  },
 ];
 
 /** The text of the .ts module for one source. */

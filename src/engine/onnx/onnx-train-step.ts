@@ -5,7 +5,8 @@
 // checkpoints and saving.
 import * as tf from "@tensorflow/tfjs";
 import { AppError } from "../../errors.js";
-import { adamInPlace, adamStep } from "./adam-in-place.js";
+import { adamStep } from "./adam-in-place.js";
+import { allocateAdamMemory } from "./adam-memory.js";
 import { createOrtSession, type FloatTensor, type OrtSession } from "./ort-session.js";
 import { tailForwardGraph, trainStepGraph, type AdamConstants, type StateTensor, type TrainStepGraph } from "./train-step-graph.js";
 
@@ -45,24 +46,22 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
   let forward: Promise<{ session: OrtSession; stateInputs: string[] }> | undefined;
   const size = (s: StateTensor) => s.shape.reduce((a, b) => a * b, 1);
   const stateOf = new Map(graph.state.map((s) => [s.input, s]));
-  const state = new Map<string, Float32Array>(
-    graph.state.map((s) => [
-      s.input,
-      s.kind === "m" || s.kind === "v" ? new Float32Array(size(s)) : (s.variable.read().dataSync() as Float32Array).slice(),
-    ]),
+  // Weights, moments and gradient buffers where Adam updates them in place (see adam-memory.ts).
+  const adamMemory = allocateAdamMemory(
+    graph.gradients.map(({ weight, output }) => ({ length: size(stateOf.get(weight)!), hasGradient: output !== null })),
   );
+  const state = new Map<string, Float32Array>();
+  graph.gradients.forEach(({ weight }, i) => {
+    const arrays = adamMemory.arrays[i];
+    arrays.weight.set(stateOf.get(weight)!.variable.read().dataSync() as Float32Array);
+    state.set(weight, arrays.weight).set(`${weight}:m`, arrays.m).set(`${weight}:v`, arrays.v);
+  });
+  for (const s of graph.state) {
+    if (!state.has(s.input)) state.set(s.input, (s.variable.read().dataSync() as Float32Array).slice());
+  }
   // Moving statistics: two buffers each, a step reads one and ONNX Runtime writes the other, then they swap.
   const moving = graph.state.filter((s) => s.kind === "moving");
   const spare = new Map<string, Float32Array>(moving.map((s) => [s.input, new Float32Array(size(s))]));
-  // Gradients: one buffer per weight, bound as the graph's output, so no step allocates them.
-  const gradients = graph.gradients.map(({ weight, output }) => ({
-    weight: state.get(weight)!,
-    m: state.get(`${weight}:m`)!,
-    v: state.get(`${weight}:v`)!,
-    output,
-    buffer: output ? new Float32Array(state.get(weight)!.length) : null,
-    dims: stateOf.get(weight)!.shape,
-  }));
   const graphInputs = graph.state.filter((s) => s.kind === "weight" || s.kind === "moving");
   // tfjs' Adam keeps beta^t in float32 accumulators that start at beta and are multiplied after each step.
   let iterations = 0;
@@ -89,15 +88,17 @@ export async function createOnnxTrainStep(tail: tf.LayersModel, adam: AdamConsta
       for (const s of graphInputs) feeds[s.input] = { data: state.get(s.input)!, dims: s.shape };
       const into: Record<string, FloatTensor> = {};
       for (const s of moving) into[`${s.input}:new`] = { data: spare.get(s.input)!, dims: s.shape };
-      for (const g of gradients) if (g.output) into[g.output] = { data: g.buffer!, dims: g.dims };
+      // Gradients go straight into Adam's buffers, so no step allocates them.
+      graph.gradients.forEach(({ weight, output }, i) => {
+        if (output) into[output] = { data: adamMemory.arrays[i].gradient!, dims: stateOf.get(weight)!.shape };
+      });
       const out = await session.run(feeds, into);
       for (const s of moving) {
         const updated = spare.get(s.input)!;
         spare.set(s.input, state.get(s.input)!);
         state.set(s.input, updated);
       }
-      const c = adamStep(adam, f32(1 - accBeta1), f32(1 - accBeta2));
-      for (const g of gradients) adamInPlace(g.weight, g.m, g.v, g.buffer, c);
+      adamMemory.step(adamStep(adam, f32(1 - accBeta1), f32(1 - accBeta2)));
       iterations++;
       accBeta1 = f32(accBeta1 * f32(adam.beta1));
       accBeta2 = f32(accBeta2 * f32(adam.beta2));
