@@ -114,10 +114,10 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     // scratch: on a busy host that passes Fastify's default 10 s, and a slow start is not a failed one.
     pluginTimeout: 60_000,
   });
-  // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   // GET /v1/jobs/{id} reads through it; its own connection, so a failure leaves the API working uncached.
   const readCache = createJobReadCache({ redisUrl: config.redisUrl, db, queue, log: app.log, options: deps.jobReadCache });
   const jobs = createJobService({ db, queue, config, readCache, beforeCommit: deps.beforeJobCommit });
+  // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);
   logConnectionErrors(app.log, { redis, queue, queueEvents, jobReadCache: readCache.connection });
   const hub = createJobEventsHub({ queueEvents, config, db, log: app.log });

@@ -148,7 +148,7 @@ export function createJobReadCache({ redisUrl, db, queue, log, options }: JobRea
     pending.add(sent);
     try {
       const result = await readJob(db, queue, jobId, opts);
-      // A missing job is not kept: ids that do not exist would push real jobs out.
+      // A missing job is not kept: ids that do not exist would push real jobs out, and a job being created has no entry.
       if (result && !sent.spoiled) store(key, result);
       return result;
     } finally {

@@ -103,7 +103,7 @@ export interface JobServiceDeps {
   db: JobRedis;
   queue: TrainingQueue;
   config: Pick<Config, "jobRetentionDays">;
-  /** Serves `get(..., { cached: true })`; the service drops a job's entries after writing to it. */
+  /** Serves `get(..., { cached: true })`; a cancel drops the job's entries (a job being created has none). */
   readCache?: Pick<JobReadCache, "read" | "drop">;
   /**
    * Test seam: runs after validation, just before the creation transaction
@@ -191,7 +191,6 @@ export function createJobService({ db, queue, config, readCache, beforeCommit }:
     await addTrainingJobTo(tx, queue, payload);
     await beforeCommit?.(payload.jobId);
     const results = await tx.exec();
-    readCache?.drop(payload.jobId);
     const failed = results === null ? new Error("the transaction was aborted") : results.find(([err]) => err)?.[0];
     if (failed) throw failed;
     await opts.afterCommit?.();
