@@ -30,6 +30,7 @@ import { createTrainingQueueEvents } from "./jobs/training-queue-events.js";
 import { jobRedis } from "./jobs/job-records.js";
 import { createJobEventsHub, type JobEventsHub } from "./jobs/job-events.js";
 import { createJobService, type JobService } from "./jobs/job-service.js";
+import { createJobReadCache, type JobReadCache, type JobReadCacheOptions } from "./jobs/job-read-cache.js";
 import { createJobWebhooks, createWebhookQueue } from "./webhooks/webhook-queue.js";
 import { webhooksRoutes } from "./api/webhooks-routes.js";
 import { datasetImagesRoutes } from "./api/dataset-images-routes.js";
@@ -49,6 +50,8 @@ export interface AppDeps {
   events: Partial<EventStreamOptions>;
   /** How long an Idempotency-Key claim lasts without renewal (tests shorten it). */
   idempotencyClaimSeconds: number;
+  /** The job read cache's bounds (tests lengthen the age bound so that only an invalidation can refresh an entry). */
+  jobReadCache: Partial<JobReadCacheOptions>;
   /** Test seam: runs just before a job's creation transaction (see JobServiceDeps). */
   beforeJobCommit: (jobId: string) => Promise<void>;
 }
@@ -60,6 +63,8 @@ declare module "fastify" {
     /** The training queue this API adds jobs to. */
     queue: TrainingQueue;
     jobs: JobService;
+    /** What GET /v1/jobs/{id} reads through (tests check when it is enabled). */
+    jobReadCache: JobReadCache;
     /** The process's QueueEvents fan-out to SSE clients (tests check that clients leave no listener behind). */
     jobEvents: JobEventsHub;
     /** "METHOD /path" of every documented route the app serves (openapi.yaml must list the same). */
@@ -85,7 +90,6 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
   const queue = deps.queue ?? createTrainingQueue(redis, config);
   const queueEvents = createTrainingQueueEvents(config);
   const db = jobRedis(redis, config);
-  const jobs = createJobService({ db, queue, config, beforeCommit: deps.beforeJobCommit });
   const webhookQueue = createWebhookQueue(redis, config);
   const quotas = createTenantQuotas({ redis, storage, config });
   // Queues first, then connections; deps given by the caller are the caller's to close.
@@ -94,6 +98,7 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     await Promise.race([queueEvents.close(), new Promise((r) => setTimeout(r, 1000).unref())]);
     if (!deps.queue) await queue.close();
     await webhookQueue.close();
+    await readCache.close();
     if (!deps.redis) await redis.quit().catch(() => redis.disconnect());
   };
 
@@ -109,13 +114,17 @@ export async function buildApp(config: Config, deps: Partial<AppDeps> = {}): Pro
     // scratch: on a busy host that passes Fastify's default 10 s, and a slow start is not a failed one.
     pluginTimeout: 60_000,
   });
+  // GET /v1/jobs/{id} reads through it; its own connection, so a failure leaves the API working uncached.
+  const readCache = createJobReadCache({ redisUrl: config.redisUrl, db, queue, log: app.log, options: deps.jobReadCache });
+  const jobs = createJobService({ db, queue, config, readCache, beforeCommit: deps.beforeJobCommit });
   // onClose hooks run after Fastify has stopped the server and finished in-flight requests.
   app.addHook("onClose", closeConnections);
-  logConnectionErrors(app.log, { redis, queue, queueEvents });
+  logConnectionErrors(app.log, { redis, queue, queueEvents, jobReadCache: readCache.connection });
   const hub = createJobEventsHub({ queueEvents, config, db, log: app.log });
   app.decorate("redis", redis);
   app.decorate("queue", queue);
   app.decorate("jobs", jobs);
+  app.decorate("jobReadCache", readCache);
   app.decorate("jobEvents", hub);
   const routeTable: string[] = [];
   app.decorate("routeTable", routeTable);

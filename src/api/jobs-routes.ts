@@ -92,7 +92,7 @@ export const jobsRoutes: FastifyPluginAsync<JobsRoutesOptions> = async (app, opt
 
   app.get("/v1/jobs/:id", { schema: routeSchema("GET", "/v1/jobs/:id") }, async (request) => {
     const { id } = request.params as { id: string };
-    const view = await jobs.get(request.tenant, id);
+    const view = await jobs.get(request.tenant, id, { cached: true });
     if (!view) throw notFound(id);
     return view;
   });

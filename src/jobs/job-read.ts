@@ -56,8 +56,16 @@ end
 return {record, metrics, job, state, position}
 `;
 
+/** The queue-wide keys READ_JOB reads (KEYS[4..11], in this order): a job's state and position depend on them. */
+export const QUEUE_STATE_KEYS = ["completed", "failed", "delayed", "prioritized", "active", "wait", "paused", "waiting-children"] as const;
+
+/** Every key READ_JOB reads for the job, in the script's KEYS order. */
+export function readJobKeys(db: JobRedis, queue: Pick<TrainingQueue, "keys" | "toKey">, jobId: string): string[] {
+  return [jobKeys.record(db, jobId), jobKeys.metrics(db, jobId), queue.toKey(jobId), ...QUEUE_STATE_KEYS.map((name) => queue.keys[name])];
+}
+
 const COMMAND = "rfReadJob";
-const KEY_COUNT = 11;
+const KEY_COUNT = 3 + QUEUE_STATE_KEYS.length;
 
 /**
  * The script as a command of this client: ioredis sends its SHA (EVALSHA) and the body only when Redis
@@ -84,21 +92,7 @@ export async function readJob(
   jobId: string,
   opts: { metrics: boolean },
 ): Promise<JobRead | null> {
-  const k = queue.keys;
-  const keys = [
-    jobKeys.record(db, jobId),
-    jobKeys.metrics(db, jobId),
-    queue.toKey(jobId),
-    k.completed,
-    k.failed,
-    k.delayed,
-    k.prioritized,
-    k.active,
-    k.wait,
-    k.paused,
-    k["waiting-children"],
-  ];
-  const reply = (await readJobCommand(db.redis)(...keys, jobId, opts.metrics ? "1" : "0")) as Reply;
+  const reply = (await readJobCommand(db.redis)(...readJobKeys(db, queue, jobId), jobId, opts.metrics ? "1" : "0")) as Reply;
   if (reply.length === 0) return null;
   const [record, metrics, [progress, ats, processedOn, finishedOn, failedReason, timestamp], bullState, position] = reply;
   // A job hash always has its timestamp: without it BullMQ no longer has the job.

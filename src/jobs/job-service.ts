@@ -16,6 +16,7 @@ import {
   type JobRedis,
 } from "./job-records.js";
 import { readJob, type BullState, type JobRead } from "./job-read.js";
+import type { JobReadCache } from "./job-read-cache.js";
 import type { EpochMetrics } from "../training/epoch-metrics.js";
 import { addTrainingJobTo, type JobProgress, type TrainingJobPayload, type TrainingQueue } from "./training-queue.js";
 
@@ -102,6 +103,8 @@ export interface JobServiceDeps {
   db: JobRedis;
   queue: TrainingQueue;
   config: Pick<Config, "jobRetentionDays">;
+  /** Serves `get(..., { cached: true })`; a cancel drops the job's entries (a job being created has none). */
+  readCache?: Pick<JobReadCache, "read" | "drop">;
   /**
    * Test seam: runs after validation, just before the creation transaction
    * (where a crash must leave nothing behind). Production passes none.
@@ -109,7 +112,7 @@ export interface JobServiceDeps {
   beforeCommit?: (jobId: string) => Promise<void>;
 }
 
-export function createJobService({ db, queue, config, beforeCommit }: JobServiceDeps) {
+export function createJobService({ db, queue, config, readCache, beforeCommit }: JobServiceDeps) {
   function viewOf(record: JobRecord, { bullJob, bullState, queuePosition, metrics }: JobRead, withMetrics: boolean): JobView {
     const state = jobState(record, bullState);
     const progress = bullJob && typeof bullJob.progress === "object" ? (bullJob.progress as Partial<JobProgress>) : null;
@@ -158,10 +161,16 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
     return view;
   }
 
-  /** The tenant's job, or null: another tenant's job does not exist for this one. */
-  async function get(tenant: string, jobId: string, opts: { metrics?: boolean } = {}): Promise<JobView | null> {
+  /**
+   * The tenant's job, or null: another tenant's job does not exist for this one. `cached` lets the read cache
+   * answer (for reads that decide nothing; a write by another process shows once its invalidation arrives).
+   */
+  async function get(tenant: string, jobId: string, opts: { metrics?: boolean; cached?: boolean } = {}): Promise<JobView | null> {
     const withMetrics = opts.metrics ?? true;
-    const read = await readJob(db, queue, jobId, { metrics: withMetrics });
+    const read =
+      opts.cached && readCache
+        ? await readCache.read(jobId, { metrics: withMetrics })
+        : await readJob(db, queue, jobId, { metrics: withMetrics });
     const record = read && parseJobRecord(jobId, read.record);
     if (!record || record.tenant !== tenant) return null;
     return viewOf(record, read, withMetrics);
@@ -239,13 +248,18 @@ export function createJobService({ db, queue, config, beforeCommit }: JobService
     if (before.state === "completed" || before.state === "failed") {
       throw new AppError("JOB_FINISHED", `job ${jobId} is already ${before.state}`, { state: before.state });
     }
-    await requestCancel(db, jobId);
-    // remove() refuses a job a worker holds (returns 0): that one stops on the request.
-    const bullState = await queue.getJobState(jobId);
-    const removed = bullState !== "active" && bullState !== "completed" && bullState !== "failed" && (await queue.remove(jobId)) === 1;
-    if (removed) {
-      await markCancelled(db, jobId);
-      await expireJobRecord(db, jobId, config.jobRetentionDays * 24 * 3600);
+    let removed = false;
+    try {
+      await requestCancel(db, jobId);
+      // remove() refuses a job a worker holds (returns 0): that one stops on the request.
+      const bullState = await queue.getJobState(jobId);
+      removed = bullState !== "active" && bullState !== "completed" && bullState !== "failed" && (await queue.remove(jobId)) === 1;
+      if (removed) {
+        await markCancelled(db, jobId);
+        await expireJobRecord(db, jobId, config.jobRetentionDays * 24 * 3600);
+      }
+    } finally {
+      readCache?.drop(jobId);
     }
     return { view: (await get(tenant, jobId))!, accepted: !removed };
   }

@@ -10,6 +10,7 @@ import { build } from "../helpers/app.js";
 import { fakeWorker, nextEvent, placeImagenetWeights, readyDataset } from "../helpers/jobs.js";
 import { freePort, startRedis } from "../helpers/redis.js";
 import { startService } from "../helpers/processes.js";
+import { clientCommands } from "../helpers/redis-monitor.js";
 import { IDEMPOTENCY_TTL_SECONDS } from "../../src/api/idempotency.js";
 
 const TENANT = "default";
@@ -216,41 +217,6 @@ test("GET /v1/jobs, /v1/jobs/{id}, its checkpoints and events write nothing to R
   await post(5);
   assert.equal(await app.redis.zscore(`rf:tenant:${TENANT}:jobs`, expired), null);
 });
-
-/**
- * The commands clients sent to Redis while `run` ran, as Redis' MONITOR feed
- * shows them (commands a Lua script runs are its own, not a client's). Two
- * ECHO markers bracket the window: MONITOR reports commands in the order
- * Redis ran them.
- */
-async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<string[][]> {
-  const probe = redis.duplicate();
-  const monitor = await probe.monitor();
-  const seen: string[][] = [];
-  let inside = false;
-  let ended: () => void;
-  const end = new Promise<void>((resolve) => (ended = resolve));
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-start") inside = true;
-    else if (args[0]?.toLowerCase() === "echo" && args[1] === "rf-test-end") {
-      inside = false;
-      ended();
-    } else if (inside && source !== "lua") seen.push(args);
-  });
-  try {
-    await probe.echo("rf-test-start");
-    await run();
-    await probe.echo("rf-test-end");
-    await end;
-    return seen;
-  } finally {
-    // MONITOR lines still in flight when the feed closes (the rate limit's counts are flushed in the background)
-    // reach a connection no longer in monitor mode, which ioredis reports as an error: they are of no interest here.
-    monitor.on("error", () => {});
-    monitor.disconnect();
-    probe.disconnect();
-  }
-}
 
 test("GET /v1/jobs/{id} reads a job in one Redis command, whatever its state", { timeout: 60_000 }, async (t) => {
   const { app, http, post, completed } = await withCompletedJob(t);

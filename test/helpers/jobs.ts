@@ -72,6 +72,15 @@ export function nextEvent<T extends unknown[]>(
   });
 }
 
+/** Polls `check` every 10 ms until it holds, failing after `ms`: for states nothing notifies a test of. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** The real training worker (sandboxed children on wasm) on `config`'s Redis and data dir, and the queue's events. */
 export async function startTrainingWorker(config: Config): Promise<{ events: QueueEvents; close(): Promise<void> }> {
   const connection = { url: config.redisUrl, ...redisOptions("consumer") };
