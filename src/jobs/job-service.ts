@@ -161,6 +161,9 @@ export function createJobService({ db, queue, config, readCache, beforeCommit }:
     return view;
   }
 
+  // Cache hits return the same JobRead again: its parsed record and view are made once (and frozen, as callers share them).
+  const parsedReads = new WeakMap<JobRead, { tenant: string | undefined; view: Readonly<JobView> | null }>();
+
   /**
    * The tenant's job, or null: another tenant's job does not exist for this one. `cached` lets the read cache
    * answer (for reads that decide nothing; a write by another process shows once its invalidation arrives).
@@ -171,9 +174,18 @@ export function createJobService({ db, queue, config, readCache, beforeCommit }:
       opts.cached && readCache
         ? await readCache.read(jobId, { metrics: withMetrics })
         : await readJob(db, queue, jobId, { metrics: withMetrics });
-    const record = read && parseJobRecord(jobId, read.record);
-    if (!record || record.tenant !== tenant) return null;
-    return viewOf(record, read, withMetrics);
+    if (!read) return null;
+    if (!opts.cached) {
+      const record = parseJobRecord(jobId, read.record);
+      return record && record.tenant === tenant ? viewOf(record, read, withMetrics) : null;
+    }
+    let parsed = parsedReads.get(read);
+    if (!parsed) {
+      const record = parseJobRecord(jobId, read.record);
+      parsed = { tenant: record?.tenant, view: record ? Object.freeze(viewOf(record, read, withMetrics)) : null };
+      parsedReads.set(read, parsed);
+    }
+    return parsed.tenant === tenant ? parsed.view : null;
   }
 
   /**

@@ -9,7 +9,8 @@ import type { Redis } from "ioredis";
  * Redis ran them.
  */
 export async function clientCommands(redis: Redis, run: () => Promise<void>): Promise<string[][]> {
-  const probe = redis.duplicate();
+  // Its own offline queue: the ECHO below may be sent before this new connection is up (the API's fails fast instead).
+  const probe = redis.duplicate({ enableOfflineQueue: true });
   const monitor = await probe.monitor();
   const seen: string[][] = [];
   let inside = false;
