@@ -33,11 +33,14 @@ export interface PeerJob {
   seed: number;
 }
 
-/** The peers' environment: this process's, without the glibc settings meant for ONNX Runtime's training step. */
+/**
+ * The peers' environment: this process's, with the glibc settings the service's training processes get
+ * (ORT_MALLOC_ENV), so both sides run with the same allocator. PyTorch needs them as much as ONNX Runtime: on
+ * this project's build machine the PyTorch script took 51.5 s without them and 16.6 s with them (80 images,
+ * 224 px, 2 epochs; the time was page faults); the Keras script took the same either way.
+ */
 function peerEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(ORT_MALLOC_ENV)) delete env[name];
-  return env;
+  return { ...process.env, ...ORT_MALLOC_ENV };
 }
 
 /** Each peer whose packages import, run once; a peer that cannot run is said so on stderr and left out. */
