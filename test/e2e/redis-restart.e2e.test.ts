@@ -106,6 +106,9 @@ test("kill -9 of an AOF Redis during a job, then a restart: no job, record, metr
   for (const [key, value] of before) {
     if (/:metrics$/.test(key) || /^rf:training:job_/.test(key) || /^rf:training:(active|wait|completed|failed|delayed)$/.test(key)) {
       assert.ok(after.has(key), `${key} was lost`);
+    } else if (/:rate-limit:/.test(key)) {
+      // The API sends its rate-limit counts every 50 ms: one may still grow between the snapshot and the kill.
+      assert.ok(Number(after.get(key)) >= Number(value), `${key} went down across the restart: ${value} -> ${after.get(key)}`);
     } else {
       assert.deepEqual(after.get(key), value, `${key} changed across the restart`);
     }
