@@ -106,14 +106,15 @@ test("MAX_UPLOADS_PER_TENANT: a second upload while one is in flight is 429 QUOT
       `Content-Type: ${upload.headers["content-type"]}\r\nContent-Length: ${upload.payload.length}\r\n\r\n`,
   );
   slow.write(upload.payload.subarray(0, 100));
+  // Once the first upload holds its slot (a lease in Redis), the second one is refused.
+  const slots = `${config.redisPrefix}:quota:uploads:acme`;
+  await eventually(async () => assert.equal(await app.redis.zcard(slots), 1), 30_000);
 
-  await eventually(async () => {
-    const second = await fetch(`${base}/v1/datasets`, { method: "POST", headers: { ...acme, ...upload.headers }, body: upload.payload });
-    assert.equal(second.status, 429);
-    const error = ((await second.json()) as { error: { code: string; details: unknown } }).error;
-    assert.equal(error.code, "QUOTA_EXCEEDED");
-    assert.deepEqual(error.details, { quota: "uploads", limit: 1, current: 1 });
-  });
+  const second = await fetch(`${base}/v1/datasets`, { method: "POST", headers: { ...acme, ...upload.headers }, body: upload.payload });
+  assert.equal(second.status, 429);
+  const error = ((await second.json()) as { error: { code: string; details: unknown } }).error;
+  assert.equal(error.code, "QUOTA_EXCEEDED");
+  assert.deepEqual(error.details, { quota: "uploads", limit: 1, current: 1 });
   const other = await fetch(`${base}/v1/datasets`, { method: "POST", headers: { ...globex, ...upload.headers }, body: upload.payload });
   assert.equal(other.status, 201, "globex has its own quota");
 
