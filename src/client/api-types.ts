@@ -627,7 +627,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One job, with its per-epoch metrics. */
+        /**
+         * One job, with its per-epoch metrics.
+         * @description Reads write nothing. An API process may answer from its job read cache, which Redis' invalidations keep current: a change made by a worker or another API process shows as soon as its invalidation arrives (normally well under a millisecond, 1 s at worst); a cancel through the same process shows at once.
+         */
         get: {
             parameters: {
                 query?: never;
