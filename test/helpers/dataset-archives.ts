@@ -85,36 +85,36 @@ export function incompressible(bytes: number): Buffer {
   return randomBytes(bytes);
 }
 
-/** A multipart/form-data body with several files in one field (predict takes its images so). */
-export function multipartFiles(files: { bytes: Buffer; filename: string }[], field = "file") {
-  const boundary = `----rf${randomBytes(8).toString("hex")}`;
-  const parts = files.flatMap(({ bytes, filename }) => [
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-    ),
-    bytes,
-    Buffer.from("\r\n"),
-  ]);
+/** The parts of one file in a multipart/form-data body. */
+function filePart(boundary: string, field: string, filename: string, bytes: Buffer): Buffer[] {
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  return [Buffer.from(head), bytes, Buffer.from("\r\n")];
+}
+
+/** The body from its parts, closed, with its content-type header. */
+function multipart(boundary: string, parts: Buffer[]) {
   parts.push(Buffer.from(`--${boundary}--\r\n`));
   return { payload: Buffer.concat(parts), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
 }
 
+const newBoundary = () => `----rf${randomBytes(8).toString("hex")}`;
+
+/** A multipart/form-data body with several files in one field (predict takes its images so). */
+export function multipartFiles(files: { bytes: Buffer; filename: string }[], field = "file") {
+  const boundary = newBoundary();
+  return multipart(
+    boundary,
+    files.flatMap(({ bytes, filename }) => filePart(boundary, field, filename, bytes)),
+  );
+}
+
 /** A multipart/form-data body with the archive in `file` (unless omitted) and extra fields. */
 export function multipartBody(file: Buffer | null, fields: Record<string, string> = {}, filename = "dataset.zip", fileField = "file") {
-  const boundary = `----rf${randomBytes(8).toString("hex")}`;
+  const boundary = newBoundary();
   const parts: Buffer[] = [];
   for (const [k, v] of Object.entries(fields)) {
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
   }
-  if (file) {
-    parts.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="${fileField}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      ),
-      file,
-      Buffer.from("\r\n"),
-    );
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(parts), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
+  if (file) parts.push(...filePart(boundary, fileField, filename, file));
+  return multipart(boundary, parts);
 }
